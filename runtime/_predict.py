@@ -1,0 +1,242 @@
+"""Predictors: one signature, its learnable parameters, and one LM call per invocation."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import ValidationError
+
+from . import _adapter
+from ._context import CallContext, TraceStep, current
+from ._errors import ConfigurationError, InputError, ParseError
+from ._lm import LM, LMRequest, LMResponse, Message
+from ._signature import Signature, SignatureSpec, spec_of, with_reasoning
+
+S = TypeVar("S", bound=Signature)
+
+AdapterMode = Literal["auto", "chat", "json"]
+
+REASONING_DESC = "Think step by step about the inputs before giving the other outputs."
+
+
+@dataclass(frozen=True)
+class PredictorParams:
+    """What optimizers learn for one predictor: its instruction and its demonstrations.
+
+    Demo values are plain JSON data, so parameters can be frozen as Python literals.
+    """
+
+    instructions: str
+    demos: tuple[Mapping[str, Any], ...] = ()
+
+
+class Predict(Generic[S]):
+    """Calls an LM once per invocation and returns an instance of the signature.
+
+    ``Predict(Triage)(ticket="...")`` returns a ``Triage`` whose outputs are validated
+    against their declared types.
+    """
+
+    def __init__(
+        self,
+        signature: type[S],
+        *,
+        instructions: str | None = None,
+        demos: Sequence[Mapping[str, Any]] = (),
+        lm: LM | None = None,
+        adapter: AdapterMode = "auto",
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+    ) -> None:
+        self.signature: type[S] = self._effective_signature(signature)
+        self.spec: SignatureSpec = spec_of(self.signature)
+        self.lm = lm
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.adapter = _adapter.choose(self.spec, adapter)
+        self._instructions = self.spec.instructions if instructions is None else instructions
+        self._demos = self._normalize_demos(demos)
+        self._prefix: tuple[Message, ...] | None = None
+        self._suffix = self.adapter.reminder(self.spec)
+
+    def _effective_signature(self, signature: type[S]) -> type[S]:
+        return signature
+
+    # -- learnable parameters ------------------------------------------------------------
+    @property
+    def instructions(self) -> str:
+        return self._instructions
+
+    @instructions.setter
+    def instructions(self, value: str) -> None:
+        self._instructions = value
+        self._prefix = None
+
+    @property
+    def demos(self) -> tuple[Mapping[str, Any], ...]:
+        return self._demos
+
+    @demos.setter
+    def demos(self, value: Sequence[Mapping[str, Any]]) -> None:
+        self._demos = self._normalize_demos(value)
+        self._prefix = None
+
+    @property
+    def params(self) -> PredictorParams:
+        return PredictorParams(self._instructions, self._demos)
+
+    @params.setter
+    def params(self, value: PredictorParams) -> None:
+        self._instructions = value.instructions
+        self._demos = self._normalize_demos(value.demos)
+        self._prefix = None
+
+    def reset(self) -> None:
+        """Back to the signature's own instruction and no demos."""
+        self.params = PredictorParams(self.spec.instructions)
+
+    def _normalize_demos(self, demos: Sequence[Mapping[str, Any]]) -> tuple[Mapping[str, Any], ...]:
+        fields = self.spec.fields
+        return tuple(
+            {k: _adapter.to_jsonable(fields[k], v) for k, v in demo.items() if k in fields}
+            for demo in demos
+        )
+
+    # -- prompts -------------------------------------------------------------------------
+    def prefix(self) -> tuple[Message, ...]:
+        """The constant messages (system prompt and demos), rendered once per parameter set."""
+        if self._prefix is None:
+            self._prefix = self.adapter.prefix(self.spec, self._instructions, self._demos)
+        return self._prefix
+
+    def messages(self, **inputs: Any) -> list[Message]:
+        """The exact messages one call with these inputs sends."""
+        values = self._validate_inputs(inputs)
+        return [*self.prefix(), self.adapter.user_message(self.spec, values, self._suffix)]
+
+    # -- calling -------------------------------------------------------------------------
+    def __call__(self, **inputs: Any) -> S:
+        values, messages, request, lm, ctx = self._prepare(inputs)
+        response = lm.complete(request, use_cache=ctx.use_cache)
+        try:
+            outputs = self.adapter.parse(self.spec, response.text)
+        except ParseError as first:
+            retry = self._retry_request(request, response, first)
+            response = lm.complete(retry, use_cache=ctx.use_cache)
+            outputs = self._parse_after_retry(response, first)
+        return self._finish(values, outputs, messages, response, ctx)
+
+    async def acall(self, **inputs: Any) -> S:
+        values, messages, request, lm, ctx = self._prepare(inputs)
+        response = await lm.acomplete(request, use_cache=ctx.use_cache)
+        try:
+            outputs = self.adapter.parse(self.spec, response.text)
+        except ParseError as first:
+            retry = self._retry_request(request, response, first)
+            response = await lm.acomplete(retry, use_cache=ctx.use_cache)
+            outputs = self._parse_after_retry(response, first)
+        return self._finish(values, outputs, messages, response, ctx)
+
+    def _prepare(
+        self, inputs: dict[str, Any]
+    ) -> tuple[dict[str, Any], tuple[Message, ...], LMRequest, LM, CallContext]:
+        ctx = current()
+        lm = self.lm or ctx.lm
+        if lm is None:
+            raise ConfigurationError(
+                f"predictor for {self.spec.name} has no LM: pass lm= to load() or to the "
+                f"predictor, call module.set_lm(lm), or wrap the call in castlm.context(lm=...)"
+            )
+        values = self._validate_inputs(inputs)
+        user = self.adapter.user_message(self.spec, values, self._suffix)
+        messages = (*self.prefix(), user)
+        request = lm.request(
+            messages,
+            temperature=ctx.temperature if ctx.temperature is not None else self.temperature,
+            max_tokens=self.max_tokens,
+            response_format=self.adapter.response_format(self.spec),
+            rollout=ctx.rollout,
+        )
+        return values, messages, request, lm, ctx
+
+    def _validate_inputs(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        fields = self.spec.fields
+        for name in inputs:
+            if name not in fields or fields[name].role != "input":
+                raise InputError(self._unknown_input(name))
+        try:
+            model = self.spec.input_model.model_validate(inputs)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5]
+            )
+            raise InputError(f"{self.spec.name}: invalid inputs ({problems})") from exc
+        return {f.name: getattr(model, f.name) for f in self.spec.inputs}
+
+    def _unknown_input(self, name: str) -> str:
+        names = [f.name for f in self.spec.inputs]
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return f"{self.spec.name} has no input field {name!r}; {hint}its inputs are {names}"
+
+    def _retry_request(self, request: LMRequest, response: LMResponse, error: ParseError) -> LMRequest:
+        messages = (
+            *request.messages,
+            {"role": "assistant", "content": response.text},
+            self.adapter.retry_message(self.spec, error),
+        )
+        return LMRequest(
+            model=request.model,
+            messages=messages,
+            temperature=request.temperature,
+            max_tokens=request.max_tokens,
+            response_format=request.response_format,
+            stop=request.stop,
+            rollout=request.rollout,
+        )
+
+    def _parse_after_retry(self, response: LMResponse, first: ParseError) -> dict[str, Any]:
+        try:
+            return self.adapter.parse(self.spec, response.text)
+        except ParseError as second:
+            raise ParseError(
+                f"{self.spec.name}: the LM's reply could not be parsed, even after one retry "
+                f"that showed it the error: {second} (first attempt: {first})",
+                raw=response.text,
+                signature=self.spec.name,
+            ) from second
+
+    def _finish(
+        self,
+        values: dict[str, Any],
+        outputs: dict[str, Any],
+        messages: tuple[Message, ...],
+        response: LMResponse,
+        ctx: CallContext,
+    ) -> S:
+        result = self.signature.model_construct(**values, **outputs)
+        if ctx.trace is not None:
+            ctx.trace.append(
+                TraceStep(self, self.spec.name, values, outputs, messages, response)
+            )
+        return result
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Predict[S]:
+        # Signatures, adapters and LMs are shared: only the learnable parameters are copied.
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        return clone
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.spec.name}, demos={len(self._demos)})"
+
+
+class ChainOfThought(Predict[S]):
+    """A Predict whose signature gains a leading ``reasoning`` output, unless it has one."""
+
+    def _effective_signature(self, signature: type[S]) -> type[S]:
+        derived: type[S] = with_reasoning(signature, REASONING_DESC)  # type: ignore[assignment]
+        return derived

@@ -1,0 +1,269 @@
+"""Signatures: typed task declarations whose docstring is the instruction.
+
+A ``Signature`` is a pydantic model whose fields are marked as inputs or outputs. The class is
+checked when it is created; a wrong declaration raises :class:`SignatureError` naming the class,
+the field and the fix. What later stages need (field order, roles, validators for the inputs
+and for the outputs) is computed once and kept on the class as its :class:`SignatureSpec`.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import inspect
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, ClassVar, Literal, cast
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic._internal._model_construction import ModelMetaclass
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+from . import _types
+from ._errors import SignatureError
+
+Role = Literal["input", "output"]
+_ROLE_KEY = "castlm_role"
+
+_CONSTRAINTS = frozenset(
+    {
+        "gt", "ge", "lt", "le", "multiple_of", "min_length", "max_length", "pattern",
+        "strict", "allow_inf_nan", "max_digits", "decimal_places", "examples", "title",
+    }
+)  # fmt: skip
+_RESERVED = frozenset({"instructions", "demos", "signature"}) | frozenset(dir(BaseModel))
+
+
+def _field(role: Role, desc: str | None, default: Any, constraints: dict[str, Any]) -> Any:
+    unknown = sorted(set(constraints) - _CONSTRAINTS)
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], _CONSTRAINTS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise SignatureError(
+            f"{'InputField' if role == 'input' else 'OutputField'}() got an unknown argument "
+            f"{unknown[0]!r}{hint}; accepted: desc, default, {', '.join(sorted(_CONSTRAINTS))}"
+        )
+    return Field(
+        default=default,
+        description=desc,
+        json_schema_extra={_ROLE_KEY: role},
+        **constraints,
+    )
+
+
+def InputField(*, desc: str | None = None, default: Any = PydanticUndefined, **constraints: Any) -> Any:  # noqa: N802,E501
+    """Declare an input field. ``default`` makes it optional; constraints are pydantic's."""
+    return _field("input", desc, default, constraints)
+
+
+def OutputField(*, desc: str | None = None, **constraints: Any) -> Any:  # noqa: N802
+    """Declare an output field; the model's value is validated against its type and constraints."""
+    return _field("output", desc, PydanticUndefined, constraints)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field of a signature, as the adapter and the compiler see it."""
+
+    name: str
+    role: Role
+    annotation: Any
+    desc: str | None
+    info: FieldInfo
+
+    @property
+    def required(self) -> bool:
+        return self.info.is_required()
+
+    @cached_property
+    def is_text(self) -> bool:
+        return _types.is_text(self.annotation)
+
+    @cached_property
+    def type_description(self) -> str:
+        return _types.describe(self.annotation)
+
+
+@dataclass(frozen=True)
+class SignatureSpec:
+    """Everything castlm derives from a Signature class, computed once per class."""
+
+    name: str
+    instructions: str
+    inputs: tuple[FieldSpec, ...]
+    outputs: tuple[FieldSpec, ...]
+
+    @cached_property
+    def fields(self) -> dict[str, FieldSpec]:
+        return {f.name: f for f in (*self.inputs, *self.outputs)}
+
+    @cached_property
+    def input_model(self) -> type[BaseModel]:
+        return _sub_model(f"{self.name}Inputs", self.inputs)
+
+    @cached_property
+    def output_model(self) -> type[BaseModel]:
+        return _sub_model(f"{self.name}Outputs", self.outputs)
+
+    @cached_property
+    def structured(self) -> bool:
+        """True when some output needs JSON (models, containers)."""
+        return any(_types.is_structured(f.annotation) for f in self.outputs)
+
+
+def _sub_model(name: str, fields: tuple[FieldSpec, ...]) -> type[BaseModel]:
+    definitions: dict[str, Any] = {f.name: (f.info.annotation, copy.copy(f.info)) for f in fields}
+    model: type[BaseModel] = create_model(
+        name, __config__=ConfigDict(extra="ignore", protected_namespaces=()), **definitions
+    )
+    return model
+
+
+class _SignatureMeta(ModelMetaclass):
+    """Turns pydantic's class-creation errors into SignatureErrors naming the field."""
+
+    def __new__(
+        mcs,
+        name: str,
+        bases: tuple[type[Any], ...],
+        namespace: dict[str, Any],
+        **kwargs: Any,
+    ) -> type:
+        _check_namespace(name, namespace)
+        try:
+            cls = super().__new__(mcs, name, bases, namespace, **kwargs)
+        except SignatureError:
+            raise
+        except Exception as exc:  # pydantic raises several types here; all are declaration bugs
+            raise SignatureError(f"signature {name}: {exc}") from exc
+        if namespace.get("__module__") == __name__ and name == "Signature":
+            return cls
+        spec = _build_spec(cast("type[BaseModel]", cls))
+        type.__setattr__(cls, "__castlm_spec__", spec)
+        try:
+            cast("type[BaseModel]", cls).model_rebuild(force=True)
+        except Exception as exc:
+            raise SignatureError(f"signature {name}: {exc}") from exc
+        return cls
+
+
+def _check_namespace(name: str, namespace: dict[str, Any]) -> None:
+    annotations: dict[str, Any] = namespace.get("__annotations__", {})
+    for attr, value in namespace.items():
+        if _is_marked(value) and attr not in annotations:
+            raise SignatureError(
+                f"signature {name}: field {attr!r} has no type annotation; "
+                f"write `{attr}: str = ...` (or the type it holds)"
+            )
+    for attr in annotations:
+        if attr.startswith("_") and _is_marked(namespace.get(attr)):
+            raise SignatureError(
+                f"signature {name}: field {attr!r} starts with an underscore, which pydantic "
+                f"reserves for private attributes; rename it"
+            )
+        if attr in _RESERVED and _is_marked(namespace.get(attr)):
+            raise SignatureError(
+                f"signature {name}: field name {attr!r} is reserved (it is an attribute of "
+                f"Signature or pydantic.BaseModel); rename it"
+            )
+
+
+def _is_marked(value: Any) -> bool:
+    return isinstance(value, FieldInfo) and _role_of(value) is not None
+
+
+def _role_of(info: FieldInfo) -> Role | None:
+    extra = info.json_schema_extra
+    role = extra.get(_ROLE_KEY) if isinstance(extra, dict) else None
+    return cast("Role | None", role)
+
+
+def _build_spec(cls: type[BaseModel]) -> SignatureSpec:
+    fields: list[FieldSpec] = []
+    for fname, info in cls.model_fields.items():
+        role = _role_of(info)
+        if role is None:
+            raise SignatureError(
+                f"signature {cls.__name__}: field {fname!r} is neither an input nor an output; "
+                f"declare it as `{fname}: ... = InputField()` or `= OutputField()`"
+            )
+        why = _types.unsupported_reason(info.annotation)
+        if why:
+            raise SignatureError(f"signature {cls.__name__}: field {fname!r}: {why}")
+        fields.append(FieldSpec(fname, role, info.annotation, info.description, info))
+    inputs = tuple(f for f in fields if f.role == "input")
+    outputs = _ordered_outputs(cls, [f for f in fields if f.role == "output"])
+    if not inputs:
+        raise SignatureError(f"signature {cls.__name__} has no input field; add one with InputField()")
+    if not outputs:
+        raise SignatureError(f"signature {cls.__name__} has no output field; add one with OutputField()")
+    return SignatureSpec(cls.__name__, _instructions_of(cls, inputs, outputs), inputs, outputs)
+
+
+def _ordered_outputs(cls: type[BaseModel], outputs: list[FieldSpec]) -> tuple[FieldSpec, ...]:
+    leading: tuple[str, ...] = getattr(cls, "__castlm_leading_outputs__", ())
+    first = [f for f in outputs if f.name in leading]
+    return (*first, *(f for f in outputs if f.name not in leading))
+
+
+def _instructions_of(
+    cls: type[BaseModel], inputs: tuple[FieldSpec, ...], outputs: tuple[FieldSpec, ...]
+) -> str:
+    doc = cls.__dict__.get("__doc__")
+    if doc:
+        return inspect.cleandoc(doc)
+    names = lambda fs: ", ".join(f"`{f.name}`" for f in fs)  # noqa: E731
+    return f"Given the fields {names(inputs)}, produce the fields {names(outputs)}."
+
+
+class Signature(BaseModel, metaclass=_SignatureMeta):
+    """Base class of task declarations. Subclass it; its docstring is the instruction.
+
+    An instance holds one call's inputs and outputs; predictors return instances of the
+    signature they run, so the outputs are typed for mypy.
+    """
+
+    model_config = ConfigDict(defer_build=True, protected_namespaces=())
+
+    __castlm_spec__: ClassVar[SignatureSpec]
+
+
+def spec_of(signature: type[Signature]) -> SignatureSpec:
+    """The computed :class:`SignatureSpec` of a Signature class."""
+    spec = signature.__dict__.get("__castlm_spec__")
+    if spec is None:
+        raise SignatureError(f"{signature!r} is not a Signature subclass")
+    return cast("SignatureSpec", spec)
+
+
+_with_reasoning: dict[type[Signature], type[Signature]] = {}
+
+
+def with_reasoning(signature: type[Signature], desc: str) -> type[Signature]:
+    """``signature`` with a leading ``reasoning: str`` output (for ChainOfThought).
+
+    The derived class subclasses the original, so its instances are still instances of it;
+    it is made once per signature.
+    """
+    if "reasoning" in spec_of(signature).fields:
+        return signature
+    derived = _with_reasoning.get(signature)
+    if derived is None:
+        derived = cast(
+            "type[Signature]",
+            _SignatureMeta(
+                signature.__name__,
+                (signature,),
+                {
+                    "__module__": signature.__module__,
+                    "__qualname__": signature.__qualname__,
+                    "__doc__": signature.__dict__.get("__doc__"),
+                    "__annotations__": {"reasoning": str},
+                    "reasoning": OutputField(desc=desc),
+                    "__castlm_leading_outputs__": ("reasoning",),
+                },
+            ),
+        )
+        _with_reasoning[signature] = derived
+    return derived

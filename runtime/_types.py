@@ -1,0 +1,114 @@
+"""Which field types a signature may use, and how each is described to a model.
+
+The checks run once, when a Signature class is created, so a bad declaration fails at import
+time with the class and field named, never in the middle of a request.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import json
+import types
+import typing
+from typing import Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel
+
+_SCALARS: tuple[type, ...] = (str, int, float, bool, datetime.date, datetime.datetime)
+_CONTAINERS: tuple[Any, ...] = (list, dict, tuple, set, frozenset)
+
+
+def unsupported_reason(annotation: Any) -> str | None:
+    """Why ``annotation`` cannot be a signature field type, or None when it can."""
+    if annotation is Any or annotation is object:
+        return "Any/object gives the model no type to follow; name a concrete type"
+    origin = get_origin(annotation)
+    if origin is typing.Annotated:
+        return unsupported_reason(get_args(annotation)[0])
+    if origin is Literal:
+        bad = [a for a in get_args(annotation) if not isinstance(a, str | int | bool)]
+        return f"Literal values must be str, int or bool, not {bad[0]!r}" if bad else None
+    if origin in (Union, types.UnionType):
+        for arg in get_args(annotation):
+            if arg is not type(None) and (why := unsupported_reason(arg)):
+                return why
+        return None
+    if origin in _CONTAINERS:
+        return _container_reason(origin, get_args(annotation))
+    if isinstance(annotation, type):
+        if issubclass(annotation, (*_SCALARS, enum.Enum, BaseModel)):
+            return None
+        return f"{annotation.__name__} is not a supported field type"
+    return f"{annotation!r} is not a supported field type"
+
+
+def _container_reason(origin: Any, args: tuple[Any, ...]) -> str | None:
+    if origin is dict and args and args[0] is not str:
+        return "dict keys must be str (they travel as JSON object keys)"
+    for arg in args:
+        if arg is Ellipsis:
+            continue
+        if why := unsupported_reason(arg):
+            return why
+    return None
+
+
+def is_text(annotation: Any) -> bool:
+    """True for fields whose value is sent and parsed as plain text, not JSON."""
+    return annotation is str
+
+
+def is_structured(annotation: Any) -> bool:
+    """True when the type needs JSON to be written down (models, containers)."""
+    origin = get_origin(annotation)
+    if origin is typing.Annotated:
+        return is_structured(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        return any(is_structured(a) for a in get_args(annotation) if a is not type(None))
+    if origin in _CONTAINERS:
+        return True
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def describe(annotation: Any) -> str:
+    """A short, model-readable description of a type, e.g. ``one of: "a", "b"``."""
+    origin = get_origin(annotation)
+    args = get_args(annotation)
+    if origin is typing.Annotated:
+        return describe(args[0])
+    if origin is Literal:
+        return "one of: " + ", ".join(json.dumps(a) for a in args)
+    if origin in (Union, types.UnionType):
+        options = [describe(a) for a in args if a is not type(None)]
+        text = " or ".join(options)
+        return f"{text}, or null" if type(None) in args else text
+    if origin in (list, set, frozenset):
+        return f"JSON array of {describe(args[0]) if args else 'values'}"
+    if origin is tuple:
+        return "JSON array [" + ", ".join(describe(a) for a in args if a is not Ellipsis) + "]"
+    if origin is dict:
+        value = describe(args[1]) if len(args) == 2 else "values"
+        return f"JSON object of string keys to {value}"
+    return _describe_class(annotation)
+
+
+def _describe_class(annotation: Any) -> str:
+    if annotation is bool:
+        return "boolean: true or false"
+    if annotation is str:
+        return "string"
+    if annotation is int:
+        return "integer"
+    if annotation is float:
+        return "number"
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return "one of: " + ", ".join(json.dumps(m.value) for m in annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        schema = json.dumps(annotation.model_json_schema(), ensure_ascii=False)
+        return f"JSON object matching the schema {schema}"
+    if annotation is datetime.date:
+        return "date (YYYY-MM-DD)"
+    if annotation is datetime.datetime:
+        return "date-time (ISO 8601)"
+    return getattr(annotation, "__name__", repr(annotation))
