@@ -21,6 +21,12 @@ _CONTAINERS: tuple[Any, ...] = (list, dict, tuple, set, frozenset)
 
 def unsupported_reason(annotation: Any) -> str | None:
     """Why ``annotation`` cannot be a signature field type, or None when it can."""
+    if isinstance(annotation, typing.ForwardRef | str):
+        name = annotation.__forward_arg__ if isinstance(annotation, typing.ForwardRef) else annotation
+        return (
+            f"type {name!r} could not be resolved; define or import it before the signature "
+            f"at module level"
+        )
     if annotation is Any or annotation is object:
         return "Any/object gives the model no type to follow; name a concrete type"
     origin = get_origin(annotation)

@@ -1,0 +1,221 @@
+"""The ``castlm`` command: compile, check, inspect, verify.
+
+Exit codes: 0 success, 1 a user error (the message says where and how to fix it),
+2 an internal error (a castlm bug: please report it with the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import castlm
+
+from .config import ProgramConfig, build_config, find_config, load_config_file
+from .errors import CompileError
+
+EXIT_OK, EXIT_USER, EXIT_INTERNAL = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.run(args)
+        return code
+    except castlm.CastlmError as exc:
+        _console(stderr=True).print(f"[bold red]error:[/] {_escape(str(exc))}", highlight=False)
+        return EXIT_USER
+    except KeyboardInterrupt:
+        print("interrupted; LM calls made so far are cached, so rerunning resumes", file=sys.stderr)
+        return EXIT_USER
+    except Exception:
+        traceback.print_exc()
+        print("castlm: internal error (this is a bug in castlm; please report it)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="castlm", description="Compile language-model programs.")
+    parser.add_argument("--version", action="version", version=f"castlm {castlm.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _compile_parser(sub.add_parser("compile", help="optimize a program and emit a package"))
+    check = sub.add_parser("check", help="static checks only; exit 1 on errors")
+    check.add_argument("path", nargs="?", default=".", help="a program file, or a folder with a config")
+    check.set_defaults(run=_run_check)
+    inspect_ = sub.add_parser("inspect", help="print the program graph")
+    inspect_.add_argument("target", help="PROGRAM.py[:Class]")
+    inspect_.add_argument("--format", choices=("text", "mermaid", "both"), default="both")
+    inspect_.set_defaults(run=_run_inspect)
+    verify = sub.add_parser("verify", help="verify an emitted package folder")
+    verify.add_argument("out", help="the folder `castlm compile` wrote (the --out folder)")
+    verify.add_argument("--lm", help="LM to run the dev set with (default: the compile's)")
+    verify.set_defaults(run=_run_verify)
+    return parser
+
+
+def _compile_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("target", nargs="?", help="PROGRAM.py:Class, or a folder with castlm.toml / pyproject.toml")
+    p.add_argument("--train", help="training data (.jsonl, .json or .csv)")
+    p.add_argument("--dev", help="dev data; default: split off the training data")
+    p.add_argument("--metric", help="PROGRAM.py:function, or exact_match / f1")
+    p.add_argument("--optimizer", help="labeled, bootstrap, ...")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="optimizer option (repeatable)")
+    p.add_argument("--lm", help="task LM: a model name, openai/<model>, litellm/<model> or standin")
+    p.add_argument("--teacher-lm", help="LM for bootstrapping (default: --lm)")
+    p.add_argument("--prompt-lm", help="LM that writes instructions (default: --lm)")
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $CASTLM_BASE_URL)")
+    p.add_argument("--out", help="output folder (default: build/<package>)")
+    p.add_argument("--package", help="Python package name (default: the class name in snake_case)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--threads", type=int)
+    p.add_argument("--force", action="store_true", help="rebuild even when nothing changed")
+    p.add_argument("--no-verify", action="store_true", help="skip mypy, isolated import and parity checks")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the LM cache")
+    p.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    p.set_defaults(run=_run_compile)
+
+
+_FLAG_KEYS = ("train", "dev", "metric", "optimizer", "lm", "teacher_lm", "prompt_lm", "base_url", "out", "package", "seed", "threads")
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    values: dict[str, Any] = {k: getattr(args, k) for k in _FLAG_KEYS if getattr(args, k) is not None}
+    for key in ("train", "dev", "out"):  # flags are relative to the working directory
+        if key in values:
+            values[key] = str(Path(values[key]).resolve())
+    if ".py:" in values.get("metric", ""):
+        path, name = values["metric"].rsplit(":", 1)
+        values["metric"] = f"{Path(path).resolve()}:{name}"
+    if args.option:
+        values["optimizer_options"] = dict(_parse_option(o) for o in args.option)
+    if args.no_verify:
+        values["verify"] = False
+    if args.no_cache:
+        values["cache"] = False
+    return values
+
+
+def _parse_option(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise CompileError(f"--option takes KEY=VALUE, got {text!r}")
+    try:
+        value: Any = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key.strip(), value
+
+
+def configs_for(target: str | None, args: argparse.Namespace) -> list[ProgramConfig]:
+    overrides = _overrides(args)
+    if target and ".py:" in target:
+        return [build_config({"program": target, **overrides}, base=Path.cwd(), origin="command line")]
+    folder = Path(target or ".")
+    config_file = folder if folder.is_file() else find_config(folder)
+    if config_file is None:
+        raise CompileError(
+            "no castlm.toml or [tool.castlm] in pyproject.toml here; pass PROGRAM.py:Class "
+            "with --train/--metric/--lm, or add a config (see docs/configuration.md)",
+            path=folder.resolve(),
+        )
+    return load_config_file(config_file.resolve(), overrides)
+
+
+def _run_compile(args: argparse.Namespace) -> int:
+    from .pipeline import compile_program
+    from .report import CliProgress, print_outcome
+
+    outcomes = []
+    console = _console(stderr=args.json)
+    for config in configs_for(args.target, args):
+        progress = CliProgress(console, enabled=not args.json)
+        outcome = compile_program(config, force=args.force, progress=progress)
+        outcomes.append(outcome)
+        if not args.json:
+            print_outcome(console, outcome)
+    if args.json:
+        payload: Any = [o.to_json() for o in outcomes]
+        print(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2))
+    return EXIT_OK
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from .analyze import analyze_file, check_target
+    from .diagnostics import format_diagnostics
+
+    path = Path(args.path)
+    targets: list[tuple[Path, str | None]]
+    if path.is_dir():
+        config_file = find_config(path)
+        targets = (
+            [(c.program.path, c.program.name) for c in load_config_file(config_file.resolve())]
+            if config_file
+            else [(p, None) for p in sorted(path.glob("*.py"))]
+        )
+    else:
+        file, _, name = str(path).partition(":")
+        targets = [(Path(file), name or None)]
+    diagnostics = []
+    for file, name in targets:
+        if not file.is_file():
+            raise CompileError("no such file", path=file)
+        ir = analyze_file(file)
+        diagnostics.extend(ir.diagnostics)
+        if name:
+            diagnostics.extend(check_target(ir, name))
+    if diagnostics:
+        print(format_diagnostics(diagnostics))
+    errors = sum(d.is_error for d in diagnostics)
+    print(f"{len(targets)} file(s) checked: {errors} error(s), {len(diagnostics) - errors} warning(s)", file=sys.stderr)
+    return EXIT_USER if errors else EXIT_OK
+
+
+def _run_inspect(args: argparse.Namespace) -> int:
+    from .analyze import analyze_file
+    from .graph import build_graph, render_mermaid, render_text
+
+    file, _, name = args.target.partition(":")
+    path = Path(file)
+    if not path.is_file():
+        raise CompileError("no such file", path=path)
+    ir = analyze_file(path)
+    modules = [m.name for m in ir.modules]
+    if not modules:
+        raise CompileError("no castlm.Module subclass found", path=path)
+    chosen = name or modules[-1]
+    graph = build_graph(ir, chosen)
+    if args.format in ("text", "both"):
+        print(render_text(graph))
+    if args.format in ("mermaid", "both"):
+        print("```mermaid\n" + render_mermaid(graph) + "\n```" if args.format == "both" else render_mermaid(graph))
+    return EXIT_OK
+
+
+def _run_verify(args: argparse.Namespace) -> int:
+    from .verify_run import verify_folder
+
+    verify_folder(Path(args.out), lm_name=args.lm)
+    print(f"{args.out}: verified (mypy --strict, isolated import, parity with the compile)")
+    return EXIT_OK
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

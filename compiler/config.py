@@ -1,0 +1,195 @@
+"""Compile settings from the command line, ``castlm.toml`` or ``[tool.castlm]``.
+
+Every setting can come from a file, so a build system runs ``castlm compile DIR`` with no
+flags. Paths in a file are relative to that file's folder. A file may configure several
+programs with ``[[programs]]`` tables; keys at the top level are defaults for all of them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import CompileError
+
+CONFIG_FILES = ("castlm.toml", "pyproject.toml")
+
+
+@dataclass(frozen=True)
+class Target:
+    """``path.py:Name``: a class or function in a source file."""
+
+    path: Path
+    name: str
+
+    @classmethod
+    def parse(cls, text: str, base: Path, what: str, origin: str) -> Target:
+        path_text, sep, name = text.rpartition(":")
+        if not sep or not path_text or not name.isidentifier():
+            raise CompileError(f"{what} must look like 'file.py:Name', got {text!r}", path=origin)
+        return cls((base / path_text).resolve(), name)
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.name}"
+
+
+@dataclass(frozen=True)
+class ProgramConfig:
+    """Everything one compile needs; see docs/configuration.md for each key."""
+
+    program: Target
+    metric: Target | str
+    train: Path
+    lm: str
+    out: Path
+    package: str
+    project_dir: Path
+    dev: Path | None = None
+    dev_fraction: float = 0.2
+    seed: int = 0
+    optimizer: str = "bootstrap"
+    optimizer_options: Mapping[str, Any] = field(default_factory=dict)
+    teacher_lm: str | None = None
+    prompt_lm: str | None = None
+    base_url: str | None = None
+    threads: int = 8
+    cache: bool = True
+    verify: bool = True
+    config_file: Path | None = None
+
+
+_KEYS: dict[str, type | tuple[type, ...]] = {
+    "program": str,
+    "metric": str,
+    "train": str,
+    "dev": str,
+    "dev_fraction": (float, int),
+    "seed": int,
+    "optimizer": str,
+    "optimizer_options": dict,
+    "lm": str,
+    "teacher_lm": str,
+    "prompt_lm": str,
+    "base_url": str,
+    "out": str,
+    "package": str,
+    "threads": int,
+    "cache": bool,
+    "verify": bool,
+}
+_REQUIRED = ("program", "metric", "train", "lm")
+
+
+def find_config(directory: Path) -> Path | None:
+    """The config file of a folder: castlm.toml, else a pyproject.toml with [tool.castlm]."""
+    for name in CONFIG_FILES:
+        candidate = directory / name
+        if candidate.is_file() and (name == "castlm.toml" or _has_tool_section(candidate)):
+            return candidate
+    return None
+
+
+def _has_tool_section(path: Path) -> bool:
+    return "castlm" in _read_toml(path).get("tool", {})
+
+
+def load_config_file(path: Path, overrides: Mapping[str, Any] | None = None) -> list[ProgramConfig]:
+    """Every program configured in ``path`` (castlm.toml or pyproject.toml)."""
+    data = _read_toml(path)
+    table = data.get("tool", {}).get("castlm") if path.name == "pyproject.toml" else data
+    if not isinstance(table, dict):
+        raise CompileError("no [tool.castlm] table", path=path)
+    programs = table.get("programs", [None])
+    defaults = {k: v for k, v in table.items() if k != "programs"}
+    if not isinstance(programs, list) or not programs:
+        raise CompileError("'programs' must be a non-empty array of tables ([[programs]])", path=path)
+    configs = []
+    for entry in programs:
+        merged = {**defaults, **(entry or {}), **(overrides or {})}
+        configs.append(build_config(merged, base=path.parent, origin=str(path)))
+    return configs
+
+
+def build_config(raw: Mapping[str, Any], *, base: Path, origin: str) -> ProgramConfig:
+    """Validate raw settings (from a file or flags) into a ProgramConfig."""
+    _check_keys(raw, origin)
+    missing = [k for k in _REQUIRED if not raw.get(k)]
+    if missing:
+        raise CompileError(
+            f"missing setting{'s' if len(missing) > 1 else ''} {', '.join(missing)}; "
+            f"set {'them' if len(missing) > 1 else 'it'} in castlm.toml or pass "
+            + " ".join(f"--{m.replace('_', '-')}" for m in missing),
+            path=origin,
+        )
+    program = Target.parse(raw["program"], base, "program", origin)
+    metric_text: str = raw["metric"]
+    metric: Target | str = (
+        Target.parse(metric_text, base, "metric", origin) if ":" in metric_text else metric_text
+    )
+    package = raw.get("package") or _snake(program.name)
+    if not package.isidentifier():
+        raise CompileError(f"package name {package!r} is not a Python identifier", path=origin)
+    config = ProgramConfig(
+        program=program,
+        metric=metric,
+        train=(base / raw["train"]).resolve(),
+        lm=raw["lm"],
+        out=(base / raw.get("out", f"build/{package}")).resolve(),
+        package=package,
+        project_dir=base.resolve(),
+        config_file=Path(origin) if origin.endswith(".toml") else None,
+    )
+    return replace(config, **_optional(raw, base, origin))
+
+
+def _optional(raw: Mapping[str, Any], base: Path, origin: str) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key in ("seed", "optimizer", "teacher_lm", "prompt_lm", "base_url", "threads", "cache", "verify"):
+        if raw.get(key) is not None:
+            values[key] = raw[key]
+    if raw.get("dev"):
+        values["dev"] = (base / raw["dev"]).resolve()
+    if raw.get("dev_fraction") is not None:
+        fraction = float(raw["dev_fraction"])
+        if not 0.0 < fraction < 1.0:
+            raise CompileError(f"dev_fraction must be between 0 and 1, got {fraction}", path=origin)
+        values["dev_fraction"] = fraction
+    if raw.get("optimizer_options"):
+        values["optimizer_options"] = dict(raw["optimizer_options"])
+    if values.get("threads", 1) < 1:
+        raise CompileError("threads must be at least 1", path=origin)
+    return values
+
+
+def _check_keys(raw: Mapping[str, Any], origin: str) -> None:
+    for key, value in raw.items():
+        if key not in _KEYS:
+            close = difflib.get_close_matches(key, list(_KEYS), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(_KEYS)}"
+            if key in ("api_key", "key"):
+                hint = "; API keys never go in config files: set CASTLM_API_KEY in the environment"
+            raise CompileError(f"unknown setting {key!r}{hint}", path=origin)
+        expected = _KEYS[key]
+        if value is not None and not isinstance(value, expected):
+            names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
+            raise CompileError(f"setting {key!r} must be {names}, got {value!r}", path=origin)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        line = re.search(r"line (\d+)", str(exc))
+        raise CompileError(f"invalid TOML: {exc}", path=path, line=int(line[1]) if line else None) from exc
+    except OSError as exc:
+        raise CompileError(f"cannot read config: {exc.strerror}", path=path) from exc
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

@@ -1,0 +1,192 @@
+"""Datasets: JSONL, JSON or CSV rows checked against the program's inputs and labels.
+
+A program's inputs are the parameters of its ``forward``; its labels are the outputs of the
+Signature that ``forward`` returns (when it returns one). Every row is checked before any LM
+call, and a bad row is reported as ``file:line: field 'x': what is wrong``.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import hashlib
+import inspect
+import json
+import random
+import typing
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from castlm import Example, Module, Signature, spec_of
+
+from .errors import CompileError
+
+
+@dataclass(frozen=True)
+class ProgramShape:
+    """The fields a dataset row can have for one program."""
+
+    inputs: dict[str, Any]
+    required: frozenset[str]
+    labels: dict[str, Any]
+    returns: Any
+
+    def call_args(self, example: Example) -> dict[str, Any]:
+        """An example's inputs as the typed values ``forward`` expects (models, enums...)."""
+        return {
+            name: value if self.inputs.get(name, Any) is Any else _adapter(self.inputs[name]).validate_python(value)
+            for name, value in example.inputs().items()
+        }
+
+
+def program_shape(cls: type[Module]) -> ProgramShape:
+    forward = cls.forward
+    try:
+        hints = typing.get_type_hints(forward)
+    except Exception as exc:
+        raise CompileError(f"cannot resolve the type hints of {cls.__name__}.forward: {exc}") from exc
+    params = list(inspect.signature(forward).parameters.values())[1:]
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
+        raise CompileError(
+            f"{cls.__name__}.forward takes *args/**kwargs; declare each input as a named, "
+            f"typed parameter so datasets and entry points can be checked"
+        )
+    inputs = {p.name: hints.get(p.name, Any) for p in params}
+    required = frozenset(p.name for p in params if p.default is p.empty)
+    returns = hints.get("return", Any)
+    labels: dict[str, Any] = {}
+    if isinstance(returns, type) and issubclass(returns, Signature):
+        labels = {f.name: f.annotation for f in spec_of(returns).outputs}
+    return ProgramShape(inputs, required, labels, returns)
+
+
+def load_dataset(path: Path, shape: ProgramShape) -> list[Example]:
+    """Read and check every row of ``path``."""
+    if not path.is_file():
+        raise CompileError("dataset file not found", path=path)
+    examples = [_check_row(path, line, row, shape) for line, row in _rows(path)]
+    if not examples:
+        raise CompileError("the dataset has no rows", path=path)
+    return examples
+
+
+def file_hash(*paths: Path) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def split(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """Shuffle with ``seed`` and split off ``fraction`` as the dev set."""
+    if len(examples) < 2:
+        raise CompileError("need at least 2 training rows to split off a dev set; pass --dev")
+    shuffled = list(examples)
+    random.Random(seed).shuffle(shuffled)
+    n_dev = min(len(shuffled) - 1, max(1, round(len(shuffled) * fraction)))
+    return shuffled[n_dev:], shuffled[:n_dev]
+
+
+def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        yield from _csv_rows(path)
+    elif suffix == ".json":
+        yield from _json_rows(path)
+    elif suffix in (".jsonl", ".ndjson"):
+        yield from _jsonl_rows(path)
+    else:
+        raise CompileError("unknown dataset format; use .jsonl, .json or .csv", path=path)
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open(encoding="utf-8") as handle:
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                row = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise CompileError(f"invalid JSON: {exc.msg} (column {exc.colno})", path=path, line=number) from exc
+            if not isinstance(row, dict):
+                raise CompileError("each line must be a JSON object", path=path, line=number)
+            yield number, row
+
+
+def _json_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise CompileError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from exc
+    if not isinstance(data, list):
+        raise CompileError("a .json dataset must be an array of objects", path=path)
+    for index, row in enumerate(data):
+        if not isinstance(row, dict):
+            raise CompileError(f"item {index} is not an object", path=path)
+        yield index + 1, row
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        for row in reader:
+            if None in row:
+                raise CompileError("row has more cells than the header", path=path, line=reader.line_num)
+            yield reader.line_num, {k: v for k, v in row.items() if k is not None}
+
+
+def _check_row(path: Path, line: int, row: dict[str, Any], shape: ProgramShape) -> Example:
+    from_csv = path.suffix.lower() == ".csv"
+    known = {**shape.labels, **shape.inputs}
+    for name in shape.required:
+        if name not in row:
+            raise CompileError(f"missing input field {name!r}", path=path, line=line)
+    checked: dict[str, Any] = {}
+    for name, value in row.items():
+        if name in known:
+            checked[name] = _check_value(path, line, name, known[name], value, from_csv)
+            continue
+        close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
+        if close:
+            raise CompileError(f"unknown field {name!r}; did you mean {close[0]!r}?", path=path, line=line)
+        checked[name] = value  # an extra label the metric may use
+    inputs = [n for n in shape.inputs if n in checked]
+    return Example(checked).with_inputs(*inputs)
+
+
+def _check_value(path: Path, line: int, name: str, annotation: Any, value: Any, from_csv: bool) -> Any:
+    if annotation is Any:
+        return value
+    adapter = _adapter(annotation)
+    try:
+        if from_csv and isinstance(value, str) and annotation is not str:
+            return _from_cell(adapter, value)
+        validated = adapter.validate_python(value)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(p) for p in problem["loc"])
+        detail = f" at {where}" if where else ""
+        raise CompileError(f"field {name!r}{detail}: {problem['msg']} (got {value!r})", path=path, line=line) from exc
+    # Values stay plain JSON data, so metrics compare like with like and demos freeze as literals.
+    return adapter.dump_python(validated, mode="json")
+
+
+def _from_cell(adapter: TypeAdapter[Any], cell: str) -> Any:
+    try:
+        return adapter.dump_python(adapter.validate_json(cell), mode="json")
+    except ValidationError:
+        return adapter.dump_python(adapter.validate_strings(cell), mode="json")
+
+
+_adapters: dict[Any, TypeAdapter[Any]] = {}
+
+
+def _adapter(annotation: Any) -> TypeAdapter[Any]:
+    key = repr(annotation)
+    if key not in _adapters:
+        _adapters[key] = TypeAdapter(annotation)
+    return _adapters[key]

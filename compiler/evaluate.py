@@ -1,0 +1,91 @@
+"""Evaluation: run a program over examples in parallel and score each prediction.
+
+Failures are results too: an example whose run raises scores 0, and its error is kept and
+counted, never hidden.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from castlm import Example, Module, TraceStep, trace
+
+from .errors import CompileError
+from .metrics import Metric, score_of, takes_trace
+from .progress import NoProgress, Progress
+
+
+@dataclass(frozen=True)
+class ExampleResult:
+    index: int
+    example: Example
+    prediction: Any
+    score: float
+    error: str | None = None
+    trace: tuple[TraceStep, ...] = ()
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    results: tuple[ExampleResult, ...]
+
+    @property
+    def score(self) -> float:
+        """Mean score in percent over every example (errors count as 0)."""
+        if not self.results:
+            return 0.0
+        return 100.0 * sum(r.score for r in self.results) / len(self.results)
+
+    @property
+    def errors(self) -> int:
+        return sum(r.error is not None for r in self.results)
+
+    def error_summary(self, limit: int = 3) -> list[str]:
+        return [f"example {r.index}: {r.error}" for r in self.results if r.error][:limit]
+
+
+@dataclass
+class Evaluator:
+    """Runs ``program`` on examples with ``threads`` workers and scores with ``metric``."""
+
+    metric: Metric
+    call_args: Callable[[Example], dict[str, Any]] = field(default=lambda e: e.inputs())
+    threads: int = 8
+    progress: Progress = field(default_factory=NoProgress)
+
+    def __call__(
+        self, program: Module, examples: Sequence[Example], *, label: str = "evaluate"
+    ) -> EvalResult:
+        self.progress.start(label, len(examples))
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, self.threads)) as pool:
+                futures = [
+                    pool.submit(contextvars.copy_context().run, self.run_one, program, i, ex)
+                    for i, ex in enumerate(examples)
+                ]
+                return EvalResult(tuple(f.result() for f in futures))
+        finally:
+            self.progress.finish()
+
+    def run_one(self, program: Module, index: int, example: Example) -> ExampleResult:
+        """One example: run, score, keep the trace; an exception becomes a scored failure."""
+        try:
+            with trace() as steps:
+                prediction = program(**self.call_args(example))
+            score = self.score(example, prediction, steps)
+            return ExampleResult(index, example, prediction, score, None, tuple(steps))
+        except CompileError:  # a broken metric is the user's bug: stop, do not score it as 0
+            raise
+        except Exception as exc:  # every failure is reported in the result, none is raised
+            return ExampleResult(index, example, None, 0.0, f"{type(exc).__name__}: {exc}")
+        finally:
+            self.progress.advance()
+
+    def score(self, example: Example, prediction: Any, steps: Sequence[TraceStep] | None) -> float:
+        if takes_trace(self.metric):
+            return score_of(self.metric(example, prediction, steps), self.metric)
+        return score_of(self.metric(example, prediction), self.metric)

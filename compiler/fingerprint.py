@@ -1,0 +1,59 @@
+"""Whether a compile's inputs changed since its package was emitted.
+
+The fingerprint covers what decides the output: the program source and the project-local
+files it imports, the datasets, the settings, and castlm's version. It is written into the
+manifest; a later compile with the same fingerprint does nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import castlm
+
+from .config import ProgramConfig
+
+# Settings that change how a compile runs but not what it produces.
+_NOT_OUTPUT = ("threads", "verify", "config_file", "cache")
+
+
+def source_hash(paths: Iterable[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(set(paths)):
+        digest.update(str(path.name).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def inputs_fingerprint(config: ProgramConfig, sources: Iterable[Path]) -> str:
+    settings: dict[str, Any] = {
+        k: str(v) if isinstance(v, Path) else v
+        for k, v in asdict(config).items()
+        if k not in _NOT_OUTPUT
+    }
+    settings["program"] = str(config.program)
+    settings["metric"] = str(config.metric)
+    datasets = [p for p in (config.train, config.dev) if p is not None]
+    material = {
+        "castlm": castlm.__version__,
+        "settings": settings,
+        "sources": source_hash(sources),
+        "data": source_hash(datasets),
+    }
+    blob = json.dumps(material, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def emitted_fingerprint(config: ProgramConfig) -> str | None:
+    manifest = config.out / config.package / "manifest.json"
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    value = data.get("inputs_fingerprint")
+    return value if isinstance(value, str) else None

@@ -1,0 +1,39 @@
+"""Optimizers by name. Each is a small class; see base.py for the interface."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import CompileError
+from .base import OptimizeContext, Optimizer, OptimizeResult, Settings, Trial
+from .bootstrap import BootstrapFewShot
+from .labeled import LabeledFewShot
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    cls.name: cls for cls in (LabeledFewShot, BootstrapFewShot)
+}
+
+
+def make_optimizer(name: str, options: Mapping[str, Any], origin: str | None = None) -> Optimizer:
+    if name not in OPTIMIZERS:
+        close = difflib.get_close_matches(name, list(OPTIMIZERS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise CompileError(
+            f"unknown optimizer {name!r}{hint}; available: {', '.join(OPTIMIZERS)}", path=origin
+        )
+    return OPTIMIZERS[name].from_options(options, origin)
+
+
+__all__ = [
+    "OPTIMIZERS",
+    "BootstrapFewShot",
+    "LabeledFewShot",
+    "OptimizeContext",
+    "OptimizeResult",
+    "Optimizer",
+    "Settings",
+    "Trial",
+    "make_optimizer",
+]
