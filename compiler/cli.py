@@ -46,7 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _compile_parser(sub.add_parser("compile", help="optimize a program and emit a package"))
     check = sub.add_parser("check", help="static checks only; exit 1 on errors")
-    check.add_argument("path", nargs="?", default=".", help="a program file, or a folder with a config")
+    check.add_argument(
+        "path", nargs="?", default=".", help="a program file, or a folder with a config"
+    )
     check.set_defaults(run=_run_check)
     inspect_ = sub.add_parser("inspect", help="print the program graph")
     inspect_.add_argument("target", help="PROGRAM.py[:Class]")
@@ -60,12 +62,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _compile_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("target", nargs="?", help="PROGRAM.py:Class, or a folder with castlm.toml / pyproject.toml")
+    p.add_argument(
+        "target", nargs="?", help="PROGRAM.py:Class, or a folder with castlm.toml / pyproject.toml"
+    )
     p.add_argument("--train", help="training data (.jsonl, .json or .csv)")
     p.add_argument("--dev", help="dev data; default: split off the training data")
     p.add_argument("--metric", help="PROGRAM.py:function, or exact_match / f1")
     p.add_argument("--optimizer", help="labeled, bootstrap, ...")
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="optimizer option (repeatable)")
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="optimizer option (repeatable)",
+    )
     p.add_argument("--lm", help="task LM: a model name, openai/<model>, litellm/<model> or standin")
     p.add_argument("--teacher-lm", help="LM for bootstrapping (default: --lm)")
     p.add_argument("--prompt-lm", help="LM that writes instructions (default: --lm)")
@@ -75,17 +85,34 @@ def _compile_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--threads", type=int)
     p.add_argument("--force", action="store_true", help="rebuild even when nothing changed")
-    p.add_argument("--no-verify", action="store_true", help="skip mypy, isolated import and parity checks")
+    p.add_argument(
+        "--no-verify", action="store_true", help="skip mypy, isolated import and parity checks"
+    )
     p.add_argument("--no-cache", action="store_true", help="do not read or write the LM cache")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary")
     p.set_defaults(run=_run_compile)
 
 
-_FLAG_KEYS = ("train", "dev", "metric", "optimizer", "lm", "teacher_lm", "prompt_lm", "base_url", "out", "package", "seed", "threads")
+_FLAG_KEYS = (
+    "train",
+    "dev",
+    "metric",
+    "optimizer",
+    "lm",
+    "teacher_lm",
+    "prompt_lm",
+    "base_url",
+    "out",
+    "package",
+    "seed",
+    "threads",
+)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    values: dict[str, Any] = {k: getattr(args, k) for k in _FLAG_KEYS if getattr(args, k) is not None}
+    values: dict[str, Any] = {
+        k: getattr(args, k) for k in _FLAG_KEYS if getattr(args, k) is not None
+    }
     for key in ("train", "dev", "out"):  # flags are relative to the working directory
         if key in values:
             values[key] = str(Path(values[key]).resolve())
@@ -115,7 +142,9 @@ def _parse_option(text: str) -> tuple[str, Any]:
 def configs_for(target: str | None, args: argparse.Namespace) -> list[ProgramConfig]:
     overrides = _overrides(args)
     if target and ".py:" in target:
-        return [build_config({"program": target, **overrides}, base=Path.cwd(), origin="command line")]
+        return [
+            build_config({"program": target, **overrides}, base=Path.cwd(), origin="command line")
+        ]
     folder = Path(target or ".")
     config_file = folder if folder.is_file() else find_config(folder)
     if config_file is None:
@@ -147,7 +176,7 @@ def _run_compile(args: argparse.Namespace) -> int:
 
 def _run_check(args: argparse.Namespace) -> int:
     from .analyze import analyze_file, check_target
-    from .diagnostics import format_diagnostics
+    from .diagnostics import Diagnostic, format_diagnostics
 
     path = Path(args.path)
     targets: list[tuple[Path, str | None]]
@@ -159,9 +188,9 @@ def _run_check(args: argparse.Namespace) -> int:
             else [(p, None) for p in sorted(path.glob("*.py"))]
         )
     else:
-        file, _, name = str(path).partition(":")
-        targets = [(Path(file), name or None)]
-    diagnostics = []
+        file_text, _, target_name = str(path).partition(":")
+        targets = [(Path(file_text), target_name or None)]
+    diagnostics: list[Diagnostic] = []
     for file, name in targets:
         if not file.is_file():
             raise CompileError("no such file", path=file)
@@ -172,7 +201,11 @@ def _run_check(args: argparse.Namespace) -> int:
     if diagnostics:
         print(format_diagnostics(diagnostics))
     errors = sum(d.is_error for d in diagnostics)
-    print(f"{len(targets)} file(s) checked: {errors} error(s), {len(diagnostics) - errors} warning(s)", file=sys.stderr)
+    print(
+        f"{len(targets)} file(s) checked: "
+        f"{errors} error(s), {len(diagnostics) - errors} warning(s)",
+        file=sys.stderr,
+    )
     return EXIT_USER if errors else EXIT_OK
 
 
@@ -193,7 +226,11 @@ def _run_inspect(args: argparse.Namespace) -> int:
     if args.format in ("text", "both"):
         print(render_text(graph))
     if args.format in ("mermaid", "both"):
-        print("```mermaid\n" + render_mermaid(graph) + "\n```" if args.format == "both" else render_mermaid(graph))
+        print(
+            "```mermaid\n" + render_mermaid(graph) + "\n```"
+            if args.format == "both"
+            else render_mermaid(graph)
+        )
     return EXIT_OK
 
 

@@ -107,7 +107,9 @@ def load_config_file(path: Path, overrides: Mapping[str, Any] | None = None) -> 
     programs = table.get("programs", [None])
     defaults = {k: v for k, v in table.items() if k != "programs"}
     if not isinstance(programs, list) or not programs:
-        raise CompileError("'programs' must be a non-empty array of tables ([[programs]])", path=path)
+        raise CompileError(
+            "'programs' must be a non-empty array of tables ([[programs]])", path=path
+        )
     configs = []
     for entry in programs:
         merged = {**defaults, **(entry or {}), **(overrides or {})}
@@ -149,7 +151,16 @@ def build_config(raw: Mapping[str, Any], *, base: Path, origin: str) -> ProgramC
 
 def _optional(raw: Mapping[str, Any], base: Path, origin: str) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for key in ("seed", "optimizer", "teacher_lm", "prompt_lm", "base_url", "threads", "cache", "verify"):
+    for key in (
+        "seed",
+        "optimizer",
+        "teacher_lm",
+        "prompt_lm",
+        "base_url",
+        "threads",
+        "cache",
+        "verify",
+    ):
         if raw.get(key) is not None:
             values[key] = raw[key]
     if raw.get("dev"):
@@ -176,7 +187,9 @@ def _check_keys(raw: Mapping[str, Any], origin: str) -> None:
             raise CompileError(f"unknown setting {key!r}{hint}", path=origin)
         expected = _KEYS[key]
         if value is not None and not isinstance(value, expected):
-            names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
+            names = " or ".join(
+                t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,))
+            )
             raise CompileError(f"setting {key!r} must be {names}, got {value!r}", path=origin)
 
 
@@ -186,7 +199,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         line = re.search(r"line (\d+)", str(exc))
-        raise CompileError(f"invalid TOML: {exc}", path=path, line=int(line[1]) if line else None) from exc
+        raise CompileError(
+            f"invalid TOML: {exc}", path=path, line=int(line[1]) if line else None
+        ) from exc
     except OSError as exc:
         raise CompileError(f"cannot read config: {exc.strerror}", path=path) from exc
 

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
-
 from castlm import Example, Module, Signature, spec_of
+from pydantic import TypeAdapter, ValidationError
 
 from .errors import CompileError
 
@@ -38,7 +37,9 @@ class ProgramShape:
     def call_args(self, example: Example) -> dict[str, Any]:
         """An example's inputs as the typed values ``forward`` expects (models, enums...)."""
         return {
-            name: value if self.inputs.get(name, Any) is Any else _adapter(self.inputs[name]).validate_python(value)
+            name: value
+            if self.inputs.get(name, Any) is Any
+            else _adapter(self.inputs[name]).validate_python(value)
             for name, value in example.inputs().items()
         }
 
@@ -48,7 +49,9 @@ def program_shape(cls: type[Module]) -> ProgramShape:
     try:
         hints = typing.get_type_hints(forward)
     except Exception as exc:
-        raise CompileError(f"cannot resolve the type hints of {cls.__name__}.forward: {exc}") from exc
+        raise CompileError(
+            f"cannot resolve the type hints of {cls.__name__}.forward: {exc}"
+        ) from exc
     params = list(inspect.signature(forward).parameters.values())[1:]
     if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
         raise CompileError(
@@ -81,7 +84,9 @@ def file_hash(*paths: Path) -> str:
     return digest.hexdigest()
 
 
-def split(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+def split(
+    examples: list[Example], fraction: float, seed: int
+) -> tuple[list[Example], list[Example]]:
     """Shuffle with ``seed`` and split off ``fraction`` as the dev set."""
     if len(examples) < 2:
         raise CompileError("need at least 2 training rows to split off a dev set; pass --dev")
@@ -111,7 +116,9 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 row = json.loads(text)
             except json.JSONDecodeError as exc:
-                raise CompileError(f"invalid JSON: {exc.msg} (column {exc.colno})", path=path, line=number) from exc
+                raise CompileError(
+                    f"invalid JSON: {exc.msg} (column {exc.colno})", path=path, line=number
+                ) from exc
             if not isinstance(row, dict):
                 raise CompileError("each line must be a JSON object", path=path, line=number)
             yield number, row
@@ -135,7 +142,9 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         reader = csv.DictReader(handle)
         for row in reader:
             if None in row:
-                raise CompileError("row has more cells than the header", path=path, line=reader.line_num)
+                raise CompileError(
+                    "row has more cells than the header", path=path, line=reader.line_num
+                )
             yield reader.line_num, {k: v for k, v in row.items() if k is not None}
 
 
@@ -152,13 +161,17 @@ def _check_row(path: Path, line: int, row: dict[str, Any], shape: ProgramShape) 
             continue
         close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
         if close:
-            raise CompileError(f"unknown field {name!r}; did you mean {close[0]!r}?", path=path, line=line)
+            raise CompileError(
+                f"unknown field {name!r}; did you mean {close[0]!r}?", path=path, line=line
+            )
         checked[name] = value  # an extra label the metric may use
     inputs = [n for n in shape.inputs if n in checked]
     return Example(checked).with_inputs(*inputs)
 
 
-def _check_value(path: Path, line: int, name: str, annotation: Any, value: Any, from_csv: bool) -> Any:
+def _check_value(
+    path: Path, line: int, name: str, annotation: Any, value: Any, from_csv: bool
+) -> Any:
     if annotation is Any:
         return value
     adapter = _adapter(annotation)
@@ -170,7 +183,9 @@ def _check_value(path: Path, line: int, name: str, annotation: Any, value: Any, 
         problem = exc.errors()[0]
         where = ".".join(str(p) for p in problem["loc"])
         detail = f" at {where}" if where else ""
-        raise CompileError(f"field {name!r}{detail}: {problem['msg']} (got {value!r})", path=path, line=line) from exc
+        raise CompileError(
+            f"field {name!r}{detail}: {problem['msg']} (got {value!r})", path=path, line=line
+        ) from exc
     # Values stay plain JSON data, so metrics compare like with like and demos freeze as literals.
     return adapter.dump_python(validated, mode="json")
 

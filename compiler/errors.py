@@ -14,7 +14,9 @@ class CompileError(CastlmError):
     wrong and how to fix it.
     """
 
-    def __init__(self, message: str, *, path: Path | str | None = None, line: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, path: Path | str | None = None, line: int | None = None
+    ) -> None:
         self.path = str(path) if path is not None else None
         self.line = line
         self.message = message

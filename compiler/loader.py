@@ -57,7 +57,9 @@ def _import_failure(path: Path, exc: BaseException) -> CompileError:
             break
     if isinstance(exc, SyntaxError) and exc.lineno:
         line = exc.lineno
-    return CompileError(f"importing the program failed: {type(exc).__name__}: {exc}", path=path, line=line)
+    return CompileError(
+        f"importing the program failed: {type(exc).__name__}: {exc}", path=path, line=line
+    )
 
 
 def load_module_class(target: Target) -> type[Module]:
@@ -77,7 +79,9 @@ def load_metric(target: Target) -> Metric:
     module = import_program(target.path)
     value = _lookup(module, target, "function")
     if not callable(value):
-        raise CompileError(f"metric {target.name} is not callable", path=target.path, line=_line_of(value))
+        raise CompileError(
+            f"metric {target.name} is not callable", path=target.path, line=_line_of(value)
+        )
     return check_metric_signature(value, str(target.path))
 
 

@@ -23,7 +23,7 @@ Metric = Callable[..., Any]
 def _predicted(pred: Any, name: str) -> Any:
     if isinstance(pred, Mapping):
         return pred.get(name)
-    value = getattr(pred, name, None)
+    value: Any = getattr(pred, name, None)
     if hasattr(value, "model_dump"):
         return value.model_dump(mode="json")
     return getattr(value, "value", value)  # enums compare by value

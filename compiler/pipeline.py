@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import castlm
-from castlm import LM, Example, LMStats, Module
+from castlm import LM, Example, Module
 from castlm._cache import LMCache
 from castlm._lm_factory import make_lm
 
@@ -191,8 +191,12 @@ def compile_program(
     student.set_lm(task_lm)
     with meter.phase("baseline"):
         baseline = evaluator(student, dev, label="baseline (zero-shot)")
-    optimizer = make_optimizer(config.optimizer, config.optimizer_options, str(config.config_file or ""))
-    ctx = OptimizeContext(task_lm, evaluator, metric, teacher_lm, prompt_lm, config.seed, config.threads, progress)
+    optimizer = make_optimizer(
+        config.optimizer, config.optimizer_options, str(config.config_file or "")
+    )
+    ctx = OptimizeContext(
+        task_lm, evaluator, metric, teacher_lm, prompt_lm, config.seed, config.threads, progress
+    )
     with meter.phase("optimize"):
         result = optimizer.compile(student.deepcopy(), trainset=train, valset=train, ctx=ctx)
     program = student.deepcopy()
@@ -200,7 +204,9 @@ def compile_program(
     with meter.phase("compiled"):
         compiled = evaluator(program, dev, label="compiled")
 
-    build = _Build(config, ir, sources, fingerprint, optimizer.describe(), result, baseline, compiled, dev)
+    build = _Build(
+        config, ir, sources, fingerprint, optimizer.describe(), result, baseline, compiled, dev
+    )
     files = build.render(meter.phases)
     verified = False
     if config.verify:
@@ -239,7 +245,9 @@ def _error_notes(baseline: EvalResult, compiled: EvalResult) -> list[str]:
     notes = []
     for label, result in (("baseline", baseline), ("compiled", compiled)):
         if result.errors:
-            notes.append(f"{result.errors} {label} run(s) failed: " + "; ".join(result.error_summary()))
+            notes.append(
+                f"{result.errors} {label} run(s) failed: " + "; ".join(result.error_summary())
+            )
     return notes
 
 
@@ -272,7 +280,9 @@ class _Build:
             "prompt_lm": config.prompt_lm,
             "seed": config.seed,
             "scores": {
-                "metric": str(config.metric.name if isinstance(config.metric, Target) else config.metric),
+                "metric": str(
+                    config.metric.name if isinstance(config.metric, Target) else config.metric
+                ),
                 "baseline": round(self.baseline.score, 4),
                 "compiled": round(self.compiled.score, 4),
                 "dev_size": len(self.dev),
@@ -330,9 +340,13 @@ def verify_staged(
     """Write the package to a staging folder and verify it there, before it replaces anything."""
     from .verify_run import verify_output
 
-    with tempfile.TemporaryDirectory(prefix=".castlm-stage-", dir=config.out.parent if config.out.parent.exists() else None) as staging:
+    with tempfile.TemporaryDirectory(
+        prefix=".castlm-stage-", dir=config.out.parent if config.out.parent.exists() else None
+    ) as staging:
         stage = Path(staging) / config.out.name
         from .emit import write_package
 
         write_package(files, stage)
-        verify_output(stage, config, compiled_score=compiled.score, cache_dir=config.project_dir / ".castlm")
+        verify_output(
+            stage, config, compiled_score=compiled.score, cache_dir=config.project_dir / ".castlm"
+        )

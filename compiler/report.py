@@ -47,14 +47,23 @@ def print_outcome(console: Any, outcome: CompileOutcome) -> None:
 
     config = outcome.config
     if outcome.up_to_date:
-        console.print(f"{escape(str(config.program))}: up to date ({escape(str(config.out))}); --force rebuilds")
+        console.print(
+            f"{escape(str(config.program))}: up to date "
+            f"({escape(str(config.out))}); --force rebuilds"
+        )
         return
     table = Table(title=f"castlm compile {escape(config.program.name)} → {escape(str(config.out))}")
     for column in ("phase", "LM calls", "cache hits", "tokens", "seconds"):
         table.add_column(column, justify="right" if column != "phase" else "left")
     for p in outcome.phases:
         table.add_row(p.name, str(p.calls), str(p.cache_hits), str(p.tokens), f"{p.seconds:.1f}")
-    table.add_row("[bold]total", str(outcome.lm_calls), str(outcome.cache_hits), str(outcome.tokens), f"{outcome.seconds:.1f}")
+    table.add_row(
+        "[bold]total",
+        str(outcome.lm_calls),
+        str(outcome.cache_hits),
+        str(outcome.tokens),
+        f"{outcome.seconds:.1f}",
+    )
     console.print(table)
     console.print(
         f"dev score ({outcome.dev_size} examples): baseline {outcome.baseline:.1f} → "

@@ -270,7 +270,9 @@ def _validate(spec: SignatureSpec, raw: Mapping[str, Any], text: str) -> dict[st
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
         )
-        raise ParseError(f"invalid output values ({problems})", raw=text, signature=spec.name) from exc
+        raise ParseError(
+            f"invalid output values ({problems})", raw=text, signature=spec.name
+        ) from exc
     return {f.name: getattr(model, f.name) for f in spec.outputs}
 
 

@@ -38,7 +38,8 @@ class CallContext:
     trace: list[TraceStep] | None = field(default=None)
 
 
-_current: ContextVar[CallContext] = ContextVar("castlm_context", default=CallContext())
+# The default is frozen and holds no list (trace is None), so sharing it is safe.
+_current: ContextVar[CallContext] = ContextVar("castlm_context", default=CallContext())  # noqa: B039
 
 
 def current() -> CallContext:

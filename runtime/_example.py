@@ -85,7 +85,7 @@ class Example(Mapping[str, Any]):
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Example):
             return NotImplemented
-        return self._data == other._data and self._input_keys == other._input_keys
+        return bool(self._data == other._data and self._input_keys == other._input_keys)
 
     def __hash__(self) -> int:
         return hash(tuple(sorted((k, repr(v)) for k, v in self._data.items())))

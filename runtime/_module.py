@@ -27,7 +27,7 @@ class Module:
         return self.forward(*args, **kwargs)
 
     async def acall(self, *args: Any, **kwargs: Any) -> Any:
-        """Run the program asynchronously: ``aforward`` when defined, else ``forward`` in a thread."""
+        """Run the program asynchronously: ``aforward`` if defined, else ``forward`` in a thread."""
         aforward = getattr(self, "aforward", None)
         if aforward is not None:
             return await aforward(*args, **kwargs)

@@ -182,7 +182,9 @@ class Predict(Generic[S]):
         hint = f"did you mean {close[0]!r}? " if close else ""
         return f"{self.spec.name} has no input field {name!r}; {hint}its inputs are {names}"
 
-    def _retry_request(self, request: LMRequest, response: LMResponse, error: ParseError) -> LMRequest:
+    def _retry_request(
+        self, request: LMRequest, response: LMResponse, error: ParseError
+    ) -> LMRequest:
         messages = (
             *request.messages,
             {"role": "assistant", "content": response.text},
@@ -219,9 +221,7 @@ class Predict(Generic[S]):
     ) -> S:
         result = self.signature.model_construct(**values, **outputs)
         if ctx.trace is not None:
-            ctx.trace.append(
-                TraceStep(self, self.spec.name, values, outputs, messages, response)
-            )
+            ctx.trace.append(TraceStep(self, self.spec.name, values, outputs, messages, response))
         return result
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Predict[S]:

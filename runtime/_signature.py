@@ -52,12 +52,14 @@ def _field(role: Role, desc: str | None, default: Any, constraints: dict[str, An
     )
 
 
-def InputField(*, desc: str | None = None, default: Any = PydanticUndefined, **constraints: Any) -> Any:  # noqa: N802,E501
+def InputField(
+    *, desc: str | None = None, default: Any = PydanticUndefined, **constraints: Any
+) -> Any:
     """Declare an input field. ``default`` makes it optional; constraints are pydantic's."""
     return _field("input", desc, default, constraints)
 
 
-def OutputField(*, desc: str | None = None, **constraints: Any) -> Any:  # noqa: N802
+def OutputField(*, desc: str | None = None, **constraints: Any) -> Any:
     """Declare an output field; the model's value is validated against its type and constraints."""
     return _field("output", desc, PydanticUndefined, constraints)
 
@@ -195,9 +197,13 @@ def _build_spec(cls: type[BaseModel]) -> SignatureSpec:
     inputs = tuple(f for f in fields if f.role == "input")
     outputs = _ordered_outputs(cls, [f for f in fields if f.role == "output"])
     if not inputs:
-        raise SignatureError(f"signature {cls.__name__} has no input field; add one with InputField()")
+        raise SignatureError(
+            f"signature {cls.__name__} has no input field; add one with InputField()"
+        )
     if not outputs:
-        raise SignatureError(f"signature {cls.__name__} has no output field; add one with OutputField()")
+        raise SignatureError(
+            f"signature {cls.__name__} has no output field; add one with OutputField()"
+        )
     return SignatureSpec(cls.__name__, _instructions_of(cls, inputs, outputs), inputs, outputs)
 
 
@@ -213,8 +219,11 @@ def _instructions_of(
     doc = cls.__dict__.get("__doc__")
     if doc:
         return inspect.cleandoc(doc)
-    names = lambda fs: ", ".join(f"`{f.name}`" for f in fs)  # noqa: E731
-    return f"Given the fields {names(inputs)}, produce the fields {names(outputs)}."
+    return f"Given the fields {_names(inputs)}, produce the fields {_names(outputs)}."
+
+
+def _names(fields: tuple[FieldSpec, ...]) -> str:
+    return ", ".join(f"`{f.name}`" for f in fields)
 
 
 class Signature(BaseModel, metaclass=_SignatureMeta):

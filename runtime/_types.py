@@ -22,7 +22,9 @@ _CONTAINERS: tuple[Any, ...] = (list, dict, tuple, set, frozenset)
 def unsupported_reason(annotation: Any) -> str | None:
     """Why ``annotation`` cannot be a signature field type, or None when it can."""
     if isinstance(annotation, typing.ForwardRef | str):
-        name = annotation.__forward_arg__ if isinstance(annotation, typing.ForwardRef) else annotation
+        name = (
+            annotation.__forward_arg__ if isinstance(annotation, typing.ForwardRef) else annotation
+        )
         return (
             f"type {name!r} could not be resolved; define or import it before the signature "
             f"at module level"

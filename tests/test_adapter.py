@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-import pytest
-from pydantic import BaseModel
-
 import castlm as cl
+import pytest
 from castlm import ParseError, spec_of
 from castlm._adapter import CHAT, JSON, choose, format_value, header
+from pydantic import BaseModel
 
 
 class Triage(cl.Signature):
@@ -33,7 +32,10 @@ class Extract(cl.Signature):
 
 
 SPEC = spec_of(Triage)
-GOOD = "[[ ## category ## ]]\nbilling\n\n[[ ## urgent ## ]]\ntrue\n\n[[ ## priority ## ]]\n2\n\n[[ ## completed ## ]]"
+GOOD = (
+    "[[ ## category ## ]]\nbilling\n\n[[ ## urgent ## ]]\ntrue\n\n"
+    "[[ ## priority ## ]]\n2\n\n[[ ## completed ## ]]"
+)
 
 
 def test_system_prompt_lists_fields_format_and_instructions_last() -> None:
@@ -57,7 +59,9 @@ def test_chat_parse_typed_values() -> None:
 
 
 def test_chat_parse_tolerates_case_quotes_and_chatter() -> None:
-    reply = "Sure!\n[[ ## category ## ]]\n'Billing'\n[[ ## urgent ## ]]\nYes\n[[ ## priority ## ]]\n3"
+    reply = (
+        "Sure!\n[[ ## category ## ]]\n'Billing'\n[[ ## urgent ## ]]\nYes\n[[ ## priority ## ]]\n3"
+    )
     assert CHAT.parse(SPEC, reply) == {"category": "billing", "urgent": True, "priority": 3}
 
 
@@ -105,4 +109,7 @@ def test_format_value_writes_text_verbatim_and_the_rest_as_json() -> None:
     fields = spec_of(Extract).fields
     assert format_value(fields["text"], 'He said "hi"') == 'He said "hi"'
     assert format_value(fields["tags"], ["x", "ü"]) == '["x", "ü"]'
-    assert format_value(fields["address"], Address(city="a", zip_code="b")) == '{"city": "a", "zip_code": "b"}'
+    assert (
+        format_value(fields["address"], Address(city="a", zip_code="b"))
+        == '{"city": "a", "zip_code": "b"}'
+    )

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-import pytest
-
 import castlm as cl
+import pytest
 
 
 def test_inputs_and_labels_are_told_apart() -> None:

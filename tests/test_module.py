@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 import castlm as cl
+import pytest
 from castlm import ConfigurationError, PredictorParams
 from castlm.testing import ScriptedLM
 
@@ -44,7 +43,7 @@ def test_set_params_by_name_and_unknown_names_fail() -> None:
     program = Outer()
     program.set_params({"hops.1": PredictorParams("Hop.", ({"question": "q", "answer": "a"},))})
     assert program.predictor("hops.1").instructions == "Hop."
-    with pytest.raises(ConfigurationError, match="did you mean 'hops.1'"):
+    with pytest.raises(ConfigurationError, match=r"did you mean 'hops\.1'"):
         program.set_params({"hops.2x": PredictorParams("x")})
 
 
@@ -59,7 +58,13 @@ def test_deepcopy_separates_params_but_shares_lm() -> None:
 
 
 def test_forward_runs_through_call() -> None:
-    lm = ScriptedLM(lambda m: "[[ ## reasoning ## ]]\nr\n[[ ## answer ## ]]\n42" if "reasoning" in m[0]["content"] else "[[ ## answer ## ]]\nfinal")
+    lm = ScriptedLM(
+        lambda m: (
+            "[[ ## reasoning ## ]]\nr\n[[ ## answer ## ]]\n42"
+            if "reasoning" in m[0]["content"]
+            else "[[ ## answer ## ]]\nfinal"
+        )
+    )
     program = Outer()
     program.set_lm(lm)
     assert program(question="q").answer == "final"
@@ -67,4 +72,11 @@ def test_forward_runs_through_call() -> None:
 
 def test_get_params_lists_every_predictor() -> None:
     params = Outer().get_params()
-    assert set(params) == {"first", "hops.0", "hops.1", "experts.math", "experts.law", "stage.route"}
+    assert set(params) == {
+        "first",
+        "hops.0",
+        "hops.1",
+        "experts.math",
+        "experts.law",
+        "stage.route",
+    }

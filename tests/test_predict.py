@@ -7,9 +7,8 @@ import threading
 from collections.abc import Sequence
 from typing import Literal
 
-import pytest
-
 import castlm as cl
+import pytest
 from castlm import ConfigurationError, InputError, ParseError
 from castlm._lm import Message
 from castlm.testing import ScriptedLM
@@ -80,7 +79,7 @@ def test_input_errors_name_the_field() -> None:
 
 
 def test_missing_lm_says_how_to_configure_one() -> None:
-    with pytest.raises(ConfigurationError, match="castlm.context"):
+    with pytest.raises(ConfigurationError, match=r"castlm\.context"):
         cl.Predict(Triage)(ticket="x")
 
 

@@ -16,9 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
 from castlm import LM, Example, Module, PredictorParams
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import CompileError
 from ..evaluate import Evaluator
@@ -71,28 +70,35 @@ class OptimizeResult:
 
 
 class Optimizer:
-    """Base class; subclasses set ``name`` and ``Settings`` and implement :meth:`compile`."""
+    """Base class; subclasses set ``name`` and ``settings_model`` and implement :meth:`compile`."""
 
     name: ClassVar[str]
-    Settings: ClassVar[type[Settings]] = Settings
+    settings_model: ClassVar[type[Settings]] = Settings
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], origin: str | None = None) -> Optimizer:
-        known = list(cls.Settings.model_fields)
+        known = list(cls.settings_model.model_fields)
         for key in options:
             if key not in known:
                 close = difflib.get_close_matches(key, known, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else f"; it takes {', '.join(known) or 'none'}"
-                raise CompileError(f"optimizer {cls.name!r} has no option {key!r}{hint}", path=origin)
+                hint = (
+                    f"; did you mean {close[0]!r}?"
+                    if close
+                    else f"; it takes {', '.join(known) or 'none'}"
+                )
+                raise CompileError(
+                    f"optimizer {cls.name!r} has no option {key!r}{hint}", path=origin
+                )
         try:
-            return cls(cls.Settings.model_validate(dict(options)))
+            return cls(cls.settings_model.model_validate(dict(options)))
         except ValidationError as exc:
             problem = exc.errors()[0]
             raise CompileError(
-                f"optimizer {cls.name!r} option {'.'.join(map(str, problem['loc']))}: {problem['msg']}",
+                f"optimizer {cls.name!r} option "
+                f"{'.'.join(map(str, problem['loc']))}: {problem['msg']}",
                 path=origin,
             ) from exc
 

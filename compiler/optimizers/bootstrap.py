@@ -15,9 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pydantic import Field
-
 from castlm import Example, Module, PredictorParams, TraceStep, context, trace
+from pydantic import Field
 
 from .base import OptimizeContext, Optimizer, OptimizeResult, Settings
 from .labeled import sample_labeled
@@ -42,7 +41,7 @@ class _Attempt:
 
 class BootstrapFewShot(Optimizer):
     name = "bootstrap"
-    Settings: ClassVar[type[Settings]] = BootstrapSettings
+    settings_model: ClassVar[type[Settings]] = BootstrapSettings
 
     @property
     def opts(self) -> BootstrapSettings:
@@ -60,12 +59,16 @@ class BootstrapFewShot(Optimizer):
         teacher = self._teacher(student, trainset, ctx)
         found, used, errors = self.bootstrap(teacher, trainset, ctx)
         params = self._student_params(student, found, used, trainset, ctx.seed)
-        notes = [f"bootstrapped {len(used)} successful run(s) from {len(trainset)} training examples"]
+        notes = [
+            f"bootstrapped {len(used)} successful run(s) from {len(trainset)} training examples"
+        ]
         if errors:
             notes.append(f"{len(errors)} teacher run(s) failed, e.g. {errors[0]}")
         return OptimizeResult(params, notes=tuple(notes))
 
-    def _teacher(self, student: Module, trainset: Sequence[Example], ctx: OptimizeContext) -> Module:
+    def _teacher(
+        self, student: Module, trainset: Sequence[Example], ctx: OptimizeContext
+    ) -> Module:
         teacher = student.deepcopy()
         teacher.set_lm(ctx.teacher)
         for name, predictor in teacher.named_predictors():
@@ -113,7 +116,13 @@ class BootstrapFewShot(Optimizer):
         with ThreadPoolExecutor(max_workers=max(1, ctx.threads)) as pool:
             futures = [
                 pool.submit(
-                    contextvars.copy_context().run, self._attempt, teacher, trainset[i], i, round_, ctx
+                    contextvars.copy_context().run,
+                    self._attempt,
+                    teacher,
+                    trainset[i],
+                    i,
+                    round_,
+                    ctx,
                 )
                 for i in wave
             ]

@@ -7,9 +7,8 @@ import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from pydantic import Field
-
 from castlm import Example, Module, Predict, PredictorParams
+from pydantic import Field
 
 from .base import OptimizeContext, Optimizer, OptimizeResult, Settings
 
@@ -42,7 +41,7 @@ def sample_labeled(
 
 class LabeledFewShot(Optimizer):
     name = "labeled"
-    Settings: ClassVar[type[Settings]] = LabeledSettings
+    settings_model: ClassVar[type[Settings]] = LabeledSettings
 
     def compile(
         self,
@@ -55,7 +54,9 @@ class LabeledFewShot(Optimizer):
         settings = self.settings
         assert isinstance(settings, LabeledSettings)
         params = {
-            name: PredictorParams(p.instructions, tuple(sample_labeled(name, p, trainset, settings.k, ctx.seed)))
+            name: PredictorParams(
+                p.instructions, tuple(sample_labeled(name, p, trainset, settings.k, ctx.seed))
+            )
             for name, p in student.named_predictors()
         }
         return OptimizeResult(params, notes=(f"{settings.k} labeled demos per predictor at most",))
