@@ -210,7 +210,8 @@ def _run_check(args: argparse.Namespace) -> int:
 
 
 def _run_inspect(args: argparse.Namespace) -> int:
-    from .analyze import analyze_file
+    from .analyze import analyze_file, check_target
+    from .diagnostics import format_diagnostics
     from .graph import build_graph, render_mermaid, render_text
 
     file, _, name = args.target.partition(":")
@@ -222,6 +223,9 @@ def _run_inspect(args: argparse.Namespace) -> int:
     if not modules:
         raise CompileError("no castlm.Module subclass found", path=path)
     chosen = name or modules[-1]
+    problems = [d for d in (*ir.diagnostics, *check_target(ir, chosen)) if d.is_error]
+    if problems:
+        raise CompileError("the program has errors:\n" + format_diagnostics(problems))
     graph = build_graph(ir, chosen)
     if args.format in ("text", "both"):
         print(render_text(graph))

@@ -1,0 +1,160 @@
+"""Builds ModuleIR: a Module's predictors (flattened through submodules) and its forward.
+
+Members and forward are inherited from Module base classes in the same file. A
+module may define ``aforward`` (run by the runtime's ``acall``) instead of, or as
+well as, ``forward``; the IR describes ``forward`` when there is one. A
+submodule's predictors appear under its attribute name ("stage.route"); a submodule
+whose class is not in this file is not looked into.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import libcst as cst
+from castlm.compiler.analyze.callchecks import CallChecker
+from castlm.compiler.analyze.classes import ClassClassifier, base_expressions
+from castlm.compiler.analyze.context import Reporter
+from castlm.compiler.analyze.forward import analyze_forward
+from castlm.compiler.analyze.imports import Aliases
+from castlm.compiler.analyze.members import (
+    InitCollector,
+    Member,
+    SubmoduleMember,
+    find_method,
+    self_name,
+)
+from castlm.compiler.analyze.predictors import SignatureArgumentChecker
+from castlm.compiler.analyze.references import PredictorTable
+from castlm.compiler.analyze.signatures import class_docstring
+from castlm.compiler.ir import ForwardIR, ModuleIR, PredictorIR, SubmoduleIR
+
+LocalMember = PredictorIR | SubmoduleIR
+
+
+class ModuleBuilder:
+    def __init__(
+        self,
+        classes: dict[str, cst.ClassDef],
+        aliases: Aliases,
+        classifier: ClassClassifier,
+        signature_arguments: SignatureArgumentChecker,
+        call_checker: CallChecker,
+        reporter: Reporter,
+    ) -> None:
+        self._classes = classes
+        self._aliases = aliases
+        self._classifier = classifier
+        self._signature_arguments = signature_arguments
+        self._call_checker = call_checker
+        self._reporter = reporter
+        self._module_names = {n for n in classes if classifier.kind(n) == "module"}
+        self._own: dict[str, dict[str, LocalMember]] = {}
+
+    def build_all(self) -> list[ModuleIR]:
+        return [self.build(name) for name in self._classes if name in self._module_names]
+
+    def build(self, name: str) -> ModuleIR:
+        node = self._classes[name]
+        predictors = tuple(self._flatten_predictors(name, "", frozenset()))
+        table = PredictorTable(predictors)
+        forward = self.method_definition(name, "forward")
+        asynchronous = self.method_definition(name, "aforward")
+        if asynchronous is not None and forward is not None:
+            # Checked for diagnostics; the IR describes ``forward``.
+            self._analyze(asynchronous, table)
+        chosen = forward or asynchronous
+        locator = self._reporter.locator
+        return ModuleIR(
+            name=name,
+            predictors=predictors,
+            submodules=tuple(self._flatten_submodules(name, "", frozenset())),
+            forward=None if chosen is None else self._analyze(chosen, table),
+            location=locator.location(node.name),
+            bases=tuple(locator.code(base) for base in base_expressions(node)),
+            docstring=class_docstring(node),
+        )
+
+    def _analyze(self, method: tuple[cst.FunctionDef, str], table: PredictorTable) -> ForwardIR:
+        function, defined_in = method
+        return analyze_forward(
+            function, defined_in, table, self._call_checker, self._aliases, self._reporter
+        )
+
+    def _local_module_bases(self, name: str) -> list[str]:
+        return [
+            base.value
+            for base in base_expressions(self._classes[name])
+            if isinstance(base, cst.Name) and base.value in self._module_names
+        ]
+
+    def members(self, name: str, seen: frozenset[str] = frozenset()) -> dict[str, LocalMember]:
+        """Own and inherited members; the first base wins, as in Python's MRO."""
+        merged: dict[str, LocalMember] = {}
+        for base in reversed(self._local_module_bases(name)):
+            if base not in seen:
+                merged.update(self.members(base, seen | {name}))
+        merged.update(self._own_members(name))
+        return merged
+
+    def _own_members(self, name: str) -> dict[str, LocalMember]:
+        # Computed once per class so diagnostics about members are reported once.
+        if name not in self._own:
+            init = find_method(self._classes[name], "__init__")
+            owner = self_name(init) if init is not None else None
+            collected: dict[str, LocalMember] = {}
+            if init is not None and owner is not None:
+                collector = InitCollector(owner, self._aliases, self._module_names)
+                init.body.visit(collector)
+                collected = {p: self._to_ir(m) for p, m in collector.members.items()}
+            self._own[name] = collected
+        return self._own[name]
+
+    def _to_ir(self, member: Member) -> LocalMember:
+        location = self._reporter.locator.location(member.node)
+        if isinstance(member, SubmoduleMember):
+            return SubmoduleIR(member.path, member.class_name, location)
+        signature = self._signature_arguments.signature_name(member.constructor)
+        return PredictorIR(member.path, member.constructor.kind, signature, location)
+
+    def _flatten_predictors(
+        self, name: str, prefix: str, stack: frozenset[str]
+    ) -> list[PredictorIR]:
+        result: list[PredictorIR] = []
+        for member in self.members(name).values():
+            path = prefix + member.path
+            if isinstance(member, PredictorIR):
+                result.append(replace(member, path=path))
+            elif member.class_name not in stack | {name}:
+                result.extend(
+                    self._flatten_predictors(member.class_name, f"{path}.", stack | {name})
+                )
+        return result
+
+    def _flatten_submodules(
+        self, name: str, prefix: str, stack: frozenset[str]
+    ) -> list[SubmoduleIR]:
+        result: list[SubmoduleIR] = []
+        for member in self.members(name).values():
+            if isinstance(member, SubmoduleIR):
+                path = prefix + member.path
+                result.append(replace(member, path=path))
+                if member.class_name not in stack | {name}:
+                    result.extend(
+                        self._flatten_submodules(member.class_name, f"{path}.", stack | {name})
+                    )
+        return result
+
+    def method_definition(
+        self, name: str, method: str, seen: frozenset[str] = frozenset()
+    ) -> tuple[cst.FunctionDef, str] | None:
+        """The method a class uses and where it is defined, searching Module bases in MRO order."""
+        own = find_method(self._classes[name], method)
+        if own is not None:
+            return own, name
+        for base in self._local_module_bases(name):
+            if base not in seen:
+                found = self.method_definition(base, method, seen | {name})
+                if found is not None:
+                    return found
+        return None

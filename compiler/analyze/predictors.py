@@ -1,0 +1,105 @@
+"""Recognizes predictor constructors (``cl.Predict(Triage)``) and checks their signature.
+
+``PREDICTOR_KINDS`` is the one place that lists predictor classes: add new kinds
+(ReAct, ...) here together with the extra attributes their results carry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+from castlm.compiler.analyze.classes import ClassClassifier
+from castlm.compiler.analyze.context import Reporter
+from castlm.compiler.analyze.imports import Aliases, dotted_name
+from castlm.compiler.diagnostics import did_you_mean
+from castlm.compiler.ir import ToplevelKind
+
+# Predictor class -> attributes its results have on top of the signature's fields.
+PREDICTOR_KINDS: dict[str, tuple[str, ...]] = {
+    "Predict": (),
+    "ChainOfThought": ("reasoning",),
+}
+
+
+@dataclass(frozen=True)
+class PredictorConstructor:
+    call: cst.Call
+    kind: str
+    # The Signature argument, positional or ``signature=``; None when absent.
+    signature: cst.BaseExpression | None
+
+
+def predictor_constructor(
+    node: cst.BaseExpression, aliases: Aliases
+) -> PredictorConstructor | None:
+    """Recognize ``cl.Predict(...)``, ``ChainOfThought(signature=...)`` and friends."""
+    if not isinstance(node, cst.Call):
+        return None
+    kind = aliases.castlm_name(node.func)
+    if kind not in PREDICTOR_KINDS:
+        return None
+    keyword = next((a.value for a in node.args if _keyword(a) == "signature"), None)
+    positional = next((a.value for a in node.args if a.keyword is None and not a.star), None)
+    return PredictorConstructor(node, kind, keyword or positional)
+
+
+def _keyword(arg: cst.Arg) -> str | None:
+    return None if arg.keyword is None else arg.keyword.value
+
+
+class SignatureArgumentChecker:
+    """Checks a predictor's signature argument names a Signature class (CL206/CL207)."""
+
+    def __init__(
+        self,
+        aliases: Aliases,
+        classifier: ClassClassifier,
+        toplevel: dict[str, ToplevelKind],
+        reporter: Reporter,
+    ) -> None:
+        self._aliases = aliases
+        self._classifier = classifier
+        self._toplevel = toplevel
+        self._reporter = reporter
+
+    def signature_name(self, constructor: PredictorConstructor) -> str | None:
+        """The signature's dotted name, reporting when it is missing or not a Signature."""
+        argument = constructor.signature
+        name = None if argument is None else dotted_name(argument)
+        if argument is None or name is None:
+            self._reporter.report(
+                argument or constructor.call,
+                "CL206",
+                f"{constructor.kind}() needs a Signature class as its first argument",
+                "declare a 'class MySignature(Signature)' and pass it",
+            )
+            return None
+        self._check_is_signature(argument, name)
+        return name
+
+    def _check_is_signature(self, argument: cst.BaseExpression, name: str) -> None:
+        root = name.split(".")[0]
+        if self._aliases.is_imported(root):
+            return
+        kind = self._toplevel.get(root)
+        if kind == "class" and "." not in name:
+            class_kind = self._classifier.kind(name)
+            if class_kind not in {"signature", "external"}:
+                self._report_not_signature(argument, f"'{name}' is not a Signature class", None)
+        elif kind == "function":
+            self._report_not_signature(argument, f"'{name}' is a function, not a Signature", None)
+        elif kind is None and not self._aliases.star_modules:
+            signatures = [n for n, k in self._toplevel.items() if k == "class"]
+            hint = did_you_mean(name, [n for n in signatures if self._is_signature(n)])
+            self._report_not_signature(argument, f"unknown signature '{name}'", hint)
+
+    def _is_signature(self, name: str) -> bool:
+        return self._classifier.kind(name) == "signature"
+
+    def _report_not_signature(
+        self, argument: cst.BaseExpression, message: str, hint: str | None
+    ) -> None:
+        self._reporter.report(
+            argument, "CL207", message, hint or "subclass castlm's Signature to declare one"
+        )

@@ -1,0 +1,6 @@
+import castlm as cl
+
+
+class Broken(cl.Signature):
+    question: str = cl.InputField(
+    answer: str = cl.OutputField()
