@@ -8,7 +8,6 @@ it was.
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -22,12 +21,13 @@ from castlm import LM, Example, Module
 from castlm._cache import LMCache
 from castlm._lm_factory import make_lm
 
-from . import metrics
+from . import metrics, verify_run
 from .analyze import analyze_file, check_target
 from .config import ProgramConfig, Target
 from .data import ProgramShape, file_hash, load_dataset, program_shape, split
 from .deps import local_dependencies
 from .diagnostics import format_diagnostics
+from .emit import EmitRequest, render_package, write_package
 from .errors import CompileError
 from .evaluate import EvalResult, Evaluator
 from .fingerprint import emitted_fingerprint, inputs_fingerprint, source_hash
@@ -35,6 +35,7 @@ from .ir import ProgramIR
 from .loader import Metric, load_metric, load_module_class
 from .optimizers import OptimizeContext, OptimizeResult, make_optimizer
 from .progress import NoProgress, Progress
+from .verify import to_json_data
 
 
 @dataclass(frozen=True)
@@ -205,16 +206,21 @@ def compile_program(
         compiled = evaluator(program, dev, label="compiled")
 
     build = _Build(
-        config, ir, sources, fingerprint, optimizer.describe(), result, baseline, compiled, dev
+        config,
+        ir,
+        sources,
+        fingerprint,
+        optimizer.describe(),
+        result,
+        baseline,
+        compiled,
+        dev,
+        program,
     )
     files = build.render(meter.phases)
-    verified = False
     if config.verify:
         with meter.phase("verify"):
-            verify_staged(config, files, dev, compiled, shape)
-        verified = True
-    from .emit import write_package
-
+            verify_staged(config, files, compiled, shape, evaluator)
     write_package(files, config.out)
     return CompileOutcome(
         config,
@@ -226,7 +232,7 @@ def compile_program(
         phases=tuple(meter.phases),
         notes=tuple(result.notes) + tuple(_error_notes(baseline, compiled)),
         seconds=time.perf_counter() - start,
-        verified=verified,
+        verified=config.verify,
     )
 
 
@@ -264,6 +270,7 @@ class _Build:
     baseline: EvalResult
     compiled: EvalResult
     dev: list[Example]
+    program: Module
 
     def manifest(self, phases: Sequence[PhaseStats]) -> dict[str, Any]:
         config = self.config
@@ -293,8 +300,6 @@ class _Build:
         }
 
     def render(self, phases: Sequence[PhaseStats]) -> dict[str, bytes]:
-        from .emit import EmitRequest, render_package
-
         request = EmitRequest(
             program_path=self.config.program.path,
             module_class=self.config.program.name,
@@ -306,47 +311,52 @@ class _Build:
             local_modules=tuple(self.sources[1:]),
         )
         files = render_package(request)
-        files["castlm-verify.json"] = _verify_data(self.compiled)
+        files[verify_run.VERIFY_FILE] = verify_run.verify_data(
+            _verify_rows(self.compiled, self.program)
+        )
         return files
 
 
-def _verify_data(compiled: EvalResult) -> bytes:
-    """Dev inputs with the predictions and prompts of the in-process run, for `castlm verify`."""
-    rows = [
+def _verify_rows(compiled: EvalResult, program: Module) -> list[dict[str, Any]]:
+    """Dev inputs with the in-process predictions and prompts, for castlm-verify.json."""
+    names = {id(p): n for n, p in program.named_predictors()}
+    return [
         {
             "inputs": r.example.inputs(),
-            "prediction": _jsonable(r.prediction),
-            "prompts": [[dict(m) for m in step.messages] for step in r.trace],
+            "prediction": to_json_data(r.prediction) if r.error is None else None,
+            "prompts": [
+                {
+                    "predictor": names.get(id(s.predictor), s.signature),
+                    "messages": [dict(m) for m in s.messages],
+                }
+                for s in r.trace
+            ],
             "error": r.error,
         }
         for r in compiled.results
     ]
-    return json.dumps({"version": 1, "rows": rows}, ensure_ascii=False, indent=1).encode("utf-8")
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    return json.loads(json.dumps(value, default=str))
 
 
 def verify_staged(
     config: ProgramConfig,
     files: dict[str, bytes],
-    dev: list[Example],
     compiled: EvalResult,
     shape: ProgramShape,
+    evaluator: Evaluator,
 ) -> None:
     """Write the package to a staging folder and verify it there, before it replaces anything."""
-    from .verify_run import verify_output
-
-    with tempfile.TemporaryDirectory(
-        prefix=".castlm-stage-", dir=config.out.parent if config.out.parent.exists() else None
-    ) as staging:
+    config.out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".castlm-stage-", dir=config.out.parent) as staging:
         stage = Path(staging) / config.out.name
-        from .emit import write_package
-
         write_package(files, stage)
-        verify_output(
-            stage, config, compiled_score=compiled.score, cache_dir=config.project_dir / ".castlm"
+        cache_dir = config.project_dir / ".castlm" if config.cache else None
+        report = verify_run.run(stage, config.package, config.lm, cache_dir, config.base_url)
+        dev = [r.example for r in compiled.results]
+        verify_run.rescore(
+            report,
+            dev,
+            shape.returns,
+            lambda e, p: evaluator.score(e, p, None),
+            compiled.score,
+            config.out,
         )

@@ -47,10 +47,16 @@ def to_jsonable(field: FieldSpec, value: Any) -> Any:
     """A field value as plain JSON data (what demos store and what prompts show)."""
     if isinstance(value, str | int | float | bool) or value is None:
         return value
+    adapter = _type_adapter(field.annotation)
     try:
-        return _type_adapter(field.annotation).dump_python(value, mode="json")
-    except Exception:  # a value that does not fit its declared type: keep it as written
-        return json.loads(json.dumps(value, default=str))
+        return adapter.dump_python(adapter.validate_python(value), mode="json")
+    except ValidationError:  # a value that does not fit its declared type: keep it as written
+        return json.loads(json.dumps(value, default=_plain))
+
+
+def _plain(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    return dump(mode="json") if callable(dump) else str(value)
 
 
 def format_value(field: FieldSpec, value: Any) -> str:

@@ -58,7 +58,7 @@ class Predict(Generic[S]):
         self.max_tokens = max_tokens
         self.adapter = _adapter.choose(self.spec, adapter)
         self._instructions = self.spec.instructions if instructions is None else instructions
-        self._demos = self._normalize_demos(demos)
+        self._demos = self.normalize_demos(demos)
         self._prefix: tuple[Message, ...] | None = None
         self._suffix = self.adapter.reminder(self.spec)
 
@@ -81,7 +81,7 @@ class Predict(Generic[S]):
 
     @demos.setter
     def demos(self, value: Sequence[Mapping[str, Any]]) -> None:
-        self._demos = self._normalize_demos(value)
+        self._demos = self.normalize_demos(value)
         self._prefix = None
 
     @property
@@ -91,14 +91,15 @@ class Predict(Generic[S]):
     @params.setter
     def params(self, value: PredictorParams) -> None:
         self._instructions = value.instructions
-        self._demos = self._normalize_demos(value.demos)
+        self._demos = self.normalize_demos(value.demos)
         self._prefix = None
 
     def reset(self) -> None:
         """Back to the signature's own instruction and no demos."""
         self.params = PredictorParams(self.spec.instructions)
 
-    def _normalize_demos(self, demos: Sequence[Mapping[str, Any]]) -> tuple[Mapping[str, Any], ...]:
+    def normalize_demos(self, demos: Sequence[Mapping[str, Any]]) -> tuple[Mapping[str, Any], ...]:
+        """Demos as plain JSON data restricted to this signature's fields (how params keep them)."""
         fields = self.spec.fields
         return tuple(
             {k: _adapter.to_jsonable(fields[k], v) for k, v in demo.items() if k in fields}

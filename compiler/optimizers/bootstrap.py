@@ -161,7 +161,8 @@ class BootstrapFewShot(Optimizer):
             boot = list(found.get(name, []))[: self.opts.max_bootstrapped_demos]
             fill = max(0, self.opts.max_labeled_demos - len(boot))
             labeled = sample_labeled(name, predictor, rest, fill, seed)
-            params[name] = PredictorParams(predictor.instructions, tuple(boot + labeled))
+            demos = predictor.normalize_demos(boot + labeled)
+            params[name] = PredictorParams(predictor.instructions, demos)
         return params
 
 

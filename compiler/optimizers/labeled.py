@@ -35,8 +35,7 @@ def sample_labeled(
     usable = [ex for ex in pool if usable_demo(predictor, ex)]
     rng = random.Random(seed ^ zlib.crc32(name.encode()))
     chosen = rng.sample(usable, min(k, len(usable)))
-    fields = predictor.spec.fields
-    return [{k: v for k, v in ex.items() if k in fields} for ex in chosen]
+    return list(predictor.normalize_demos(chosen))
 
 
 class LabeledFewShot(Optimizer):

@@ -1,0 +1,110 @@
+"""What the README and ``pyproject.toml`` templates show: plain values, escaped by the filters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from castlm.compiler.emit import dependencies, layout
+from castlm.compiler.emit.entry import EntryPoints
+from castlm.compiler.emit.request import EmitRequest
+
+
+@dataclass(frozen=True)
+class PredictorDoc:
+    name: str
+    signature: str | None
+    demo_count: int
+    instructions: str
+
+
+def pyproject_context(request: EmitRequest) -> dict[str, Any]:
+    return {
+        "distribution": request.package.replace("_", "-"),
+        "version": request.version,
+        "description": f"The castlm program {request.module_class}, compiled.",
+        "dependencies": dependencies.runtime_requirements(),
+        "litellm": dependencies.litellm_requirements(),
+        "package": request.package,
+        "package_glob": f"{request.package}.*",
+    }
+
+
+def readme_context(request: EmitRequest, entry: EntryPoints) -> dict[str, Any]:
+    manifest = request.manifest
+    module = request.ir.module(request.module_class)
+    return {
+        "package": request.package,
+        "cls": request.module_class,
+        "source_name": request.program_path.name,
+        "frozen_path": f"{request.package}/_frozen.py",
+        "runtime_path": f"{request.package}/_runtime",
+        "manifest_path": f"{request.package}/manifest.json",
+        "docstring": module.docstring if module is not None else None,
+        "lm_name": request.lm_name,
+        "optimizer": _optimizer_name(manifest.get("optimizer")),
+        "metric": _text_or_none(_mapping(manifest.get("scores")).get("metric")),
+        "scores": _scores(manifest.get("scores")),
+        "lm_calls": manifest.get("lm_calls"),
+        "castlm_version": _text_or_none(manifest.get("castlm_version")),
+        "usage": usage(request.package, entry),
+        "predictors": _predictors(request),
+    }
+
+
+def usage(package: str, entry: EntryPoints) -> str:
+    """A Python snippet showing the entry points with this program's parameters."""
+    signature = layout.bracketed("def run(", entry.parameter_list, f") -> {entry.returns}: ...")
+    required = [f"{p.name}=..." for p in entry.params if p.default is None and not p.star]
+    call = ", ".join(required)
+    return (
+        f"from {package} import arun, load, run\n\n"
+        f"# {entry.module_class}'s forward, as a function (arun is the async twin):\n"
+        f"{signature}\n\n"
+        f"result = run({call})\n"
+        f"result = await arun({call})\n\n"
+        f"# A program of your own, e.g. against another endpoint:\n"
+        f'program = load("openai/my-model", base_url="http://localhost:8000/v1")\n'
+        f"result = program.forward({call})"
+    )
+
+
+def _predictors(request: EmitRequest) -> list[PredictorDoc]:
+    module = request.ir.module(request.module_class)
+    docs = []
+    for name, params in request.params.items():
+        predictor = module.predictor(name) if module is not None else None
+        docs.append(
+            PredictorDoc(
+                name=name,
+                signature=predictor.signature if predictor is not None else None,
+                demo_count=len(params.demos),
+                instructions=params.instructions,
+            )
+        )
+    return docs
+
+
+def _optimizer_name(value: object) -> str | None:
+    if isinstance(value, Mapping):
+        value = value.get("name")
+    return _text_or_none(value)
+
+
+def _scores(value: object) -> list[tuple[str, float]]:
+    """The numeric entries of ``scores`` (baseline, compiled, ...), by name."""
+    numbers = {
+        str(name): score
+        for name, score in _mapping(value).items()
+        if isinstance(score, int | float) and not isinstance(score, bool)
+    }
+    return sorted(numbers.items())
+
+
+def _mapping(value: object) -> Mapping[object, object]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

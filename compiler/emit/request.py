@@ -1,0 +1,37 @@
+"""What the emitter needs to know to write one package."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from castlm import PredictorParams
+from castlm.compiler.ir import ProgramIR
+
+
+@dataclass(frozen=True)
+class EmitRequest:
+    """One compiled program, ready to be emitted as a standalone package.
+
+    ``manifest`` is written to ``<package>/manifest.json`` with the emitter's own keys added
+    (``generator``, ``package``, ``module_class``, ``predictors``, ``files``; these win over
+    the caller's). The README shows the caller's ``castlm_version``, ``optimizer``, ``scores``
+    (a mapping of name to number) and ``lm_calls`` when present.
+
+    ``local_modules`` are the project-local source files the program imports (transitively),
+    vendored next to ``program.py`` and imported relatively. Given as paths, each is named by
+    its place under the program's folder (``utils/text.py`` is ``utils.text``; a package is
+    given by its ``__init__.py``); a mapping gives the dotted names explicitly.
+    """
+
+    program_path: Path
+    module_class: str
+    package: str
+    params: Mapping[str, PredictorParams]
+    lm_name: str
+    manifest: Mapping[str, Any]
+    ir: ProgramIR
+    local_modules: Mapping[str, Path] | Sequence[Path] = ()
+    version: str = "0.1.0"

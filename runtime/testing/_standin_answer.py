@@ -1,0 +1,114 @@
+"""How the stand-in model decides each output: rules, then analogy, then a weak guess.
+
+1. Rules stated in the instructions (``_standin_rules``) that apply to the inputs set their
+   fields (or nested properties) first.
+2. Analogy: the demonstration whose inputs are most similar to the current inputs (Jaccard
+   overlap of their content words, see ``_standin_text.similarity``) lends its value for every
+   field no rule set, provided the overlap is at least :data:`SIMILARITY_THRESHOLD` and the
+   demonstration has a well-typed value for the field.
+3. Everything else is a weak guess (``_standin_guess``).
+
+A ``reasoning``/``rationale`` text output (ChainOfThought) explains which of these happened.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._standin_guess import Guesser
+from ._standin_prompt import Demo, FieldInfo, Prompt
+from ._standin_rules import Firing, fire, parse_rules, write_value
+from ._standin_text import content_words, similarity
+from ._standin_types import conforms
+
+#: The smallest word overlap (Jaccard, stopwords removed) at which a demonstration's answer is
+#: copied. 0.05 is about one shared content word between two short messages (a sentence or
+#: two each): the stand-in is as suggestible as a small model, but texts that share nothing
+#: but filler never lend their answers.
+SIMILARITY_THRESHOLD = 0.05
+REASONING_FIELDS = frozenset({"reasoning", "rationale"})
+
+
+@dataclass
+class _Sources:
+    """Where each output came from, for the reasoning text."""
+
+    fired: dict[str, Firing]
+    analog: Demo | None
+    overlap: float
+    copied: list[str] = field(default_factory=list)
+
+
+def nearest_demo(prompt: Prompt) -> tuple[Demo | None, float]:
+    """The demonstration most similar to the current inputs, and its similarity."""
+    target = content_words(prompt.input_text())
+    best: Demo | None = None
+    best_score = 0.0
+    for demo in prompt.demos:
+        score = similarity(target, content_words("\n".join(demo.inputs.values())))
+        if score > best_score:
+            best, best_score = demo, score
+    return best, best_score
+
+
+def answer(
+    prompt: Prompt, guesser: Guesser, given: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A value for every output field of ``prompt``, in declaration order; the fields in
+    ``given`` (decided elsewhere, such as a proposal) keep their values."""
+    fired = fire(parse_rules(prompt.instructions), prompt.inputs, prompt.outputs, prompt.values)
+    demo, overlap = nearest_demo(prompt)
+    sources = _Sources(fired, demo if overlap >= SIMILARITY_THRESHOLD else None, overlap)
+    values: dict[str, Any] = dict(given or {})
+    for f in prompt.outputs:
+        if f.name not in values and not (f.text and f.name in REASONING_FIELDS):
+            values[f.name] = _decide(f, sources, guesser)
+    for f in prompt.outputs:
+        if f.name not in values:
+            values[f.name] = explain(sources, [o.name for o in prompt.outputs])
+    return {f.name: values[f.name] for f in prompt.outputs}
+
+
+def _decide(f: FieldInfo, sources: _Sources, guesser: Guesser) -> Any:
+    if f.name in sources.fired:
+        return sources.fired[f.name].value
+    analog = sources.analog
+    lent = analog.outputs.get(f.name) if analog is not None else None
+    if lent is not None and conforms(lent, f.schema):
+        sources.copied.append(f.name)
+        value = copy.deepcopy(lent)
+    else:
+        value = guesser.value(f.schema, f.name, f"{f.name.replace('_', ' ')} {f.desc}")
+    for path, firing in sources.fired.items():
+        if path.startswith(f"{f.name}."):
+            _set_path(value, path.split(".")[1:], firing.value)
+    return value
+
+
+def _set_path(value: Any, keys: list[str], new: Any) -> None:
+    for key in keys[:-1]:
+        if not isinstance(value, dict) or not isinstance(value.get(key), dict):
+            return
+        value = value[key]
+    if isinstance(value, dict):
+        value[keys[-1]] = new
+
+
+def explain(sources: _Sources, names: list[str]) -> str:
+    """A short account of how the answer was reached, as a model's reasoning would give it."""
+    parts = [
+        f'The {f.subject} mentions "{f.phrase}", so {f.path} is {write_value(f.value)}.'
+        for f in sources.fired.values()
+    ]
+    if sources.copied:
+        parts.append(
+            f"It closely resembles an earlier example ({sources.overlap:.0%} shared words), "
+            f"so {', '.join(sources.copied)} follow that example."
+        )
+    decided = set(sources.fired) | set(sources.copied) | REASONING_FIELDS
+    if any(n not in decided for n in names):
+        parts.append("Nothing in the instructions or examples settles the rest; I guess.")
+    return " ".join(parts)

@@ -1,0 +1,20 @@
+"""Answers questions about the castlm docs."""
+
+from ._runtime import ChainOfThought, InputField, Module, OutputField, Signature
+
+
+class Answer(Signature):
+    """Answer the question in one sentence."""
+
+    question: str = InputField()
+    answer: str = OutputField(desc="one sentence")
+
+
+class QA(Module):
+    """Question answering with a reasoning step."""
+
+    def __init__(self) -> None:
+        self.answer = ChainOfThought(Answer)
+
+    def forward(self, question: str) -> Answer:
+        return self.answer(question=question)

@@ -1,0 +1,294 @@
+"""The emitted package as production uses it: entry points, castlm-free runs, mypy --strict."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import re
+import shutil
+import subprocess
+import sys
+import typing
+import zipfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from castlm import PredictorParams
+from castlm.compiler.emit import EmitError, render_package
+from castlm.compiler.verify import castlm_free_command, verify_package
+from support.fake_openai import FakeOpenAI
+from test_emit_support import (
+    PARAMS,
+    emit,
+    imported,
+    request_for,
+    write_sources,
+)
+
+PACKAGE = "support_pkg"
+
+
+@pytest.fixture(scope="module")
+def out_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("emit_package")
+    program = write_sources(root / "src")
+    return emit(request_for(program, PACKAGE), root / "out")
+
+
+@pytest.fixture
+def package(out_dir: Path) -> Iterator[Any]:
+    with imported(out_dir, PACKAGE) as module:
+        yield module
+
+
+# -- entry points, in-process ------------------------------------------------------------
+def test_run_is_typed_like_forward(package: Any) -> None:
+    run = inspect.signature(package.run)
+    assert list(run.parameters) == ["ticket", "customer", "channel", "lang"]
+    assert all(p.kind is p.KEYWORD_ONLY for p in run.parameters.values())
+    assert run.parameters["lang"].default == "en"
+    assert run.parameters["channel"].default is package.Channel.EMAIL
+    hints = typing.get_type_hints(package.run)
+    assert hints["lang"] == typing.Literal["en", "fr"]
+    assert hints["customer"] == typing.Optional[package.Customer]  # noqa: UP045
+    assert hints["return"] is package.Reply
+    assert inspect.signature(package.arun) == run
+    assert inspect.iscoroutinefunction(package.arun)
+
+
+def test_run_and_arun_use_the_frozen_parameters(package: Any) -> None:
+    runtime = package._runtime
+    customer = package.Customer(name="Ada", address={"city": "Paris"})
+    with runtime.trace() as steps:
+        reply = package.run(ticket="Server down, urgent", customer=customer, lang="fr")
+    assert isinstance(reply, package.Reply)
+    assert isinstance(reply.reply, str) and reply.reply
+    assert [s.signature for s in steps] == ["Triage", "Reply"]
+    assert PARAMS["triage"].instructions in steps[0].messages[0]["content"]
+    assert "The site is down!" in steps[0].messages[1]["content"]  # the frozen demo
+    with runtime.trace() as async_steps:
+        again = asyncio.run(package.arun(ticket="Server down, urgent", customer=customer))
+    assert again.model_dump() == reply.model_dump()
+    assert [s.messages for s in async_steps] == [s.messages for s in steps]
+
+
+def test_load_returns_fresh_programs_with_the_parameters(package: Any) -> None:
+    first, second = package.load("standin"), package.load()
+    assert first is not second
+    assert first.get_params()["triage"].instructions == PARAMS["triage"].instructions
+    assert first.get_params()["triage"].demos == PARAMS["triage"].demos
+    assert type(first.triage.lm).__name__ == "StandInLM"
+    scripted = package._runtime.testing.ScriptedLM(["[[ ## urgency ## ]]\nlow"])
+    assert package.load(scripted).triage.lm is scripted
+
+
+def test_the_default_program_is_created_once_across_threads(package: Any) -> None:
+    package._default = None
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        programs = list(pool.map(lambda _: package._default_program(), range(32)))
+    assert len({id(p) for p in programs}) == 1
+    assert package._default_program() is programs[0]
+
+
+def test_exports(package: Any) -> None:
+    assert set(package.__all__) == {
+        "LM", "Channel", "Customer", "Reply", "Support", "Triage", "arun", "load", "run",
+    }  # fmt: skip
+    assert package.Support.__module__ == f"{PACKAGE}.program"
+
+
+ODD_PROGRAM = """\
+import castlm as cl
+
+
+class Echo(cl.Signature):
+    text: str = cl.InputField()
+    echo: str = cl.OutputField()
+
+
+class Passthrough(cl.Module):
+    def __init__(self) -> None:
+        self.echo = cl.Predict(Echo)
+
+    def forward(
+        self, a: int, b: str = "x", *rest: int, k: bool = False, **extra: str
+    ) -> dict[str, object]:
+        return {"a": a, "b": b, "rest": rest, "k": k, "extra": extra}
+
+
+class Untyped(cl.Module):
+    def __init__(self) -> None:
+        self.echo = cl.Predict(Echo)
+
+    def forward(self, value, scale=2):
+        return value * scale
+
+
+class Awaiting(cl.Module):
+    def __init__(self) -> None:
+        self.echo = cl.Predict(Echo)
+
+    async def forward(self, n: int) -> int:
+        return n + 1
+"""
+
+
+@pytest.mark.parametrize(
+    ("module_class", "call", "expected"),
+    [
+        (
+            "Passthrough",
+            lambda run: run(5, 6, a=1, k=True, z="q"),
+            {"a": 1, "b": "x", "rest": (5, 6), "k": True, "extra": {"z": "q"}},
+        ),
+        ("Untyped", lambda run: run(value=3), 6),
+        ("Awaiting", lambda run: run(n=1), 2),
+    ],
+)
+def test_entry_points_pass_every_kind_of_parameter(
+    tmp_path: Path, module_class: str, call: Any, expected: Any
+) -> None:
+    program = tmp_path / "odd.py"
+    program.write_text(ODD_PROGRAM, encoding="utf-8")
+    params = {"echo": PredictorParams("Echo it.")}
+    request = request_for(program, "odd_pkg", params=params, module_class=module_class)
+    with imported(emit(request, tmp_path / "out"), "odd_pkg") as package:
+        assert call(package.run) == expected
+        assert asyncio.run(_call_async(package.arun, call)) == expected
+    init = (tmp_path / "out" / "odd_pkg" / "__init__.py").read_text(encoding="utf-8")
+    if module_class == "Untyped":
+        assert "from typing import Any" in init
+
+
+async def _call_async(arun: Any, call: Any) -> Any:
+    return await call(arun)
+
+
+def test_a_forward_using_a_reserved_name_is_refused(tmp_path: Path) -> None:
+    program = tmp_path / "clash.py"
+    program.write_text(
+        ODD_PROGRAM + "\n\nclass run:\n    pass\n\n\n"
+        "class Clash(cl.Module):\n"
+        "    def __init__(self) -> None:\n        self.echo = cl.Predict(Echo)\n\n"
+        "    def forward(self, x: run) -> int:\n        return 1\n",
+        encoding="utf-8",
+    )
+    request = request_for(program, "clash_pkg", params={}, module_class="Clash")
+    with pytest.raises(EmitError, match="'run'"):
+        render_package(request)
+
+
+def test_the_package_builds_as_a_wheel(out_dir: Path, tmp_path: Path) -> None:
+    project = Path(shutil.copytree(out_dir, tmp_path / "project"))
+    command = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
+    done = subprocess.run(
+        [*command, "-w", str(tmp_path / "wheels"), str(project)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    [wheel] = (tmp_path / "wheels").glob("support_pkg-0.1.0-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    for name in ("__init__.py", "py.typed", "manifest.json", "_runtime/py.typed", "helpers.py"):
+        assert f"{PACKAGE}/{name}" in names
+
+
+# -- castlm-free, over HTTP --------------------------------------------------------------
+def _chat_reply(body: dict[str, Any]) -> str:
+    """A ChatAdapter reply with a value for every output the system prompt asks for."""
+    system = body["messages"][0]["content"]
+    outputs = re.findall(r"\[\[ ## (\w+) ## \]\]\n<\1>", system)
+    values = {"urgency": "high", "reasoning": "It is on fire.", "reply": "On our way!"}
+    sections = [f"[[ ## {name} ## ]]\n{values.get(name, 'ok')}" for name in outputs]
+    return "\n\n".join([*sections, "[[ ## completed ## ]]"])
+
+
+RUN_SCRIPT = """\
+import asyncio, json, sys
+import support_pkg
+
+reply = support_pkg.run(ticket="Printer on fire", lang="fr")
+again = asyncio.run(support_pkg.arun(ticket="Printer on fire"))
+print(json.dumps([reply.model_dump(mode="json"), again.model_dump(mode="json")]))
+"""
+
+
+def test_runs_against_an_openai_compatible_server_without_castlm(
+    out_dir: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "use_it.py"
+    script.write_text(RUN_SCRIPT, encoding="utf-8")
+    with FakeOpenAI(reply=_chat_reply) as server:
+        env = {
+            "CASTLM_MODEL": "served-model",
+            "CASTLM_BASE_URL": server.base_url,
+            "CASTLM_API_KEY": "sk-test-key",
+            "PATH": "/usr/bin:/bin",
+        }
+        done = subprocess.run(
+            castlm_free_command(out_dir, script),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        requests = server.chat_requests
+    assert done.returncode == 0, done.stderr
+    reply, again = json.loads(done.stdout)
+    assert reply["reply"] == again["reply"] == "On our way!"
+    assert reply["reasoning"] == "It is on fire."
+    assert len(requests) == 4  # two predictors, two runs
+    assert {r.body["model"] for r in requests} == {"served-model"}
+    assert {r.headers["authorization"] for r in requests} == {"Bearer sk-test-key"}
+    system = requests[0].body["messages"][0]["content"]
+    assert system.endswith(PARAMS["triage"].instructions)
+
+
+def test_the_blocker_really_hides_castlm(out_dir: Path, tmp_path: Path) -> None:
+    script = tmp_path / "sneaky.py"
+    script.write_text("import castlm\n", encoding="utf-8")
+    done = subprocess.run(
+        castlm_free_command(out_dir, script), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert "castlm is not importable here" in done.stderr
+
+
+# -- nasty frozen values under mypy ------------------------------------------------------
+NASTY = [
+    "quotes ' \" ''' \"\"\" \\' \\\" and a trailing backslash \\",
+    "templates {{ x }} {% if %} {# c #} ${x} %(x)s {0}",
+    "NUL \x00, BEL \x07, ESC \x1b, DEL \x7f, lone surrogates \ud800 \udfff",
+    "line\nbreaks\r\nof\rall\u2028kinds\u2029\x85\x0b\x0c",
+    "unicode: é ü 漢字 🙂 \u200b\u202e\ufeff",
+    '"""\nclose the docstring""" + __import__("os").system("echo pwned") + """',
+]
+
+
+def test_a_package_with_nasty_frozen_values_type_checks_and_imports(
+    tmp_path: Path,
+) -> None:
+    program = write_sources(tmp_path / "src")
+    demo = {"ticket": NASTY[5], "customer": None, "urgency": "low", NASTY[1]: NASTY}
+    params = {
+        "triage": PredictorParams("\n".join(NASTY), (demo,)),
+        "draft": PredictorParams(NASTY[2], ({"ticket": NASTY[3], "reply": NASTY[0]},)),
+    }
+    out = emit(request_for(program, "nasty_pkg", params=params), tmp_path / "out")
+    report = verify_package(
+        out, "nasty_pkg", dev_inputs=[], expected=None, lm_name="standin", cache_dir=None
+    )
+    assert report.mypy_errors == ()
+    assert report.import_error is None
+    with imported(out, "nasty_pkg") as package:
+        frozen = package._frozen.PARAMS
+    assert frozen["triage"].instructions == "\n".join(NASTY)
+    assert frozen["triage"].demos == (demo,)
+    assert frozen["draft"].demos == params["draft"].demos
+    readme = (out / "README.md").read_text(encoding="utf-8")
+    assert "\x00" not in readme and "\\x00" in readme
