@@ -31,9 +31,23 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+@dataclass(frozen=True)
+class Trial:
+    """One candidate an optimizer scored (for the compile report)."""
+
+    label: str
+    score: float
+    params: Mapping[str, PredictorParams] = field(default_factory=dict)
+
+
 @dataclass
 class OptimizeContext:
-    """What an optimizer may use. ``teacher_lm`` and ``prompt_lm`` default to ``task_lm``."""
+    """What an optimizer may use. ``teacher_lm`` and ``prompt_lm`` default to ``task_lm``.
+
+    Optimizers report every candidate they score with :meth:`offer`; the context keeps the
+    trials (for the compile report) and the best candidate so far (what is emitted if the
+    compile stops early, for instance when an LM-call budget runs out).
+    """
 
     task_lm: LM
     evaluator: Evaluator
@@ -43,6 +57,7 @@ class OptimizeContext:
     seed: int = 0
     threads: int = 8
     progress: Progress = field(default_factory=NoProgress)
+    trials: list[Trial] = field(default_factory=list)
 
     @property
     def teacher(self) -> LM:
@@ -52,14 +67,21 @@ class OptimizeContext:
     def prompter(self) -> LM:
         return self.prompt_lm or self.task_lm
 
+    def offer(self, label: str, params: Mapping[str, PredictorParams], score: float) -> None:
+        """Record a scored candidate (score in percent, on the optimizer's validation data)."""
+        self.trials.append(Trial(label, score, dict(params)))
 
-@dataclass(frozen=True)
-class Trial:
-    """One candidate an optimizer scored (for the compile report)."""
+    def best(self) -> Trial | None:
+        """The best candidate offered so far; the earliest wins a tie."""
+        best: Trial | None = None
+        for trial in self.trials:
+            if best is None or trial.score > best.score:
+                best = trial
+        return best
 
-    label: str
-    score: float
-    params: Mapping[str, PredictorParams] = field(default_factory=dict)
+    def evaluate(self, program: Module, examples: Sequence[Example], label: str) -> float:
+        """Score ``program`` on ``examples`` in percent (errors count as 0)."""
+        return self.evaluator(program, examples, label=label).score
 
 
 @dataclass(frozen=True)
