@@ -84,6 +84,20 @@ def describe_task(predictor: cl.Predict[Any], program_doc: str = "") -> str:
     return f"Inputs: {ins}. Outputs: {outs}.{about}"
 
 
+def describe_attempts(attempts: Sequence[tuple[str, float]]) -> str:
+    """Earlier instructions and their scores, as a paragraph of the task description."""
+    if not attempts:
+        return ""
+    lines = [
+        f"[score {score:.1f}] {json.dumps(text, ensure_ascii=False)}" for text, score in attempts
+    ]
+    return (
+        "\n\nInstructions tried so far, in increasing order of score (percent):\n"
+        + "\n".join(lines)
+        + "\nWrite an instruction that scores higher than all of them."
+    )
+
+
 def propose(
     lm: LM,
     predictor: cl.Predict[Any],
@@ -94,14 +108,20 @@ def propose(
     program_doc: str = "",
     temperature: float | None = None,
     rollout: int | None = None,
+    attempts: Sequence[tuple[str, float]] = (),
 ) -> str:
-    """One proposed instruction for ``predictor``; the current one if the reply is empty."""
+    """One proposed instruction for ``predictor``; the current one if the reply is empty.
+
+    ``attempts`` are earlier instructions with their scores, worst first (COPRO's feedback);
+    they are appended to the task description.
+    """
     proposer = cl.Predict(ProposeInstruction, lm=lm)
     instruction = predictor.instructions if current is None else current
+    task = describe_task(predictor, program_doc) + describe_attempts(attempts)
     with cl.context(temperature=temperature, rollout=rollout):
         result = proposer(
             current_instruction=instruction,
-            task_description=describe_task(predictor, program_doc),
+            task_description=task,
             examples="\n".join(e.record() for e in evidence),
             tip=tip,
         )
