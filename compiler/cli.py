@@ -11,6 +11,7 @@ import json
 import sys
 import traceback
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,11 @@ def _compile_parser(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="optimizer option (repeatable)",
     )
+    p.add_argument(
+        "--export-only",
+        action="store_true",
+        help="finetune: write the training data, start no job (= --option export_only=true)",
+    )
     p.add_argument("--lm", help="task LM: a model name, openai/<model>, litellm/<model> or standin")
     p.add_argument("--teacher-lm", help="LM for bootstrapping (default: --lm)")
     p.add_argument("--prompt-lm", help="LM that writes instructions (default: --lm)")
@@ -84,6 +90,18 @@ def _compile_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--package", help="Python package name (default: the class name in snake_case)")
     p.add_argument("--seed", type=int)
     p.add_argument("--threads", type=int)
+    p.add_argument(
+        "--max-lm-calls",
+        type=int,
+        metavar="N",
+        help="stop after N real LM calls (cache hits are free) and emit the best so far",
+    )
+    p.add_argument(
+        "--max-cost",
+        type=float,
+        metavar="USD",
+        help="stop once the LM calls cost USD dollars (needs a price for every LM)",
+    )
     p.add_argument("--force", action="store_true", help="rebuild even when nothing changed")
     p.add_argument(
         "--no-verify", action="store_true", help="skip mypy, isolated import and parity checks"
@@ -106,6 +124,8 @@ _FLAG_KEYS = (
     "package",
     "seed",
     "threads",
+    "max_lm_calls",
+    "max_cost",
 )
 
 
@@ -119,8 +139,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     if ".py:" in values.get("metric", ""):
         path, name = values["metric"].rsplit(":", 1)
         values["metric"] = f"{Path(path).resolve()}:{name}"
-    if args.option:
-        values["optimizer_options"] = dict(_parse_option(o) for o in args.option)
+    options = [*args.option, *(["export_only=true"] if getattr(args, "export_only", False) else [])]
+    if options:
+        values["optimizer_options"] = dict(_parse_option(o) for o in options)
     if args.no_verify:
         values["verify"] = False
     if args.no_cache:
@@ -158,13 +179,16 @@ def configs_for(target: str | None, args: argparse.Namespace) -> list[ProgramCon
 
 def _run_compile(args: argparse.Namespace) -> int:
     from .pipeline import compile_program
-    from .report import CliProgress, print_outcome
+    from .report import CliProgress, print_outcome, print_plan
 
     outcomes = []
     console = _console(stderr=args.json)
+    plans = _console(stderr=True)  # the plan goes to stderr, also with --json
     for config in configs_for(args.target, args):
         progress = CliProgress(console, enabled=not args.json)
-        outcome = compile_program(config, force=args.force, progress=progress)
+        outcome = compile_program(
+            config, force=args.force, progress=progress, on_plan=partial(print_plan, plans, config)
+        )
         outcomes.append(outcome)
         if not args.json:
             print_outcome(console, outcome)

@@ -61,6 +61,9 @@ class ProgramConfig:
     cache: bool = True
     verify: bool = True
     config_file: Path | None = None
+    max_lm_calls: int | None = None
+    max_cost: float | None = None
+    prices: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
 
 _KEYS: dict[str, type | tuple[type, ...]] = {
@@ -81,6 +84,9 @@ _KEYS: dict[str, type | tuple[type, ...]] = {
     "threads": int,
     "cache": bool,
     "verify": bool,
+    "max_lm_calls": int,
+    "max_cost": (float, int),
+    "prices": dict,
 }
 _REQUIRED = ("program", "metric", "train", "lm")
 
@@ -174,7 +180,41 @@ def _optional(raw: Mapping[str, Any], base: Path, origin: str) -> dict[str, Any]
         values["optimizer_options"] = dict(raw["optimizer_options"])
     if values.get("threads", 1) < 1:
         raise CompileError("threads must be at least 1", path=origin)
+    values.update(_budget(raw, origin))
     return values
+
+
+def _budget(raw: Mapping[str, Any], origin: str) -> dict[str, Any]:
+    """``max_lm_calls``, ``max_cost`` and ``prices``, checked."""
+    values: dict[str, Any] = {}
+    calls = raw.get("max_lm_calls")
+    if calls is not None:
+        if isinstance(calls, bool) or calls < 0:
+            raise CompileError(
+                f"max_lm_calls must be a whole number >= 0, got {calls!r}", path=origin
+            )
+        values["max_lm_calls"] = calls
+    cost = raw.get("max_cost")
+    if cost is not None:
+        if isinstance(cost, bool) or cost < 0:
+            raise CompileError(
+                f"max_cost must be a number of US dollars >= 0, got {cost!r}", path=origin
+            )
+        values["max_cost"] = float(cost)
+    if raw.get("prices"):
+        values["prices"] = {name: _price(name, p, origin) for name, p in raw["prices"].items()}
+    return values
+
+
+def _price(name: str, price: Any, origin: str) -> tuple[float, float]:
+    ok = isinstance(price, list | tuple) and len(price) == 2
+    if ok and all(isinstance(p, int | float) and not isinstance(p, bool) and p >= 0 for p in price):
+        return float(price[0]), float(price[1])
+    raise CompileError(
+        f"prices.{name} must be [input_usd, output_usd] per million tokens, e.g. [0.15, 0.6], "
+        f"got {price!r}",
+        path=origin,
+    )
 
 
 def _check_keys(raw: Mapping[str, Any], origin: str) -> None:

@@ -1,28 +1,38 @@
-"""The compile pipeline: analyze, load, evaluate, optimize, emit, verify.
+"""The compile pipeline: analyze, load, plan, evaluate, optimize, emit, verify.
 
 Each stage is a function; :func:`compile_program` runs them in order around the ProgramIR
-and the optimizer's parameters. All output is rendered in memory, verified in a staging
-folder, and only then moved into place, so a failed compile leaves the previous package as
-it was.
+and the optimizer's parameters. Before the first LM call it computes a plan (calls, tokens
+and cost per phase) and hands it to ``on_plan``. Every real LM call passes the compile's
+budget (compiler/budget.py). All output is rendered in memory, verified in a staging folder,
+and only then moved into place, so a failed compile leaves the previous package as it was.
+
+Budgets (see docs/compiling.md): the optimize phase runs with the compiled evaluation's
+expected calls and cost kept back; when it stops, the best candidate offered so far (or the
+unoptimized program) is emitted and the outcome says so. A budget that runs out during the
+baseline or compiled evaluation fails the compile (exit 1) without writing anything, since
+a half-run evaluation would score the missing examples as 0.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import castlm
-from castlm import LM, Example, Module
+from castlm import LM, Example, Module, PredictorParams
 from castlm._cache import LMCache
 from castlm._lm_factory import make_lm
 
 from . import metrics, verify_run
 from .analyze import analyze_file, check_target
+from .budget import Budget, BudgetExhausted, Stop
+from .compile_report import REPORT_FILES, ReportInputs, render_report
 from .config import ProgramConfig, Target
 from .data import ProgramShape, file_hash, load_dataset, program_shape, split
 from .deps import local_dependencies
@@ -30,95 +40,18 @@ from .diagnostics import format_diagnostics
 from .emit import EmitRequest, render_package, write_package
 from .errors import CompileError
 from .evaluate import EvalResult, Evaluator
-from .fingerprint import emitted_fingerprint, inputs_fingerprint, source_hash
+from .fingerprint import inputs_fingerprint, source_hash
 from .ir import ProgramIR
 from .loader import Metric, load_metric, load_module_class
-from .optimizers import OptimizeContext, OptimizeResult, make_optimizer
+from .meter import Meter, PhaseStats, RoleLM, role_lms
+from .optimizers import OptimizeContext, Optimizer, OptimizeResult, Trial, make_optimizer
+from .outcome import BudgetUse, CompileOutcome
+from .plan import Plan, PlanInputs, make_plan, probe
+from .pricing import Price, PriceBook
 from .progress import NoProgress, Progress
-from .verify import to_json_data
+from .verify import VerifyReport, to_json_data
 
-
-@dataclass(frozen=True)
-class PhaseStats:
-    """LM calls, cache hits, tokens and time of one phase of a compile."""
-
-    name: str
-    calls: int
-    cache_hits: int
-    tokens: int
-    seconds: float
-
-
-@dataclass(frozen=True)
-class CompileOutcome:
-    config: ProgramConfig
-    up_to_date: bool = False
-    baseline: float | None = None
-    compiled: float | None = None
-    train_size: int = 0
-    dev_size: int = 0
-    errors: int = 0
-    phases: tuple[PhaseStats, ...] = ()
-    notes: tuple[str, ...] = ()
-    seconds: float = 0.0
-    verified: bool = False
-
-    @property
-    def lm_calls(self) -> int:
-        return sum(p.calls for p in self.phases)
-
-    @property
-    def cache_hits(self) -> int:
-        return sum(p.cache_hits for p in self.phases)
-
-    @property
-    def tokens(self) -> int:
-        return sum(p.tokens for p in self.phases)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "program": str(self.config.program),
-            "package": self.config.package,
-            "out": str(self.config.out),
-            "up_to_date": self.up_to_date,
-            "scores": {"baseline": self.baseline, "compiled": self.compiled},
-            "train_size": self.train_size,
-            "dev_size": self.dev_size,
-            "errors": self.errors,
-            "lm_calls": self.lm_calls,
-            "cache_hits": self.cache_hits,
-            "tokens": self.tokens,
-            "phases": [p.__dict__ for p in self.phases],
-            "seconds": round(self.seconds, 3),
-            "verified": self.verified,
-            "notes": list(self.notes),
-        }
-
-
-@dataclass
-class _Meter:
-    """Counts LM work per phase across every LM the compile uses."""
-
-    lms: Sequence[LM]
-    phases: list[PhaseStats] = field(default_factory=list)
-
-    @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        before = [lm.stats.snapshot() for lm in self.lms]
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            used = [lm.stats.since(b) for lm, b in zip(self.lms, before, strict=True)]
-            self.phases.append(
-                PhaseStats(
-                    name,
-                    sum(u.calls for u in used),
-                    sum(u.cache_hits for u in used),
-                    sum(u.usage.total_tokens for u in used),
-                    time.perf_counter() - start,
-                )
-            )
+__all__ = ["CompileOutcome", "PhaseStats", "compile_program"]
 
 
 def analyze(config: ProgramConfig) -> ProgramIR:
@@ -147,22 +80,42 @@ def load_data(config: ProgramConfig, shape: ProgramShape) -> tuple[list[Example]
     return split(train, config.dev_fraction, config.seed)
 
 
-def make_lms(config: ProgramConfig) -> tuple[LM, LM | None, LM | None]:
+def make_role_lms(config: ProgramConfig) -> dict[str, tuple[str, LM]]:
+    """``{role: (name, LM)}`` for task, teacher and prompt; roles with the task LM's name
+    share its LM object (and its counts)."""
     cache = LMCache.default(config.project_dir) if config.cache else None
 
-    def build(name: str | None) -> LM | None:
-        if name is None:
-            return None
+    def build(name: str) -> LM:
         try:
             return make_lm(name, base_url=config.base_url, cache=cache)
         except castlm.CastlmError as exc:
             raise CompileError(str(exc), path=config.config_file) from exc
 
     task = build(config.lm)
-    assert task is not None
-    teacher = build(config.teacher_lm) if config.teacher_lm != config.lm else None
-    prompt = build(config.prompt_lm) if config.prompt_lm != config.lm else None
-    return task, teacher, prompt
+    roles = {"task": (config.lm, task)}
+    for role, name in (("teacher", config.teacher_lm), ("prompt", config.prompt_lm)):
+        roles[role] = (name, build(name)) if name and name != config.lm else (config.lm, task)
+    return roles
+
+
+def output_fingerprint(config: ProgramConfig, sources: Sequence[Path]) -> str:
+    """The inputs fingerprint; budgets and prices change what a compile may spend, not what
+    a complete compile emits, so they are left out (a stopped compile is never up to date)."""
+    return inputs_fingerprint(replace(config, max_lm_calls=None, max_cost=None, prices={}), sources)
+
+
+def is_up_to_date(config: ProgramConfig, fingerprint: str) -> bool:
+    """The package exists, was built from the same inputs, and was not stopped early."""
+    manifest = config.out / config.package / "manifest.json"
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(data, dict)
+        and data.get("inputs_fingerprint") == fingerprint
+        and not data.get("stopped")
+    )
 
 
 def compile_program(
@@ -170,40 +123,52 @@ def compile_program(
     *,
     force: bool = False,
     progress: Progress | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
 ) -> CompileOutcome:
     """Compile one configured program; see the module docstring for the stages."""
     progress = progress or NoProgress()
     start = time.perf_counter()
     ir = analyze(config)
     sources = project_sources(config)
-    fingerprint = inputs_fingerprint(config, sources)
-    if not force and emitted_fingerprint(config) == fingerprint:
+    fingerprint = output_fingerprint(config, sources)
+    if not force and is_up_to_date(config, fingerprint):
         return CompileOutcome(config, up_to_date=True, seconds=time.perf_counter() - start)
 
     module_class = load_module_class(config.program)
     metric = resolve_metric(config)
     shape = program_shape(module_class)
     train, dev = load_data(config, shape)
-    task_lm, teacher_lm, prompt_lm = make_lms(config)
-    meter = _Meter([lm for lm in (task_lm, teacher_lm, prompt_lm) if lm is not None])
-    evaluator = Evaluator(metric, shape.call_args, config.threads, progress)
-
+    lms = role_lms(make_role_lms(config), PriceBook(config.prices))
     student = _instantiate(module_class, config)
-    student.set_lm(task_lm)
-    with meter.phase("baseline"):
-        baseline = evaluator(student, dev, label="baseline (zero-shot)")
+    student.set_lm(lms[0].lm)
     optimizer = make_optimizer(
         config.optimizer, config.optimizer_options, str(config.config_file or "")
     )
-    ctx = OptimizeContext(
-        task_lm, evaluator, metric, teacher_lm, prompt_lm, config.seed, config.threads, progress
-    )
-    with meter.phase("optimize"):
-        result = optimizer.compile(student.deepcopy(), trainset=train, valset=train, ctx=ctx)
-    program = student.deepcopy()
-    program.set_params(result.params)
-    with meter.phase("compiled"):
-        compiled = evaluator(program, dev, label="compiled")
+    plan = plan_compile(config, student, optimizer, shape, train, dev, lms)
+    _check_cost_budget(config, lms)
+    if on_plan is not None:
+        on_plan(plan)
+
+    run = _Run(config, Evaluator(metric, shape.call_args, config.threads, progress), lms, plan)
+    run.budget.install([r.lm for r in lms])
+    try:
+        baseline = run.evaluate(student, dev, "baseline", "baseline (zero-shot)")
+        ctx = OptimizeContext(
+            lms[0].lm,
+            run.evaluator,
+            metric,
+            _role(lms, "teacher"),
+            _role(lms, "prompt"),
+            config.seed,
+            config.threads,
+            progress,
+            work_dir=config.project_dir / ".castlm",
+        )
+        chosen = run.optimize(optimizer, student, train, ctx)
+        program = chosen.program(student)
+        compiled = run.evaluate(program, dev, "compiled", "compiled")
+    finally:
+        run.budget.uninstall([r.lm for r in lms])
 
     build = _Build(
         config,
@@ -211,16 +176,25 @@ def compile_program(
         sources,
         fingerprint,
         optimizer.describe(),
-        result,
+        chosen,
         baseline,
         compiled,
         dev,
         program,
+        run,
     )
-    files = build.render(meter.phases)
+    files = build.render()
     if config.verify:
-        with meter.phase("verify"):
-            verify_staged(config, files, compiled, shape, evaluator)
+        started = time.perf_counter()
+        report = verify_staged(config, files, compiled, shape, run.evaluator)
+        stats = report.lm_stats
+        run.meter.add(
+            "verify",
+            int(stats.get("calls", 0)),
+            int(stats.get("cache_hits", 0)),
+            time.perf_counter() - started,
+        )
+    files.update(build.report(student.get_params(), ctx.trials))
     write_package(files, config.out)
     return CompileOutcome(
         config,
@@ -229,11 +203,184 @@ def compile_program(
         train_size=len(train),
         dev_size=len(dev),
         errors=baseline.errors + compiled.errors,
-        phases=tuple(meter.phases),
-        notes=tuple(result.notes) + tuple(_error_notes(baseline, compiled)),
+        phases=tuple(run.meter.phases),
+        notes=tuple(chosen.notes) + tuple(_error_notes(baseline, compiled)),
         seconds=time.perf_counter() - start,
         verified=config.verify,
+        plan=plan,
+        stopped=chosen.stopped,
+        budget=run.budget_use(),
+        lms=tuple(lms),
+        optimizer_stats=chosen.stats,
     )
+
+
+def _role(lms: Sequence[RoleLM], role: str) -> LM | None:
+    """The LM of ``role`` when it is not the task LM (the context falls back to that)."""
+    for r in lms[1:]:
+        if role in r.roles.split("+"):
+            return r.lm
+    return None
+
+
+def plan_compile(
+    config: ProgramConfig,
+    student: Module,
+    optimizer: Optimizer,
+    shape: ProgramShape,
+    train: Sequence[Example],
+    dev: Sequence[Example],
+    lms: Sequence[RoleLM],
+) -> Plan:
+    """Measure prompt sizes with a stand-in dry run and size every phase (see plan.py)."""
+    prices = [r.price for r in lms]
+    dearest: Price | None = None
+    if all(p is not None for p in prices):
+        dearest = (max(p[0] for p in prices if p), max(p[1] for p in prices if p))
+    inputs = PlanInputs(
+        n_predictors=len(student.named_predictors()),
+        n_train=len(train),
+        n_val=len(train),  # the optimizers validate on the training set
+        n_dev=len(dev),
+        task_price=lms[0].price,
+        optimize_price=dearest,
+        cache=config.cache,
+        verify=config.verify,
+        max_lm_calls=config.max_lm_calls,
+        max_cost=config.max_cost,
+        unpriced=tuple(r.name for r in lms if r.price is None),
+    )
+    return make_plan(probe(student, train, shape.call_args), optimizer, inputs)
+
+
+def _check_cost_budget(config: ProgramConfig, lms: Sequence[RoleLM]) -> None:
+    unpriced = [r.name for r in lms if r.price is None]
+    if config.max_cost is None or not unpriced:
+        return
+    raise CompileError(
+        f"max_cost needs the price of {', '.join(repr(n) for n in unpriced)}: add "
+        f'prices = {{ "{unpriced[0]}" = [input_usd, output_usd] }} (per million tokens) to '
+        f"the config, or install litellm for its price table",
+        path=config.config_file,
+    )
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The parameters to emit, and how they were chosen."""
+
+    params: dict[str, PredictorParams]
+    notes: tuple[str, ...] = ()
+    stopped: str | None = None
+    stats: Mapping[str, float] = field(default_factory=dict)
+    #: The optimizer's whole result when it finished (ensemble members, extra files).
+    result: OptimizeResult | None = None
+
+    def program(self, student: Module) -> Module:
+        """What is evaluated and emitted: the optimizer's program (an ensemble, say), or a
+        copy of ``student`` with these parameters."""
+        if self.result is not None:
+            return self.result.program(student)
+        program = student.deepcopy()
+        program.set_params(self.params)
+        return program
+
+
+class _Run:
+    """The LM-spending phases of one compile, under one meter and one budget."""
+
+    def __init__(
+        self, config: ProgramConfig, evaluator: Evaluator, lms: Sequence[RoleLM], plan: Plan
+    ) -> None:
+        self.config = config
+        self.evaluator = evaluator
+        self.lms = lms
+        self.plan = plan
+        self.meter = Meter(lms, config.threads)
+        self._trials_at_stop: list[int] = []
+        self._ctx: OptimizeContext | None = None
+        self.budget = Budget(
+            config.max_lm_calls, config.max_cost, spent=self.meter.spent, on_stop=self._stopped
+        )
+
+    def _stopped(self, stop: Stop) -> None:
+        # Trials offered after this point may have been scored with refused calls.
+        self._trials_at_stop.append(len(self._ctx.trials) if self._ctx else 0)
+
+    def evaluate(
+        self, program: Module, dev: Sequence[Example], phase: str, label: str
+    ) -> EvalResult:
+        """A full dev evaluation; a budget stop inside it fails the compile."""
+        result: EvalResult | None = None
+        # A stop is checked below, also one the program swallowed.
+        with self.meter.phase(phase), contextlib.suppress(BudgetExhausted):
+            result = self.evaluator(program, dev, label=label)
+        stop = self.budget.lift()
+        if stop is not None or result is None:
+            raise BudgetExhausted(self._evaluation_stopped(phase, stop))
+        return result
+
+    def _evaluation_stopped(self, phase: str, stop: Stop | None) -> str:
+        reason = stop.reason if stop else "the budget ran out"
+        planned = self.plan.phase("baseline").calls + self.plan.phase("compiled").calls
+        return (
+            f"{reason} during the {phase} evaluation, so it could not score every dev example; "
+            f"nothing was written (the previous package, if any, is unchanged). The baseline "
+            f"and compiled evaluations need ~{planned} calls with an empty cache: raise "
+            f"--max-lm-calls / --max-cost or use a smaller dev set. Calls made so far are "
+            f"cached, so the next compile resumes from them."
+        )
+
+    def optimize(
+        self,
+        optimizer: Optimizer,
+        student: Module,
+        train: Sequence[Example],
+        ctx: OptimizeContext,
+    ) -> Chosen:
+        """Run the optimizer with the compiled evaluation's share kept back."""
+        self._ctx, self._trials_at_stop = ctx, []
+        reserve = self.plan.phase("compiled")
+        result = None
+        # A stop is checked below, also one the optimizer swallowed.
+        with (
+            self.meter.phase("optimize"),
+            self.budget.keeping(reserve.calls, reserve.cost),
+            contextlib.suppress(BudgetExhausted),
+        ):
+            result = optimizer.compile(student.deepcopy(), trainset=train, valset=train, ctx=ctx)
+        stop = self.budget.lift()
+        if stop is None and result is not None:
+            return Chosen(dict(result.params), tuple(result.notes), None, result.stats, result)
+        clean = ctx.trials[: self._trials_at_stop[0]] if self._trials_at_stop else ctx.trials
+        return _best_so_far(student, clean, stop)
+
+    def budget_use(self) -> BudgetUse:
+        return BudgetUse(
+            self.config.max_lm_calls, self.config.max_cost, self.budget.calls, self.meter.spent()
+        )
+
+
+def _best_so_far(student: Module, trials: Sequence[Trial], stop: Stop | None) -> Chosen:
+    reason = stop.reason if stop else "the budget ran out"
+    params = student.get_params()
+    if not trials:
+        message = (
+            f"stopped: {reason}; no candidate had been scored yet, so the unoptimized "
+            f"program was emitted"
+        )
+        return Chosen(params, (), message)
+
+    best = trials[0]
+    for trial in trials[1:]:
+        if trial.score > best.score:  # the earliest wins a tie, as OptimizeContext.best()
+            best = trial
+    params.update(best.params)
+    message = (
+        f"stopped: {reason}; emitted the best candidate so far ({best.label}, score "
+        f"{best.score:.1f} on the optimizer's validation data)"
+    )
+    return Chosen(params, (), message)
 
 
 def _instantiate(module_class: type[Module], config: ProgramConfig) -> Module:
@@ -266,14 +413,16 @@ class _Build:
     sources: list[Path]
     fingerprint: str
     optimizer: dict[str, Any]
-    result: OptimizeResult
+    chosen: Chosen
     baseline: EvalResult
     compiled: EvalResult
     dev: list[Example]
     program: Module
+    run: _Run
 
-    def manifest(self, phases: Sequence[PhaseStats]) -> dict[str, Any]:
+    def manifest(self) -> dict[str, Any]:
         config = self.config
+        phases = self.run.meter.phases
         datasets = [p for p in (config.train, config.dev) if p is not None]
         return {
             "castlm_version": castlm.__version__,
@@ -287,9 +436,7 @@ class _Build:
             "prompt_lm": config.prompt_lm,
             "seed": config.seed,
             "scores": {
-                "metric": str(
-                    config.metric.name if isinstance(config.metric, Target) else config.metric
-                ),
+                "metric": _metric_name(config),
                 "baseline": round(self.baseline.score, 4),
                 "compiled": round(self.compiled.score, 4),
                 "dev_size": len(self.dev),
@@ -297,24 +444,62 @@ class _Build:
             "lm_calls": sum(p.calls for p in phases),
             "cache_hits": sum(p.cache_hits for p in phases),
             "tokens": sum(p.tokens for p in phases),
+            "budget": self.run.budget_use().to_json(),
+            "stopped": self.chosen.stopped,
+            "report": list(REPORT_FILES),
         }
 
-    def render(self, phases: Sequence[PhaseStats]) -> dict[str, bytes]:
+    def render(self) -> dict[str, bytes]:
         request = EmitRequest(
             program_path=self.config.program.path,
             module_class=self.config.program.name,
             package=self.config.package,
-            params=self.result.params,
+            params=self.chosen.params,
             lm_name=self.config.lm,
-            manifest=self.manifest(phases),
+            manifest=self.manifest(),
             ir=self.ir,
             local_modules=tuple(self.sources[1:]),
+            **_emitted_shape(self.chosen.result),
         )
         files = render_package(request)
         files[verify_run.VERIFY_FILE] = verify_run.verify_data(
             _verify_rows(self.compiled, self.program)
         )
         return files
+
+    def report(
+        self, original: Mapping[str, PredictorParams], trials: Sequence[Trial]
+    ) -> dict[str, bytes]:
+        """report.md and report.svg (after verification, so its usage is in the table)."""
+        return render_report(
+            ReportInputs(
+                program=self.config.program.name,
+                metric=_metric_name(self.config),
+                optimizer=self.optimizer,
+                lms=self.run.lms,
+                original=original,
+                params=self.chosen.params,
+                trials=trials,
+                baseline=self.baseline,
+                compiled=self.compiled,
+                phases=self.run.meter.phases,
+                plan=self.run.plan,
+                stopped=self.chosen.stopped,
+                notes=self.chosen.notes,
+            )
+        )
+
+
+def _emitted_shape(result: OptimizeResult | None) -> dict[str, Any]:
+    """EmitRequest's ensemble members, reducer and extra files, from the optimizer's result."""
+    if result is None:
+        return {}
+    reducer = (result.reducer.module, result.reducer.name) if result.reducer else None
+    return {"members": result.members, "reducer": reducer, "extra_files": result.files}
+
+
+def _metric_name(config: ProgramConfig) -> str:
+    return str(config.metric.name if isinstance(config.metric, Target) else config.metric)
 
 
 def _verify_rows(compiled: EvalResult, program: Module) -> list[dict[str, Any]]:
@@ -343,7 +528,7 @@ def verify_staged(
     compiled: EvalResult,
     shape: ProgramShape,
     evaluator: Evaluator,
-) -> None:
+) -> VerifyReport:
     """Write the package to a staging folder and verify it there, before it replaces anything."""
     config.out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".castlm-stage-", dir=config.out.parent) as staging:
@@ -360,3 +545,4 @@ def verify_staged(
             compiled.score,
             config.out,
         )
+        return report

@@ -1,10 +1,12 @@
-"""What the CLI prints: progress bars while compiling, a summary table at the end."""
+"""What the CLI prints: the plan, progress bars while compiling, a summary table at the end."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .pipeline import CompileOutcome
+from .config import ProgramConfig
+from .outcome import CompileOutcome
+from .plan import CHARS_PER_TOKEN, Plan
 
 
 class CliProgress:
@@ -41,6 +43,44 @@ class CliProgress:
         self._console.print(message, highlight=False)
 
 
+def print_plan(console: Any, config: ProgramConfig, plan: Plan) -> None:
+    """The plan, before any LM call: calls, tokens and cost per phase with an empty cache."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(
+        title=f"plan for {escape(config.program.name)} (empty cache)", title_justify="left"
+    )
+    for column in ("phase", "LM calls", "tokens", "cost (USD)", "note"):
+        table.add_column(column, justify="left" if column in ("phase", "note") else "right")
+    for p in plan.phases:
+        table.add_row(p.name, str(p.calls), str(p.tokens), _money(p.cost), escape(p.note))
+    table.add_row("[bold]total", str(plan.calls), str(plan.tokens), _money(plan.cost), "")
+    console.print(table)
+    console.print(
+        f"sizes: {plan.probe.calls_per_run:.1f} LM call(s) per run, "
+        f"~{plan.probe.prompt_chars / CHARS_PER_TOKEN:.0f} prompt tokens per call "
+        f"+ ~{plan.probe.demo_chars / CHARS_PER_TOKEN:.0f} per demo, "
+        f"~{plan.probe.reply_chars / CHARS_PER_TOKEN:.0f} reply tokens "
+        f"({escape(plan.probe.method)})",
+        highlight=False,
+    )
+    limits = _limits(plan.max_lm_calls, plan.max_cost)
+    if limits:
+        kept = plan.phase("compiled")
+        console.print(
+            f"budget: {limits}; the optimizer stops early to keep ~{kept.calls} calls"
+            f"{'' if kept.cost is None else f' (${kept.cost:.4f})'} for the compiled evaluation",
+            highlight=False,
+        )
+    if plan.unpriced:
+        console.print(
+            f"no price for {escape(', '.join(plan.unpriced))}: costs unknown", highlight=False
+        )
+    for warning in plan.warnings():
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+
+
 def print_outcome(console: Any, outcome: CompileOutcome) -> None:
     from rich.markup import escape
     from rich.table import Table
@@ -53,16 +93,40 @@ def print_outcome(console: Any, outcome: CompileOutcome) -> None:
         )
         return
     table = Table(title=f"castlm compile {escape(config.program.name)} → {escape(str(config.out))}")
-    for column in ("phase", "LM calls", "cache hits", "tokens", "seconds"):
+    columns = ("phase", "LM calls", "cache hits", "tokens", "cost (USD)", "seconds", "threads")
+    for column in columns:
         table.add_column(column, justify="right" if column != "phase" else "left")
+    several = len(outcome.lms) > 1
     for p in outcome.phases:
-        table.add_row(p.name, str(p.calls), str(p.cache_hits), str(p.tokens), f"{p.seconds:.1f}")
+        table.add_row(
+            p.name,
+            str(p.calls),
+            str(p.cache_hits),
+            str(p.tokens),
+            _money(p.cost),
+            f"{p.seconds:.1f}",
+            str(p.threads),
+        )
+        for use in p.by_lm if several else ():
+            if use.calls or use.cache_hits:
+                table.add_row(
+                    f"  {escape(use.roles)}",
+                    str(use.calls),
+                    str(use.cache_hits),
+                    str(use.tokens),
+                    _money(use.cost),
+                    "",
+                    "",
+                    style="dim",
+                )
     table.add_row(
         "[bold]total",
         str(outcome.lm_calls),
         str(outcome.cache_hits),
         str(outcome.tokens),
+        _money(outcome.cost),
         f"{outcome.seconds:.1f}",
+        "",
     )
     console.print(table)
     console.print(
@@ -70,5 +134,22 @@ def print_outcome(console: Any, outcome: CompileOutcome) -> None:
         f"compiled [bold]{outcome.compiled:.1f}[/]"
         + ("  (verified)" if outcome.verified else "  (not verified)")
     )
+    if outcome.stopped:
+        console.print(f"[bold yellow]{escape(outcome.stopped)}[/]", highlight=False)
     for note in outcome.notes:
         console.print(f"note: {escape(note)}", highlight=False)
+    if outcome.report:
+        console.print(f"report: {escape(outcome.report)}", highlight=False)
+
+
+def _limits(max_calls: int | None, max_cost: float | None) -> str:
+    parts = []
+    if max_calls is not None:
+        parts.append(f"{max_calls} LM calls")
+    if max_cost is not None:
+        parts.append(f"${max_cost:.4f}")
+    return " and ".join(parts)
+
+
+def _money(value: float | None) -> str:
+    return "?" if value is None else f"{value:.4f}"

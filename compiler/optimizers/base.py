@@ -12,11 +12,12 @@ did-you-mean, whether it came from a flag or from castlm.toml.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
-from castlm import LM, Example, Module, PredictorParams
+from castlm import LM, Ensemble, Example, Module, PredictorParams
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import CompileError
@@ -58,6 +59,9 @@ class OptimizeContext:
     threads: int = 8
     progress: Progress = field(default_factory=NoProgress)
     trials: list[Trial] = field(default_factory=list)
+    #: Where optimizers may keep state between compiles (the project's ``.castlm/``); None:
+    #: nowhere (run from Python without a project).
+    work_dir: Path | None = None
 
     @property
     def teacher(self) -> LM:
@@ -85,10 +89,42 @@ class OptimizeContext:
 
 
 @dataclass(frozen=True)
+class ReducerRef:
+    """A user function reducing an ensemble's outputs, and where the emitted package imports
+    it from: ``module`` is its dotted name inside the package (``program`` or a local module)."""
+
+    module: str
+    name: str
+    function: Callable[[list[Any]], Any]
+
+
+@dataclass(frozen=True)
 class OptimizeResult:
     params: dict[str, PredictorParams]
     trials: tuple[Trial, ...] = ()
     notes: tuple[str, ...] = ()
+    #: Counters worth reporting (LM calls per phase, metric calls, trials, ...).
+    stats: Mapping[str, float] = field(default_factory=dict)
+    #: An ensemble: every member's parameters (``params`` is the first member's) and the
+    #: reducer (None: castlm.majority).
+    members: tuple[dict[str, PredictorParams], ...] = ()
+    reducer: ReducerRef | None = None
+    #: Extra files for the output folder, by path relative to it (e.g. training data).
+    files: Mapping[str, bytes] = field(default_factory=dict)
+
+    def program(self, student: Module) -> Module:
+        """The compiled program in-process: a copy of ``student`` with these parameters, or
+        the ensemble of one copy per member."""
+        if not self.members:
+            program = student.deepcopy()
+            program.set_params(self.params)
+            return program
+        members = []
+        for params in self.members:
+            member = student.deepcopy()
+            member.set_params(params)
+            members.append(member)
+        return Ensemble(members, reduce=self.reducer.function if self.reducer else None)
 
 
 class Optimizer:
@@ -127,6 +163,27 @@ class Optimizer:
     def describe(self) -> dict[str, Any]:
         """The optimizer and its effective settings, as recorded in the manifest."""
         return {"name": self.name, "settings": self.settings.model_dump(mode="json")}
+
+    def estimate_calls(self, n_predictors: int, n_train: int, n_val: int) -> int:
+        """At most how many LM calls :meth:`compile` makes with an empty cache.
+
+        The compile prints it in its plan before any LM call and uses it to size budgets. A
+        program run costs about one call per predictor (``n_predictors``). The default, for
+        an optimizer that does not override it, guesses one run over the training set and one
+        over the validation set (the plan marks it as a guess); override it with the
+        optimizer's own arithmetic, as LabeledFewShot (0) and BootstrapFewShot do.
+        """
+        return (n_train + n_val) * n_predictors
+
+    def estimate_demos(self) -> int:
+        """At most how many demos each predictor of the result carries (for prompt sizes).
+
+        The default reads the conventional settings ``k``, ``max_demos``,
+        ``max_labeled_demos`` and ``max_bootstrapped_demos`` and returns the largest, else 0.
+        """
+        names = ("k", "max_demos", "max_labeled_demos", "max_bootstrapped_demos")
+        values = [getattr(self.settings, n, None) for n in names]
+        return max((v for v in values if isinstance(v, int)), default=0)
 
     def compile(
         self,

@@ -48,6 +48,13 @@ class BootstrapFewShot(Optimizer):
         assert isinstance(self.settings, BootstrapSettings)
         return self.settings
 
+    def estimate_calls(self, n_predictors: int, n_train: int, n_val: int) -> int:
+        """At most one teacher run per training example and round; it usually stops far
+        earlier, once ``max_bootstrapped_demos`` runs have succeeded."""
+        if self.opts.max_bootstrapped_demos == 0:
+            return 0
+        return self.opts.max_rounds * n_train * n_predictors
+
     def compile(
         self,
         student: Module,

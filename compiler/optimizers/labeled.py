@@ -42,6 +42,9 @@ class LabeledFewShot(Optimizer):
     name = "labeled"
     settings_model: ClassVar[type[Settings]] = LabeledSettings
 
+    def estimate_calls(self, n_predictors: int, n_train: int, n_val: int) -> int:
+        return 0  # demos come straight from the data
+
     def compile(
         self,
         student: Module,
