@@ -99,3 +99,21 @@ def score_of(value: Any, metric: Metric) -> float:
         return float(score)
     name = getattr(metric, "__name__", repr(metric))
     raise CompileError(f"metric {name} returned {value!r}; it must return a float or a bool")
+
+
+def feedback_of(value: Any) -> str | dict[str, str] | None:
+    """A metric's textual feedback, if it gave any (reflective optimizers such as GEPA read it).
+
+    ``(score, feedback)`` tuples and objects with a ``.feedback`` attribute carry it; the
+    feedback is a text, or a dict from predictor name to a text for that predictor. A plain
+    float or bool has none.
+    """
+    if isinstance(value, tuple):
+        feedback = value[1] if len(value) > 1 else None
+    else:
+        feedback = getattr(value, "feedback", None)
+    if feedback is None or feedback == "":
+        return None
+    if isinstance(feedback, Mapping):
+        return {str(k): str(v) for k, v in feedback.items() if v is not None}
+    return str(feedback)
