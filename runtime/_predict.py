@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+import types
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import ValidationError
 
-from . import _adapter
+from . import _adapter, _guards, _instrument
 from ._context import CallContext, TraceStep, current
 from ._errors import ConfigurationError, InputError, ParseError
 from ._lm import LM, LMRequest, LMResponse, Message
 from ._signature import Signature, SignatureSpec, spec_of, with_reasoning
+
+if TYPE_CHECKING:
+    from ._batch import BatchResult
+    from ._knn import KNNDemos
+    from ._stream import StreamEvent
 
 S = TypeVar("S", bound=Signature)
 
@@ -21,16 +26,23 @@ AdapterMode = Literal["auto", "chat", "json"]
 
 REASONING_DESC = "Think step by step about the inputs before giving the other outputs."
 
+# Batching, streaming and History are loaded on first use, keeping `import castlm` small.
+BATCH_CONCURRENCY = 8
+
 
 @dataclass(frozen=True)
 class PredictorParams:
     """What optimizers learn for one predictor: its instruction and its demonstrations.
 
     Demo values are plain JSON data, so parameters can be frozen as Python literals.
+    ``model`` is the model the predictor asks its LM for instead of the LM's own (a
+    fine-tuned model id); ``knn`` adds demos chosen per call by similarity to the inputs.
     """
 
     instructions: str
     demos: tuple[Mapping[str, Any], ...] = ()
+    model: str | None = None
+    knn: KNNDemos | None = None
 
 
 class Predict(Generic[S]):
@@ -39,6 +51,9 @@ class Predict(Generic[S]):
     ``Predict(Triage)(ticket="...")`` returns a ``Triage`` whose outputs are validated
     against their declared types.
     """
+
+    _castlm_guards: tuple[_guards.Guard, ...] = ()
+    _history_fields: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -61,6 +76,10 @@ class Predict(Generic[S]):
         self._demos = self.normalize_demos(demos)
         self._prefix: tuple[Message, ...] | None = None
         self._suffix = self.adapter.reminder(self.spec)
+        self.model: str | None = None
+        self.knn: KNNDemos | None = None
+        self._knn_picker: object = None
+        self._history_fields = tuple(f.name for f in self.spec.inputs if _is_history(f.annotation))
 
     def _effective_signature(self, signature: type[S]) -> type[S]:
         return signature
@@ -86,12 +105,14 @@ class Predict(Generic[S]):
 
     @property
     def params(self) -> PredictorParams:
-        return PredictorParams(self._instructions, self._demos)
+        return PredictorParams(self._instructions, self._demos, self.model, self.knn)
 
     @params.setter
     def params(self, value: PredictorParams) -> None:
         self._instructions = value.instructions
         self._demos = self.normalize_demos(value.demos)
+        self.model = value.model
+        self.knn = value.knn
         self._prefix = None
 
     def reset(self) -> None:
@@ -115,45 +136,126 @@ class Predict(Generic[S]):
 
     def messages(self, **inputs: Any) -> list[Message]:
         """The exact messages one call with these inputs sends."""
-        values = self._validate_inputs(inputs)
-        return [*self.prefix(), self.adapter.user_message(self.spec, values, self._suffix)]
+        return list(self._render(self._checked_inputs(inputs)))
+
+    def _render(self, values: dict[str, Any]) -> tuple[Message, ...]:
+        if not self._history_fields:
+            user = self.adapter.user_message(self.spec, values, self._suffix)
+            return (*self._demo_prefix(values), user)
+        from . import _history
+
+        turns, current_inputs = _history.render(
+            self.spec, self.adapter, values, self._history_fields
+        )
+        user = self.adapter.user_message(self.spec, current_inputs, self._suffix)
+        return (*self._demo_prefix(values), *turns, user)
+
+    def _demo_prefix(self, values: Mapping[str, Any]) -> tuple[Message, ...]:
+        if self.knn is None:
+            return self.prefix()
+        from . import _knn
+
+        return _knn.prefix_for(self, values)
+
+    # -- guards --------------------------------------------------------------------------
+    @property
+    def guards(self) -> tuple[_guards.Guard, ...]:
+        return self._castlm_guards
+
+    def add_guard(self, guard: _guards.Guard) -> Predict[S]:
+        """Run ``guard`` on every call of this predictor (after the guards of the modules
+        it runs in); returns the predictor, for chaining."""
+        self._castlm_guards = (*self._castlm_guards, guard)
+        return self
 
     # -- calling -------------------------------------------------------------------------
     def __call__(self, **inputs: Any) -> S:
-        values, messages, request, lm, ctx = self._prepare(inputs)
-        response = lm.complete(request, use_cache=ctx.use_cache)
-        try:
-            outputs = self.adapter.parse(self.spec, response.text)
-        except ParseError as first:
-            retry = self._retry_request(request, response, first)
-            response = lm.complete(retry, use_cache=ctx.use_cache)
-            outputs = self._parse_after_retry(response, first)
-        return self._finish(values, outputs, messages, response, ctx)
+        with _instrument.predictor_call(self):
+            values, messages, request, lm, ctx = self._prepare(inputs)
+            response = lm.complete(request, use_cache=ctx.use_cache)
+            try:
+                outputs = self.adapter.parse(self.spec, response.text)
+            except ParseError as first:
+                retry = self._retry_request(request, response, first)
+                response = lm.complete(retry, use_cache=ctx.use_cache)
+                outputs = self._parse_after_retry(response, first)
+            return self._finish(values, outputs, messages, response, ctx)
 
     async def acall(self, **inputs: Any) -> S:
-        values, messages, request, lm, ctx = self._prepare(inputs)
-        response = await lm.acomplete(request, use_cache=ctx.use_cache)
-        try:
-            outputs = self.adapter.parse(self.spec, response.text)
-        except ParseError as first:
-            retry = self._retry_request(request, response, first)
-            response = await lm.acomplete(retry, use_cache=ctx.use_cache)
-            outputs = self._parse_after_retry(response, first)
-        return self._finish(values, outputs, messages, response, ctx)
+        with _instrument.predictor_call(self):
+            if self.knn is None:
+                values, messages, request, lm, ctx = self._prepare(inputs)
+            else:  # choosing demos embeds the inputs: keep that off the event loop
+                import asyncio  # lazily: see LM._asend
+
+                values, messages, request, lm, ctx = await asyncio.to_thread(self._prepare, inputs)
+            response = await lm.acomplete(request, use_cache=ctx.use_cache)
+            try:
+                outputs = self.adapter.parse(self.spec, response.text)
+            except ParseError as first:
+                retry = self._retry_request(request, response, first)
+                response = await lm.acomplete(retry, use_cache=ctx.use_cache)
+                outputs = self._parse_after_retry(response, first)
+            return self._finish(values, outputs, messages, response, ctx)
+
+    def stream(self, **inputs: Any) -> Iterator[StreamEvent[S]]:
+        """Output fields as they arrive (:class:`castlm.Partial`), then the validated result
+        (:class:`castlm.Done`). Bad inputs raise here, before iteration starts."""
+        from . import _stream
+
+        # Guards are fixed now: the stream may be consumed after the module that called
+        # this predictor has returned it, and its output guards must still apply.
+        guards = _guards.active(self._castlm_guards)
+        return _stream.run(self, self._prepare(inputs), guards)
+
+    def astream(self, **inputs: Any) -> AsyncIterator[StreamEvent[S]]:
+        """The asynchronous :meth:`stream`."""
+        from . import _stream
+
+        guards = _guards.active(self._castlm_guards)
+        return _stream.arun(self, self._prepare(inputs), guards)
+
+    def batch(
+        self, inputs: Sequence[Mapping[str, Any]], *, concurrency: int = BATCH_CONCURRENCY
+    ) -> BatchResult[S]:
+        """Call once per input on ``concurrency`` threads (see :func:`castlm.batch`)."""
+        from ._batch import batch
+
+        return batch(self, inputs, concurrency=concurrency)
+
+    async def abatch(
+        self, inputs: Sequence[Mapping[str, Any]], *, concurrency: int = BATCH_CONCURRENCY
+    ) -> BatchResult[S]:
+        """Call once per input, ``concurrency`` at a time (see :func:`castlm.abatch`)."""
+        from ._batch import abatch
+
+        return await abatch(self, inputs, concurrency=concurrency)
+
+    def _lm_for(self, ctx: CallContext) -> LM | None:
+        override = ctx.override_lm
+        if override is not None:
+            chosen = override if isinstance(override, LM) else override.get(self)
+            if chosen is not None:
+                return chosen
+        return self.lm or ctx.lm
+
+    def _checked_inputs(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        values = self._validate_inputs(inputs)
+        guards = _guards.active(self._castlm_guards)
+        return _guards.check_inputs(guards, self, values) if guards else values
 
     def _prepare(
         self, inputs: dict[str, Any]
     ) -> tuple[dict[str, Any], tuple[Message, ...], LMRequest, LM, CallContext]:
         ctx = current()
-        lm = self.lm or ctx.lm
+        lm = self._lm_for(ctx)
         if lm is None:
             raise ConfigurationError(
                 f"predictor for {self.spec.name} has no LM: pass lm= to load() or to the "
                 f"predictor, call module.set_lm(lm), or wrap the call in castlm.context(lm=...)"
             )
-        values = self._validate_inputs(inputs)
-        user = self.adapter.user_message(self.spec, values, self._suffix)
-        messages = (*self.prefix(), user)
+        values = self._checked_inputs(inputs)
+        messages = self._render(values)
         request = lm.request(
             messages,
             temperature=ctx.temperature if ctx.temperature is not None else self.temperature,
@@ -161,6 +263,8 @@ class Predict(Generic[S]):
             response_format=self.adapter.response_format(self.spec),
             rollout=ctx.rollout,
         )
+        if self.model:
+            request = replace(request, model=self.model)
         return values, messages, request, lm, ctx
 
     def _validate_inputs(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -178,6 +282,8 @@ class Predict(Generic[S]):
         return {f.name: getattr(model, f.name) for f in self.spec.inputs}
 
     def _unknown_input(self, name: str) -> str:
+        import difflib  # only on this error path: keeps `import castlm` lean
+
         names = [f.name for f in self.spec.inputs]
         close = difflib.get_close_matches(name, names, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
@@ -219,7 +325,12 @@ class Predict(Generic[S]):
         messages: tuple[Message, ...],
         response: LMResponse,
         ctx: CallContext,
+        guards: tuple[_guards.Guard, ...] | None = None,
     ) -> S:
+        if guards is None:
+            guards = _guards.active(self._castlm_guards)
+        if guards:
+            outputs = _guards.check_outputs(guards, self, outputs)
         result = self.signature.model_construct(**values, **outputs)
         if ctx.trace is not None:
             ctx.trace.append(TraceStep(self, self.spec.name, values, outputs, messages, response))
@@ -233,6 +344,14 @@ class Predict(Generic[S]):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec.name}, demos={len(self._demos)})"
+
+
+def _is_history(annotation: Any) -> bool:
+    """``castlm.History`` (or a subclass), possibly optional; recognised by its marker so
+    that signatures without one never load the History module."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        return any(_is_history(a) for a in get_args(annotation))
+    return bool(getattr(annotation, "__castlm_history__", False))
 
 
 class ChainOfThought(Predict[S]):

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from castlm import PredictorParams
 from castlm.compiler.emit import EmitError, literals
-from castlm.compiler.emit.templating import Escaped, environment, render
+from castlm.compiler.emit.render import frozen_module
+from castlm.compiler.emit.templating import Escaped, environment
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -100,7 +101,7 @@ ENV = environment()
 @given(params_strategy)
 @FAST
 def test_frozen_module_round_trips_exactly(fake_package: str, params: dict[str, Any]) -> None:
-    source = render(ENV, "frozen.py.j2", cls="Program", params=list(params.items()))
+    source = frozen_module(ENV, "Program", [params])
     source.encode("utf-8")
     namespace: dict[str, Any] = {"__name__": f"{fake_package}._frozen", "__package__": fake_package}
     exec(compile(source, "_frozen.py", "exec"), namespace)

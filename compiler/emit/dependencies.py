@@ -9,9 +9,12 @@ from importlib import metadata
 _FALLBACK = {
     "pydantic": "pydantic>=2.7,<3",
     "httpx": "httpx>=0.27,<1",
+    "sniffio": "sniffio>=1.3",
     "litellm": "litellm>=1.40",
 }
-RUNTIME = ("pydantic", "httpx")
+# sniffio: httpcore looks for it on every async request; missing, each lookup is a failed
+# import that rescans sys.path (encode/httpcore#1103), a third of an async call's CPU.
+RUNTIME = ("pydantic", "httpx", "sniffio")
 LITELLM = ("litellm",)
 
 

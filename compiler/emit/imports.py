@@ -14,11 +14,15 @@ from castlm.compiler.emit.layout import import_from
 
 
 def merge_imports(statements: Iterable[str]) -> list[str]:
-    """Duplicates dropped and ``from m import a`` / ``from m import b`` joined, in order."""
+    """Duplicates dropped and ``from m import a`` / ``from m import b`` joined, in order.
+
+    Aliased imports (``from m import a as b``) stay on lines of their own, as ruff's isort
+    keeps them by default.
+    """
     merged: dict[str, list[str]] = {}
     for statement in statements:
         head, separator, names = statement.partition(" import ")
-        if not statement.startswith("from ") or not separator or names == "*":
+        if not statement.startswith("from ") or not separator or names == "*" or " as " in names:
             merged.setdefault(statement, [])
             continue
         bound = merged.setdefault(head, [])
@@ -60,9 +64,9 @@ def _module(statement: str) -> str:
     return words[1]
 
 
-def _order(statement: str) -> tuple[int, str]:
+def _order(statement: str) -> tuple[int, str, bool]:
     straight = 0 if statement.startswith("import ") else 1
-    return straight, _module(statement).lstrip(".").lower()
+    return straight, _module(statement).lstrip(".").lower(), " as " in statement
 
 
 def _layout(statement: str) -> str:

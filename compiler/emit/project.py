@@ -10,6 +10,9 @@ from castlm.compiler.emit import dependencies, layout
 from castlm.compiler.emit.entry import EntryPoints
 from castlm.compiler.emit.request import EmitRequest
 
+# The nearest-neighbour demo pools, beside _frozen.py (JSON: any text, one entry per line).
+KNN_FILE = "_knn.json"
+
 
 @dataclass(frozen=True)
 class PredictorDoc:
@@ -17,6 +20,10 @@ class PredictorDoc:
     signature: str | None
     demo_count: int
     instructions: str
+    member: int | None = None  # in an ensemble
+    model: str | None = None  # replaces the LM's model (fine-tuned)
+    knn_k: int | None = None
+    pool_size: int = 0
 
 
 def pyproject_context(request: EmitRequest) -> dict[str, Any]:
@@ -28,7 +35,14 @@ def pyproject_context(request: EmitRequest) -> dict[str, Any]:
         "litellm": dependencies.litellm_requirements(),
         "package": request.package,
         "package_glob": f"{request.package}.*",
+        "package_data": ["py.typed", "manifest.json", *_data_files(request)],
     }
+
+
+def _data_files(request: EmitRequest) -> list[str]:
+    """Data files of the package that ``load()`` reads (the KNN demo pools)."""
+    knn = any(p.knn is not None for params in request.param_sets for p in params.values())
+    return [KNN_FILE] if knn else []
 
 
 def readme_context(request: EmitRequest, entry: EntryPoints) -> dict[str, Any]:
@@ -50,6 +64,12 @@ def readme_context(request: EmitRequest, entry: EntryPoints) -> dict[str, Any]:
         "castlm_version": _text_or_none(manifest.get("castlm_version")),
         "usage": usage(request.package, entry),
         "predictors": _predictors(request),
+        "members": len(request.members),
+        "reducer": request.reducer[1] if request.reducer else "majority",
+        "knn": bool(_data_files(request)),
+        "fine_tuned": any(
+            p.model is not None for params in request.param_sets for p in params.values()
+        ),
     }
 
 
@@ -73,16 +93,21 @@ def usage(package: str, entry: EntryPoints) -> str:
 def _predictors(request: EmitRequest) -> list[PredictorDoc]:
     module = request.ir.module(request.module_class)
     docs = []
-    for name, params in request.params.items():
-        predictor = module.predictor(name) if module is not None else None
-        docs.append(
-            PredictorDoc(
-                name=name,
-                signature=predictor.signature if predictor is not None else None,
-                demo_count=len(params.demos),
-                instructions=params.instructions,
+    for member, param_set in enumerate(request.param_sets):
+        for name, params in param_set.items():
+            predictor = module.predictor(name) if module is not None else None
+            docs.append(
+                PredictorDoc(
+                    name=name,
+                    signature=predictor.signature if predictor is not None else None,
+                    demo_count=len(params.demos),
+                    instructions=params.instructions,
+                    member=member if request.members else None,
+                    model=params.model,
+                    knn_k=params.knn.k if params.knn is not None else None,
+                    pool_size=len(params.knn.pool.entries) if params.knn is not None else 0,
+                )
             )
-        )
     return docs
 
 

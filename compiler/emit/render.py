@@ -7,31 +7,51 @@ complete result into place.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
+from castlm import PredictorParams
+from castlm._knn import KNNPool, dump_knn_pools
 from castlm.compiler.emit import layout, templating
 from castlm.compiler.emit.entry import EntryPoints, entry_points
+from castlm.compiler.emit.errors import EmitError
 from castlm.compiler.emit.imports import import_block, name_order
 from castlm.compiler.emit.local_modules import local_module_names, module_file
 from castlm.compiler.emit.manifest import manifest_bytes
-from castlm.compiler.emit.project import pyproject_context, readme_context
+from castlm.compiler.emit.project import KNN_FILE, pyproject_context, readme_context
 from castlm.compiler.emit.request import EmitRequest
 from castlm.compiler.emit.rewrite import RUNTIME_PACKAGE, rewrite_source
 from castlm.compiler.emit.runtime_copy import runtime_files
-from castlm.compiler.emit.templating import code, ident
+from castlm.compiler.emit.templating import Escaped, code, ident
 
 # What ``__init__.py`` imports for itself; package_init.py.j2 uses these names.
 _OWN_IMPORTS = (
     "import os as _os",
     "import threading as _threading",
     "from pathlib import Path as _Path",
-    "from ._frozen import PARAMS as _PARAMS",
     "from ._runtime import LM",
     "from ._runtime._cache import LMCache as _LMCache",
     "from ._runtime._lm_factory import make_lm as _make_lm",
 )
+_SINGLE_IMPORTS = ("from ._frozen import PARAMS as _PARAMS",)
+_ENSEMBLE_IMPORTS = (
+    "from ._frozen import MEMBERS as _MEMBERS",
+    "from ._runtime._ensemble import Ensemble as _Ensemble",
+)
+_INDENT = "    "
+
+
+@dataclass(frozen=True)
+class FrozenEntry:
+    """One predictor's parameters as ``_frozen.py`` lays them out."""
+
+    name: str
+    params: PredictorParams
+    level: int  # indentation of the entry's first line
+    pad: Escaped
+    pool: str | None  # its pool's key in _knn.json
 
 
 def render_package(request: EmitRequest) -> dict[str, bytes]:
@@ -42,13 +62,18 @@ def render_package(request: EmitRequest) -> dict[str, bytes]:
     env = templating.environment()
     files = {f"{package}/{RUNTIME_PACKAGE}/{p}": data for p, data in runtime_files().items()}
     files.update(_sources(request, local))
-    files[f"{package}/_frozen.py"] = _render_frozen(env, request).encode("utf-8")
+    pools = knn_pools(request)
+    files[f"{package}/_frozen.py"] = _render_frozen(env, request, pools).encode("utf-8")
+    if pools:
+        knn = {name: pool for name, (_, _, pool) in pools.items()}
+        files[f"{package}/{KNN_FILE}"] = dump_knn_pools(knn).encode("ascii")
     files[f"{package}/__init__.py"] = _render_init(env, request, entry).encode("utf-8")
     files[f"{package}/py.typed"] = b""
     readme = templating.render(env, "readme.md.j2", **readme_context(request, entry))
     files["README.md"] = readme.encode("utf-8")
     pyproject = templating.render(env, "pyproject.toml.j2", **pyproject_context(request))
     files["pyproject.toml"] = pyproject.encode("utf-8")
+    files.update(_extra_files(request, files))
     for path in (f"{package}/_frozen.py", f"{package}/__init__.py"):
         templating.check_python(path, files[path].decode("utf-8"))
     files[f"{package}/manifest.json"] = manifest_bytes(request, files)
@@ -65,25 +90,87 @@ def _sources(request: EmitRequest, local: Mapping[str, Path]) -> dict[str, bytes
     return files
 
 
-def _render_frozen(env: jinja2.Environment, request: EmitRequest) -> str:
-    return templating.render(
-        env,
-        "frozen.py.j2",
-        cls=request.module_class,
-        params=list(request.params.items()),
+def knn_pools(request: EmitRequest) -> dict[str, tuple[int, str, KNNPool]]:
+    """The demo pools to ship, by their key in _knn.json: ``(member, predictor, pool)``."""
+    pools: dict[str, tuple[int, str, KNNPool]] = {}
+    for member, params in enumerate(request.param_sets):
+        for name, predictor in params.items():
+            if predictor.knn is not None:
+                key = f"{member}/{name}" if request.members else name
+                pools[key] = (member, name, predictor.knn.pool)
+    return pools
+
+
+def _render_frozen(
+    env: jinja2.Environment, request: EmitRequest, pools: Mapping[str, tuple[int, str, KNNPool]]
+) -> str:
+    keys = {(member, name): key for key, (member, name, _) in pools.items()}
+    return frozen_module(
+        env, request.module_class, request.param_sets, ensemble=bool(request.members), pools=keys
     )
 
 
+def frozen_module(
+    env: jinja2.Environment,
+    cls: str,
+    param_sets: Sequence[Mapping[str, PredictorParams]],
+    *,
+    ensemble: bool = False,
+    pools: Mapping[tuple[int, str], str] | None = None,
+) -> str:
+    """The source of ``_frozen.py``: ``PARAMS``, or ``MEMBERS`` for an ensemble; ``pools``
+    maps (member, predictor) to the key of its KNN pool in _knn.json."""
+    pools = pools or {}
+    level = 2 if ensemble else 1
+    groups = [
+        [
+            FrozenEntry(name, p, level, code(_INDENT * level), pools.get((member, name)))
+            for name, p in params.items()
+        ]
+        for member, params in enumerate(param_sets)
+    ]
+    return templating.render(
+        env,
+        "frozen.py.j2",
+        cls=cls,
+        groups=groups,
+        ensemble=ensemble,
+        knn_file=code(KNN_FILE) if pools else None,
+    )
+
+
+def _extra_files(request: EmitRequest, files: Mapping[str, bytes]) -> dict[str, bytes]:
+    """Files beside the package (training data, say); they may not replace generated ones."""
+    for path in request.extra_files:
+        parts = path.split("/")
+        if parts[0] in (request.package, *files) or any(p in ("", ".", "..") for p in parts):
+            raise EmitError(f"internal error: an extra file may not be written at {path!r}")
+    return dict(request.extra_files)
+
+
 def _render_init(env: jinja2.Environment, request: EmitRequest, entry: EntryPoints) -> str:
-    own = [*_OWN_IMPORTS, *(["import asyncio as _asyncio"] if entry.is_async else [])]
+    ensemble = bool(request.members)
+    own = [*_OWN_IMPORTS, *(_ENSEMBLE_IMPORTS if ensemble else _SINGLE_IMPORTS)]
+    if entry.is_async:
+        own.append("import asyncio as _asyncio")
+    if request.reducer is not None:
+        module, function = request.reducer
+        _check_module(module)
+        own.append(f"from .{module} import {ident(function)} as _reduce")
     program = f"from .program import {', '.join(entry.program_names)}"
     exported = ["LM", "arun", "load", "run", *entry.exported]
     returns = f") -> {entry.returns}:"
-    run_body, arun_body = _bodies(entry)
+    run_body, arun_body = _bodies(entry, typed=ensemble)
+    cls = ident(request.module_class)
     return templating.render(
         env,
         "package_init.py.j2",
         cls=request.module_class,
+        program_type=code(f"_Ensemble[{cls}]") if ensemble else cls,
+        ensemble=ensemble,
+        member_count=code(str(len(request.members))),
+        reducer=code(request.reducer[1] if request.reducer else "majority"),
+        custom_reducer=request.reducer is not None,
         lm_name=request.lm_name,
         imports=code(import_block([*own, *entry.imports, program])),
         all_list=code(layout.bracketed("__all__ = [", _sorted_all(exported), "]")),
@@ -94,15 +181,29 @@ def _render_init(env: jinja2.Environment, request: EmitRequest, entry: EntryPoin
     )
 
 
-def _bodies(entry: EntryPoints) -> tuple[str, str]:
+def _check_module(module: str) -> None:
+    if not all(part.isidentifier() for part in module.split(".")):
+        raise EmitError(f"the reducer's module {module!r} is not a dotted Python name")
+
+
+def _bodies(entry: EntryPoints, *, typed: bool = False) -> tuple[str, str]:
     """The statements of ``run`` and ``arun``: call forward on the shared program.
 
     A synchronous forward runs in a worker thread for ``arun`` (through ``Module.acall``,
     which prefers an ``aforward`` when the module has one); an async forward is awaited, or
-    run to completion by ``run``.
+    run to completion by ``run``. ``typed``: the program's ``forward`` returns ``Any`` (an
+    ensemble), so each result is assigned to a variable of forward's return type first.
     """
     args = entry.argument_list
     forward = "_default_program().forward("
+    if typed:
+        result = f"result: {entry.returns} = "
+        call = f"_asyncio.run({forward}" if entry.is_async else forward
+        close = "))" if entry.is_async else ")"
+        run_body = layout.bracketed(f"{result}{call}", args, close, indent=1)
+        awaited = forward if entry.is_async else "_default_program().acall("
+        arun_body = layout.bracketed(f"{result}await {awaited}", args, ")", indent=1)
+        return f"{run_body}\n    return result", f"{arun_body}\n    return result"
     if entry.is_async:
         run_body = layout.bracketed(f"return _asyncio.run({forward}", args, "))", indent=1)
         return run_body, layout.bracketed(f"return await {forward}", args, ")", indent=1)

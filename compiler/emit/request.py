@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,11 @@ class EmitRequest:
     vendored next to ``program.py`` and imported relatively. Given as paths, each is named by
     its place under the program's folder (``utils/text.py`` is ``utils.text``; a package is
     given by its ``__init__.py``); a mapping gives the dotted names explicitly.
+
+    ``members`` makes the package an ensemble: one parameter set per member (``params`` is
+    the first), whose outputs ``reducer`` reduces: ``(module, function)``, the module being
+    ``program`` or a vendored local module; None: castlm's majority vote. ``extra_files``
+    are written into the output folder beside the package (paths relative to it).
     """
 
     program_path: Path
@@ -35,3 +40,11 @@ class EmitRequest:
     ir: ProgramIR
     local_modules: Mapping[str, Path] | Sequence[Path] = ()
     version: str = "0.1.0"
+    members: Sequence[Mapping[str, PredictorParams]] = ()
+    reducer: tuple[str, str] | None = None
+    extra_files: Mapping[str, bytes] = field(default_factory=dict)
+
+    @property
+    def param_sets(self) -> list[Mapping[str, PredictorParams]]:
+        """Every parameter set the package holds: the members, or just ``params``."""
+        return list(self.members) or [self.params]

@@ -9,10 +9,30 @@ from typing import Any
 from ..errors import CompileError
 from .base import OptimizeContext, Optimizer, OptimizeResult, Settings, Trial
 from .bootstrap import BootstrapFewShot
+from .copro import Copro
+from .ensemble import EnsembleOptimizer
+from .finetune import BootstrapFinetune
+from .gepa import GEPA
+from .knn import KNNFewShot
 from .labeled import LabeledFewShot
+from .mipro import MIPROv2
+from .random_search import RandomSearch
+from .simba import Simba
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {
-    cls.name: cls for cls in (LabeledFewShot, BootstrapFewShot)
+    cls.name: cls
+    for cls in (
+        LabeledFewShot,
+        BootstrapFewShot,
+        RandomSearch,
+        Copro,
+        Simba,
+        KNNFewShot,
+        EnsembleOptimizer,
+        BootstrapFinetune,
+        MIPROv2,
+        GEPA,
+    )
 }
 
 
@@ -29,11 +49,17 @@ def make_optimizer(name: str, options: Mapping[str, Any], origin: str | None = N
 __all__ = [
     "OPTIMIZERS",
     "BootstrapFewShot",
+    "BootstrapFinetune",
+    "Copro",
+    "EnsembleOptimizer",
+    "KNNFewShot",
     "LabeledFewShot",
     "OptimizeContext",
     "OptimizeResult",
     "Optimizer",
+    "RandomSearch",
     "Settings",
+    "Simba",
     "Trial",
     "make_optimizer",
 ]
