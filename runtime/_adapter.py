@@ -20,13 +20,16 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import Any, Literal, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ._errors import ParseError
 from ._lm import Message
 from ._signature import FieldSpec, SignatureSpec
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 COMPLETED = "completed"
 INSTRUCTIONS_HEADER = "Instructions:"
@@ -40,6 +43,8 @@ def header(name: str) -> str:
 
 @cache
 def _type_adapter(annotation: Any) -> TypeAdapter[Any]:
+    from pydantic import TypeAdapter  # on first use: not every program needs one
+
     return TypeAdapter(annotation)
 
 

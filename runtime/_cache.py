@@ -13,16 +13,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sqlite3
 import threading
 import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._lm import LMResponse, Usage
+from ._lm import LMResponse, ToolCall, Usage
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -33,7 +32,12 @@ CREATE TABLE IF NOT EXISTS responses (
 """
 _BUSY_TIMEOUT_S = 10.0
 
-_Statement = Callable[[sqlite3.Connection], sqlite3.Cursor]
+# sqlite3 is imported where a disk cache is used: it loads a 1 MiB library, and emitted
+# packages import this module whether or not they ever cache to disk.
+if TYPE_CHECKING:
+    import sqlite3
+
+    _Statement = Callable[[sqlite3.Connection], sqlite3.Cursor]
 
 
 class CacheWarning(UserWarning):
@@ -168,6 +172,8 @@ class LMCache:
         conn = self._connection()
         if conn is None:
             return None
+        import sqlite3
+
         try:
             with conn:
                 row: tuple[Any, ...] | None = statement(conn).fetchone()
@@ -187,6 +193,8 @@ class LMCache:
             return self._conn
         # A connection inherited through fork() must not be used by the child.
         self._conn = None
+        import sqlite3
+
         try:
             self._conn = _open(self.path)
         except (sqlite3.Error, OSError) as exc:
@@ -198,6 +206,8 @@ class LMCache:
     def _give_up_disk(self, exc: BaseException) -> None:
         self._disk_broken = True
         if self._conn is not None:
+            import sqlite3
+
             with contextlib.suppress(sqlite3.Error):
                 self._conn.close()
             self._conn = None
@@ -211,6 +221,8 @@ class LMCache:
 
 
 def _open(path: Path) -> sqlite3.Connection:
+    import sqlite3
+
     path.parent.mkdir(parents=True, exist_ok=True)
     # One connection shared by this object's threads, serialized by LMCache._lock.
     conn = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S, check_same_thread=False)
@@ -234,18 +246,18 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 
 
 def _encode(response: LMResponse) -> str:
-    return json.dumps(
-        {
-            "text": response.text,
-            "model": response.model,
-            "usage": {
-                "prompt_tokens": response.usage.prompt_tokens,
-                "completion_tokens": response.usage.completion_tokens,
-            },
-            "finish_reason": response.finish_reason,
+    entry: dict[str, object] = {
+        "text": response.text,
+        "model": response.model,
+        "usage": {
+            "prompt_tokens": response.usage.prompt_tokens,
+            "completion_tokens": response.usage.completion_tokens,
         },
-        ensure_ascii=False,
-    )
+        "finish_reason": response.finish_reason,
+    }
+    if response.tool_calls:  # only then, so entries without calls read as before
+        entry["tool_calls"] = [[c.id, c.name, c.arguments] for c in response.tool_calls]
+    return json.dumps(entry, ensure_ascii=False)
 
 
 def _decode(value: object) -> LMResponse | None:
@@ -258,6 +270,10 @@ def _decode(value: object) -> LMResponse | None:
             model=str(data["model"]),
             usage=Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))),
             finish_reason=finish if isinstance(finish := data.get("finish_reason"), str) else None,
+            tool_calls=tuple(
+                ToolCall(str(name), str(arguments), str(call_id))
+                for call_id, name, arguments in data.get("tool_calls") or ()
+            ),
         )
     except (ValueError, TypeError, KeyError, AttributeError):
         return None

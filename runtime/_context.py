@@ -8,7 +8,7 @@ use different LMs, or record different traces, without seeing each other's.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -36,6 +36,8 @@ class CallContext:
     temperature: float | None = None
     rollout: int | None = None
     trace: list[TraceStep] | None = field(default=None)
+    # Beats the predictors' own LMs: one LM for all, or per Predict object.
+    override_lm: LM | Mapping[Any, LM] | None = None
 
 
 # The default is frozen and holds no list (trace is None), so sharing it is safe.
@@ -56,11 +58,15 @@ def context(
     cache: bool = _UNSET,
     temperature: float | None = _UNSET,
     rollout: int | None = _UNSET,
+    override_lm: LM | Mapping[Any, LM] | None = _UNSET,
 ) -> Iterator[None]:
     """Override, for the code inside the ``with`` block only, how predictors call their LM.
 
-    ``lm`` is used by predictors that have no LM of their own; ``cache=False`` bypasses the
-    response cache; ``temperature`` and ``rollout`` change the sampling of every request.
+    ``lm`` is used by predictors that have no LM of their own; ``override_lm`` is used even
+    by those that have one: an LM for every predictor, or a mapping from Predict objects to
+    the LM each should use (``{program.route: cheap}``; predictors not in it keep theirs).
+    ``cache=False`` bypasses the response cache; ``temperature`` and ``rollout`` change the
+    sampling of every request.
     """
     changes: dict[str, Any] = {
         name: value
@@ -69,6 +75,7 @@ def context(
             ("use_cache", cache),
             ("temperature", temperature),
             ("rollout", rollout),
+            ("override_lm", override_lm),
         )
         if value is not _UNSET
     }

@@ -61,3 +61,56 @@ class ParseError(CastlmError, ValueError):
 
 class CacheError(CastlmError):
     """The on-disk cache could not be used (reported, then bypassed)."""
+
+
+class StreamInterruptedError(LMConnectionError):
+    """A streamed answer broke off after part of it had been delivered.
+
+    It is not retried behind the caller's back: the caller has already seen ``text`` (what
+    arrived before the break), and a second answer would not continue it.
+    """
+
+    def __init__(self, message: str, *, text: str = "") -> None:
+        super().__init__(message)
+        self.text = text
+
+
+class CircuitOpenError(LMError):
+    """The endpoint's circuit breaker is open: the call failed fast, without a request.
+
+    ``retry_in`` is how many seconds remain until the breaker lets a trial call through.
+    """
+
+    def __init__(self, message: str, *, retry_in: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_in = retry_in
+
+
+class FallbackError(LMError):
+    """Every LM of a fallback chain failed; ``errors`` holds each one's error, in order."""
+
+    def __init__(self, message: str, *, errors: tuple[LMError, ...]) -> None:
+        super().__init__(message, status_code=errors[-1].status_code if errors else None)
+        self.errors = errors
+
+
+class GuardError(CastlmError, ValueError):
+    """A guard rejected a predictor's inputs or outputs."""
+
+
+class ToolError(CastlmError):
+    """A tool was given invalid arguments, or failed when called directly.
+
+    Agents (ReAct, CodeAct) never raise it: they show the message to the model instead.
+    """
+
+
+class SandboxError(CastlmError):
+    """The code sandbox could not run at all (it could not start, or broke its protocol).
+
+    Failures of the code itself (exceptions, timeouts, limits) are results, not errors.
+    """
+
+
+class MCPError(CastlmError):
+    """An MCP server could not be reached, or answered outside the protocol."""

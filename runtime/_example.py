@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -75,6 +74,8 @@ class Example(Mapping[str, Any]):
         try:
             return self._data[name]
         except KeyError:
+            import difflib  # only on this error path: keeps `import castlm` lean
+
             close = difflib.get_close_matches(name, list(self._data), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise AttributeError(f"example has no field {name!r}{hint}") from None

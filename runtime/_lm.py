@@ -9,13 +9,20 @@ same way.
 from __future__ import annotations
 
 import abc
-import asyncio
 import hashlib
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ._errors import LMResponseError
+from ._instrument import LMCall, observe
+
+if TYPE_CHECKING:
+    from ._breaker import BreakerPolicy, CircuitBreaker
+    from ._gate import Gate
+    from ._ratelimit import RateLimit, RateLimiter
 
 Message = Mapping[str, str]
 """One chat message: ``{"role": "system" | "user" | "assistant", "content": "..."}``."""
@@ -54,6 +61,9 @@ class LMRequest:
     response_format: Mapping[str, Any] | None = None
     stop: tuple[str, ...] | None = None
     rollout: int | None = None
+    #: Function tools in the OpenAI format (``{"type": "function", "function": {...}}``) for
+    #: native function calling; None (the default) leaves the body, and the cache key, as is.
+    tools: tuple[Mapping[str, Any], ...] | None = None
 
     def payload(self) -> dict[str, Any]:
         """The OpenAI-compatible request body (without ``stream``)."""
@@ -69,24 +79,40 @@ class LMRequest:
             body["response_format"] = dict(self.response_format)
         if self.stop:
             body["stop"] = list(self.stop)
+        if self.tools:
+            body["tools"] = [dict(t) for t in self.tools]
         return body
 
     def cache_key(self, namespace: str = "") -> str:
         """A stable hash of the whole request, scoped by ``namespace`` (the endpoint)."""
         material = {"ns": namespace, "rollout": self.rollout, **self.payload()}
-        blob = json.dumps(material, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        # ASCII escapes keep lone surrogates (valid in a Python str) hashable.
+        blob = json.dumps(material, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One function call a model asked for (an OpenAI ``tool_calls`` entry).
+
+    ``arguments`` is the JSON text the model wrote, unparsed: it may be malformed.
+    """
+
+    name: str
+    arguments: str
+    id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class LMResponse:
-    """One completion."""
+    """One completion; ``tool_calls`` is non-empty when a request with ``tools`` got calls."""
 
     text: str
     model: str
     usage: Usage = field(default_factory=Usage)
     finish_reason: str | None = None
     cached: bool = False
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 class ResponseCache(Protocol):
@@ -130,6 +156,17 @@ class LM(abc.ABC):
     #: Whether the endpoint accepts ``response_format`` (structured output). Backends that
     #: learn otherwise at run time switch it off.
     supports_response_format: bool = True
+    #: Whether the backend sends ``LMRequest.tools`` and reads ``tool_calls`` back (native
+    #: function calling). ReAct uses its text protocol where this is False.
+    supports_tools: bool = False
+    #: A circuit breaker for this LM's endpoint (see castlm.BreakerPolicy); None: no breaker.
+    breaker: BreakerPolicy | CircuitBreaker | None = None
+    #: A client-side quota for this endpoint and model (see castlm.RateLimit); None: none.
+    rate_limit: RateLimit | RateLimiter | None = None
+    #: Called as ``send_guard(lm, request)`` before each request that goes to the backend
+    #: (never for a cache hit); it may raise to refuse the request, as the compiler's LM-call
+    #: and cost budgets do. None: every request goes.
+    send_guard: Callable[[LM, LMRequest], None] | None = None
 
     def __init__(
         self,
@@ -152,7 +189,19 @@ class LM(abc.ABC):
         """Perform one request against the backend, uncached."""
 
     async def _asend(self, request: LMRequest) -> LMResponse:
+        # Imported here, not at the top: asyncio costs 20+ ms and 3 MiB at import (it loads ssl),
+        # and a program that never awaits should not pay for it (benchmarks/README.md).
+        import asyncio
+
         return await asyncio.to_thread(self._send, request)
+
+    def _send_stream(self, request: LMRequest) -> Iterator[str | LMResponse]:
+        """Text deltas as they arrive, then the complete response. Without native streaming,
+        the response alone (one final chunk)."""
+        yield self._send(request)
+
+    async def _asend_stream(self, request: LMRequest) -> AsyncIterator[str | LMResponse]:
+        yield await self._asend(request)
 
     @property
     def cache_namespace(self) -> str:
@@ -182,25 +231,170 @@ class LM(abc.ABC):
         )
 
     def complete(self, request: LMRequest, *, use_cache: bool = True) -> LMResponse:
-        key = self._lookup_key(request, use_cache)
-        if key is not None and (hit := self._cache_get(key)) is not None:
-            return hit
-        response = self._send(request)
-        self._record(response, key)
+        call = observe(self, request)
+        try:
+            response = self._complete(request, use_cache)
+        except BaseException as exc:
+            if call is not None:
+                call.fail(exc)
+            raise
+        if call is not None:
+            call.finish(response)
         return response
 
     async def acomplete(self, request: LMRequest, *, use_cache: bool = True) -> LMResponse:
-        key = self._lookup_key(request, use_cache)
-        if key is not None and (hit := self._cache_get(key)) is not None:
-            return hit
-        response = await self._asend(request)
-        self._record(response, key)
+        call = observe(self, request)
+        try:
+            response = await self._acomplete(request, use_cache)
+        except BaseException as exc:
+            if call is not None:
+                call.fail(exc)
+            raise
+        if call is not None:
+            call.finish(response)
         return response
+
+    def stream(self, request: LMRequest, *, use_cache: bool = True) -> Iterator[str | LMResponse]:
+        """Text deltas as they arrive, then the complete :class:`LMResponse` (always last).
+
+        A cache hit, or a backend that cannot stream, yields the response alone.
+        """
+        # Observers are captured now, in the caller's context, not when iteration starts.
+        call = observe(self, request, streaming=True)
+        return self._stream(request, use_cache, call)
+
+    def astream(
+        self, request: LMRequest, *, use_cache: bool = True
+    ) -> AsyncIterator[str | LMResponse]:
+        """The asynchronous :meth:`stream`."""
+        call = observe(self, request, streaming=True)
+        return self._astream(request, use_cache, call)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r})"
 
     # -- internals -----------------------------------------------------------------------
+    def _complete(self, request: LMRequest, use_cache: bool) -> LMResponse:
+        key = self._lookup_key(request, use_cache)
+        if key is not None and (hit := self._cache_get(key)) is not None:
+            return hit
+        gate = self._admit(request)
+        if gate is None:
+            response = self._send(request)
+        else:
+            gate.enter()
+            try:
+                response = self._send(request)
+            except BaseException as exc:
+                gate.exit(None, exc)
+                raise
+            gate.exit(response, None)
+        self._record(response, key)
+        return response
+
+    async def _acomplete(self, request: LMRequest, use_cache: bool) -> LMResponse:
+        key = self._lookup_key(request, use_cache)
+        if key is not None and (hit := self._cache_get(key)) is not None:
+            return hit
+        gate = self._admit(request)
+        if gate is None:
+            response = await self._asend(request)
+        else:
+            await gate.aenter()
+            try:
+                response = await self._asend(request)
+            except BaseException as exc:
+                gate.exit(None, exc)
+                raise
+            gate.exit(response, None)
+        self._record(response, key)
+        return response
+
+    def _stream(
+        self, request: LMRequest, use_cache: bool, call: LMCall | None
+    ) -> Iterator[str | LMResponse]:
+        try:
+            key = self._lookup_key(request, use_cache)
+            response = self._cache_get(key) if key is not None else None
+            if response is None:
+                response = yield from self._stream_uncached(request)
+                self._record(response, key)
+        except BaseException as exc:
+            if call is not None:
+                call.fail(exc)
+            raise
+        if call is not None:
+            call.finish(response)
+        yield response
+
+    def _stream_uncached(self, request: LMRequest) -> Generator[str, None, LMResponse]:
+        gate = self._admit(request)
+        if gate is not None:
+            gate.enter()
+        response: LMResponse | None = None
+        try:
+            for piece in self._send_stream(request):
+                if isinstance(piece, LMResponse):
+                    response = piece
+                else:
+                    yield piece
+            response = self._streamed(response)
+        except BaseException as exc:
+            if gate is not None:
+                gate.exit(None, exc)
+            raise
+        if gate is not None:
+            gate.exit(response, None)
+        return response
+
+    async def _astream(
+        self, request: LMRequest, use_cache: bool, call: LMCall | None
+    ) -> AsyncIterator[str | LMResponse]:
+        response: LMResponse | None = None
+        try:
+            key = self._lookup_key(request, use_cache)
+            response = self._cache_get(key) if key is not None else None
+            if response is None:
+                gate = self._admit(request)
+                if gate is not None:
+                    await gate.aenter()
+                try:
+                    async for piece in self._asend_stream(request):
+                        if isinstance(piece, LMResponse):
+                            response = piece
+                        else:
+                            yield piece
+                    response = self._streamed(response)
+                except BaseException as exc:
+                    if gate is not None:
+                        gate.exit(None, exc)
+                    raise
+                if gate is not None:
+                    gate.exit(response, None)
+                self._record(response, key)
+        except BaseException as exc:
+            if call is not None:
+                call.fail(exc)
+            raise
+        if call is not None:
+            call.finish(response)
+        yield response
+
+    def _streamed(self, response: LMResponse | None) -> LMResponse:
+        if response is None:  # a backend bug, not an endpoint failure
+            raise LMResponseError(f"{self!r}: the stream ended without a final response")
+        return response
+
+    def _admit(self, request: LMRequest) -> Gate | None:
+        """Let the send guard refuse a request bound for the backend, then gate it."""
+        if self.send_guard is not None:
+            self.send_guard(self, request)
+        if self.breaker is None and self.rate_limit is None:
+            return None
+        from ._gate import gate_for  # loaded only by LMs that declare a breaker or a limit
+
+        return gate_for(self, request)
+
     def _lookup_key(self, request: LMRequest, use_cache: bool) -> str | None:
         if self.cache is None or not use_cache:
             return None

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
-import difflib
-from collections.abc import Iterator, Mapping
-from typing import Any, Self
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Self
 
+from . import _instrument
 from ._errors import ConfigurationError
+from ._guards import Guard
 from ._lm import LM
-from ._predict import Predict, PredictorParams
+from ._predict import BATCH_CONCURRENCY, Predict, PredictorParams
+
+if TYPE_CHECKING:
+    from ._batch import BatchResult
 
 
 class Module:
@@ -20,18 +23,47 @@ class Module:
     a stable dotted name such as ``route`` or ``hops.0``, which keys its frozen parameters.
     """
 
+    # Not walked for predictors (leading underscore); shared by shallow and deep copies.
+    _castlm_guards: tuple[Guard, ...] = ()
+
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        with _instrument.module_call(self):
+            return self.forward(*args, **kwargs)
 
     async def acall(self, *args: Any, **kwargs: Any) -> Any:
         """Run the program asynchronously: ``aforward`` if defined, else ``forward`` in a thread."""
-        aforward = getattr(self, "aforward", None)
-        if aforward is not None:
-            return await aforward(*args, **kwargs)
-        return await asyncio.to_thread(self.forward, *args, **kwargs)
+        with _instrument.module_call(self):
+            aforward = getattr(self, "aforward", None)
+            if aforward is not None:
+                return await aforward(*args, **kwargs)
+            import asyncio  # lazily: see LM._asend
+
+            return await asyncio.to_thread(self.forward, *args, **kwargs)
+
+    def batch(
+        self, inputs: Sequence[Mapping[str, Any]], *, concurrency: int = BATCH_CONCURRENCY
+    ) -> BatchResult[Any]:
+        """Run the program once per input on ``concurrency`` threads (see castlm.batch)."""
+        from ._batch import batch
+
+        return batch(self, inputs, concurrency=concurrency)
+
+    async def abatch(
+        self, inputs: Sequence[Mapping[str, Any]], *, concurrency: int = BATCH_CONCURRENCY
+    ) -> BatchResult[Any]:
+        """Run the program once per input, ``concurrency`` at a time (see castlm.abatch)."""
+        from ._batch import abatch
+
+        return await abatch(self, inputs, concurrency=concurrency)
+
+    def add_guard(self, guard: Guard) -> Self:
+        """Run ``guard`` on every predictor call made while this module runs (nested modules
+        included); returns the module, for chaining."""
+        self._castlm_guards = (*self._castlm_guards, guard)
+        return self
 
     # -- structure -----------------------------------------------------------------------
     def named_predictors(self) -> list[tuple[str, Predict[Any]]]:
@@ -112,6 +144,8 @@ def _join(prefix: str, name: str) -> str:
 
 
 def _unknown(name: str, named: Mapping[str, Any]) -> str:
+    import difflib  # only on this error path: keeps `import castlm` lean
+
     close = difflib.get_close_matches(name, list(named), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"the program has no predictor {name!r}{hint}; it has {sorted(named)}"

@@ -15,19 +15,21 @@ from __future__ import annotations
 import asyncio
 import copy
 import email.utils
+import json
 import os
-import random
+import ssl
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NoReturn, Self
+from typing import TYPE_CHECKING, Any, NoReturn, Self
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
+from ._aio_http import AsyncioTransport, AsyncSender, DirectClient, proxied
 from ._errors import (
     ConfigurationError,
     LMConnectionError,
@@ -35,8 +37,15 @@ from ._errors import (
     LMResponseError,
     LMStatusError,
     LMTimeoutError,
+    StreamInterruptedError,
 )
-from ._lm import LM, LMRequest, LMResponse, ResponseCache, Usage
+from ._lm import LM, LMRequest, LMResponse, ResponseCache, ToolCall, Usage
+from ._retry import RetryPolicy
+from ._sse import ChunkReader
+
+if TYPE_CHECKING:
+    from ._breaker import BreakerPolicy, CircuitBreaker
+    from ._ratelimit import RateLimit, RateLimiter
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 BASE_URL_ENV_VARS = ("CASTLM_BASE_URL", "OPENAI_BASE_URL")
@@ -193,15 +202,20 @@ class OpenAIChatLM(KeyedLM):
 
     Transient failures (429, 500, 502, 503, 504, refused or dropped connections, timeouts)
     are retried ``max_retries`` times with exponential backoff and jitter, honouring
-    ``Retry-After``. When retries run out, or on a non-retryable answer, the matching
-    :class:`castlm.LMError` subclass is raised with the URL, the model and a hint on the fix.
+    ``Retry-After`` (pass ``retry=castlm.RetryPolicy(...)`` to set every knob at once). When
+    retries run out, or on a non-retryable answer, the matching :class:`castlm.LMError`
+    subclass is raised with the URL, the model and a hint on the fix. ``timeout`` bounds each
+    attempt (for a stream: each wait for the next chunk). ``breaker`` and ``rate_limit`` are
+    the :class:`castlm.LM` attributes of the same names; ``max_connections`` sizes the pool.
 
     An explicitly passed ``api_key`` is not pickled: an unpickled client falls back to the
     environment (``CASTLM_API_KEY`` / ``OPENAI_API_KEY``).
     """
 
-    _transient = (*KeyedLM._transient, "_client", "_aclients", "_lock")
+    _transient = (*KeyedLM._transient, "_client", "_aclients", "_lock", "_ssl")
     _secrets = (*KeyedLM._secrets, "_url_auth")
+    gen_ai_system = "openai"
+    supports_tools = True
 
     def __init__(
         self,
@@ -217,6 +231,10 @@ class OpenAIChatLM(KeyedLM):
         max_tokens: int | None = None,
         cache: ResponseCache | None = None,
         headers: Mapping[str, str] | None = None,
+        retry: RetryPolicy | None = None,
+        breaker: BreakerPolicy | CircuitBreaker | None = None,
+        rate_limit: RateLimit | RateLimiter | None = None,
+        max_connections: int = 100,
     ) -> None:
         super().__init__(model, temperature=temperature, max_tokens=max_tokens, cache=cache)
         if not model:
@@ -225,13 +243,16 @@ class OpenAIChatLM(KeyedLM):
             raise ConfigurationError(
                 "OpenAIChatLM: timeout must be > 0 and max_retries, backoff_base, backoff_max >= 0"
             )
+        if max_connections < 1:
+            raise ConfigurationError("OpenAIChatLM: max_connections must be >= 1")
         self.base_url, self._url_auth = split_userinfo(resolve_base_url(base_url))
         _check_url(self.base_url)
         self.url = f"{self.base_url}/chat/completions"
         self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
+        self.retry = retry or RetryPolicy(max_retries, backoff_base, backoff_max)
+        self.breaker = breaker
+        self.rate_limit = rate_limit
+        self.max_connections = max_connections
         self._headers = dict(headers or {})
         self._api_key = Secret(api_key) if api_key else None
         self._init_transient()
@@ -245,6 +266,19 @@ class OpenAIChatLM(KeyedLM):
         # the keeper that closes it when the loop shuts down (see _closed_with_loop).
         self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient]
         self._aclients = weakref.WeakKeyDictionary()
+        self._ssl: ssl.SSLContext | None = None  # shared by the loops' clients (25 ms each)
+
+    @property
+    def max_retries(self) -> int:
+        return self.retry.max_retries
+
+    @property
+    def backoff_base(self) -> float:
+        return self.retry.backoff_base
+
+    @property
+    def backoff_max(self) -> float:
+        return self.retry.backoff_max
 
     # -- identity --------------------------------------------------------------------------
     @property
@@ -309,6 +343,110 @@ class OpenAIChatLM(KeyedLM):
             else:
                 body = _without_response_format(body)
 
+    # -- streaming -------------------------------------------------------------------------
+    def _send_stream(self, request: LMRequest) -> Iterator[str | LMResponse]:
+        body = self._stream_body(request)
+        attempt = 0
+        while True:
+            reader = ChunkReader(str(body["model"]))
+            client = self._sync_client()
+            step: LMResponse | _Wait | dict[str, Any]
+            try:
+                with client.stream("POST", self.url, json=body, headers=self._auth()) as answer:
+                    if _is_event_stream(answer):
+                        for line in answer.iter_lines():
+                            if (delta := reader.feed(line)) is not None:
+                                yield delta
+                        step = self._stream_end(reader, None, attempt, body)
+                    else:
+                        answer.read()
+                        step = self._stream_answer(answer, attempt, body)
+            except httpx.TransportError as exc:
+                step = self._stream_end(reader, exc, attempt, body)
+            if isinstance(step, LMResponse):
+                yield step
+                return
+            if isinstance(step, _Wait):
+                time.sleep(step.seconds)
+                attempt += 1
+            else:
+                body = step
+
+    async def _asend_stream(self, request: LMRequest) -> AsyncIterator[str | LMResponse]:
+        body = self._stream_body(request)
+        attempt = 0
+        while True:
+            reader = ChunkReader(str(body["model"]))
+            client = await self._async_client()
+            step: LMResponse | _Wait | dict[str, Any]
+            try:
+                async with client.stream(
+                    "POST", self.url, json=body, headers=self._auth()
+                ) as answer:
+                    if _is_event_stream(answer):
+                        async for line in answer.aiter_lines():
+                            if (delta := reader.feed(line)) is not None:
+                                yield delta
+                        step = self._stream_end(reader, None, attempt, body)
+                    else:
+                        await answer.aread()
+                        step = self._stream_answer(answer, attempt, body)
+            except httpx.TransportError as exc:
+                step = self._stream_end(reader, exc, attempt, body)
+            if isinstance(step, LMResponse):
+                yield step
+                return
+            if isinstance(step, _Wait):
+                await asyncio.sleep(step.seconds)
+                attempt += 1
+            else:
+                body = step
+
+    def _stream_body(self, request: LMRequest) -> dict[str, Any]:
+        # include_usage: the last chunk then carries the token counts, as a plain answer does.
+        return {**self._body(request), "stream": True, "stream_options": {"include_usage": True}}
+
+    def _stream_answer(
+        self, answer: httpx.Response, attempt: int, body: dict[str, Any]
+    ) -> LMResponse | _Wait | dict[str, Any]:
+        """What to do with an answer that is not an event stream."""
+        if answer.is_success:  # the server ignored "stream": true and answered in one piece
+            return self._parse(answer, body)
+        rejected = answer.status_code == 400 and "stream_options" in answer.text
+        if rejected and "stream_options" in body:
+            return {k: v for k, v in body.items() if k != "stream_options"}
+        step = self._decide(answer, attempt, body)
+        return _without_response_format(body) if isinstance(step, _DropResponseFormat) else step
+
+    def _stream_end(
+        self,
+        reader: ChunkReader,
+        error: httpx.TransportError | None,
+        attempt: int,
+        body: dict[str, Any],
+    ) -> LMResponse | _Wait:
+        """The finished response, a wait before retrying a broken stream, or an error.
+
+        A stream that broke before any text arrived is retried like a failed request; once
+        text has been handed to the caller it cannot be retried transparently.
+        """
+        if error is None and reader.complete:
+            return reader.response()
+        if error is None:
+            why = "it ended before its last chunk"
+        else:
+            why = str(error) or type(error).__name__
+        if reader.delivered:
+            raise StreamInterruptedError(
+                f"the stream from {self._where()} broke off after {len(reader.text)} characters "
+                f"({why}). Call again, or catch StreamInterruptedError to keep the partial text.",
+                text=reader.text,
+            ) from error
+        outcome = error or httpx.RemoteProtocolError(f"the stream broke off: {why}")
+        step = self._decide(outcome, attempt, body)
+        assert isinstance(step, _Wait)  # a transport failure is retried or raised, never parsed
+        return step
+
     def _body(self, request: LMRequest) -> dict[str, Any]:
         body = request.payload()
         # The request may have been built before this client learned the endpoint's limits.
@@ -334,22 +472,29 @@ class OpenAIChatLM(KeyedLM):
         user, _, password = self._url_auth.reveal().partition(":")
         return httpx.BasicAuth(unquote(user), unquote(password))
 
+    def _limits(self) -> httpx.Limits:
+        # httpx keeps only 20 idle connections by default: at higher concurrency every
+        # request beyond them would open (and tear down) a connection of its own.
+        size = getattr(self, "max_connections", 100)  # clients unpickled from older versions
+        return httpx.Limits(max_connections=size, max_keepalive_connections=size)
+
     def _sync_client(self) -> httpx.Client:
         with self._lock:
             if self._client is None:
                 self._client = httpx.Client(
-                    timeout=self.timeout, headers=self._headers, auth=self._basic_auth()
+                    timeout=self.timeout,
+                    headers=self._headers,
+                    auth=self._basic_auth(),
+                    limits=self._limits(),
                 )
             return self._client
 
-    async def _async_client(self) -> httpx.AsyncClient:
+    async def _async_client(self) -> AsyncSender:
         loop = asyncio.get_running_loop()
         with self._lock:
             entry = self._aclients.get(loop)
             if entry is None:
-                client = httpx.AsyncClient(
-                    timeout=self.timeout, headers=self._headers, auth=self._basic_auth()
-                )
+                client = self._new_async_client()
                 entry = self._aclients[loop] = (client, _closed_with_loop(client))
                 started = False
             else:
@@ -357,6 +502,27 @@ class OpenAIChatLM(KeyedLM):
         if not started:
             await anext(entry[1])
         return entry[0]
+
+    def _new_async_client(self) -> AsyncSender:
+        # Called under self._lock. One TLS context serves every loop's client.
+        if self._ssl is None:
+            self._ssl = httpx.create_ssl_context()
+        limits = self._limits()
+        transport = AsyncioTransport(
+            max_connections=limits.max_connections or 100, ssl_context=self._ssl
+        )
+        if proxied(self.url):  # httpx routes the request through the proxy
+            return httpx.AsyncClient(
+                timeout=self.timeout,
+                headers=self._headers,
+                auth=self._basic_auth(),
+                limits=limits,
+                verify=self._ssl,
+                transport=transport,
+            )
+        return DirectClient(
+            transport, headers=self._headers, timeout=self.timeout, auth=self._basic_auth()
+        )
 
     # -- credentials -----------------------------------------------------------------------
     def _key(self) -> tuple[str | None, str]:
@@ -384,7 +550,7 @@ class OpenAIChatLM(KeyedLM):
 
     # -- deciding what an answer means -----------------------------------------------------
     def _decide(self, outcome: _Outcome, attempt: int, body: dict[str, Any]) -> _Step:
-        can_retry = attempt < self.max_retries
+        can_retry = self.retry.can_retry(attempt)
         if isinstance(outcome, httpx.TransportError):
             if can_retry and isinstance(outcome, _TRANSIENT_ERRORS):
                 return _Wait(self._backoff(attempt))
@@ -400,15 +566,10 @@ class OpenAIChatLM(KeyedLM):
         raise self._status_error(outcome, attempt + 1)
 
     def _backoff(self, attempt: int) -> float:
-        # Exponential with "equal jitter": clients that failed together retry apart.
-        ceiling = min(self.backoff_max, self.backoff_base * 2.0 ** min(attempt, 60))
-        return ceiling * random.uniform(0.5, 1.0)
+        return self.retry.backoff(attempt)
 
     def _retry_delay(self, response: httpx.Response, attempt: int) -> float:
-        hinted = retry_after_seconds(response.headers.get("retry-after"))
-        if hinted is None:
-            return self._backoff(attempt)
-        return min(hinted, self.backoff_max)
+        return self.retry.delay(attempt, retry_after_seconds(response.headers.get("retry-after")))
 
     def _parse(self, response: httpx.Response, body: dict[str, Any]) -> LMResponse:
         try:
@@ -420,6 +581,9 @@ class OpenAIChatLM(KeyedLM):
             raise self._malformed(response, "it has no choices[0].message")
         message = choice["message"]
         text = _content_text(message.get("content"))
+        calls = _tool_calls(message.get("tool_calls"))
+        if text is None and calls:  # a pure function call carries no text
+            text = ""
         if text is None:
             refusal = message.get("refusal")
             why = f"the model refused: {refusal}" if refusal else "the message has no text content"
@@ -431,6 +595,7 @@ class OpenAIChatLM(KeyedLM):
             model=model if isinstance(model, str) and model else str(body["model"]),
             usage=_usage(data.get("usage")),
             finish_reason=finish if isinstance(finish, str) else None,
+            tool_calls=calls,
         )
 
     # -- errors ----------------------------------------------------------------------------
@@ -499,7 +664,7 @@ class OpenAIChatLM(KeyedLM):
         )
 
 
-async def _closed_with_loop(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+async def _closed_with_loop(client: AsyncSender) -> AsyncGenerator[None, None]:
     """Parked once started; closes ``client`` when its event loop shuts down.
 
     ``asyncio.run`` finalizes unfinished async generators before closing the loop, which runs
@@ -512,7 +677,7 @@ async def _closed_with_loop(client: httpx.AsyncClient) -> AsyncGenerator[None, N
         await client.aclose()
 
 
-_LoopClient = tuple[httpx.AsyncClient, AsyncGenerator[None, None]]
+_LoopClient = tuple[AsyncSender, AsyncGenerator[None, None]]
 
 # Failures worth retrying: the request may well succeed a moment later.
 _TRANSIENT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
@@ -525,6 +690,10 @@ def _check_url(url: str) -> None:
             f"base_url {url!r} is not an http(s) URL; pass base_url= or set CASTLM_BASE_URL "
             "to the API root, e.g. http://127.0.0.1:8000/v1"
         )
+
+
+def _is_event_stream(answer: httpx.Response) -> bool:
+    return answer.is_success and "text/event-stream" in answer.headers.get("content-type", "")
 
 
 def _without_response_format(body: dict[str, Any]) -> dict[str, Any]:
@@ -553,6 +722,24 @@ def _content_text(content: object) -> str | None:
         ]
         return "".join(texts) if texts else None
     return None
+
+
+def _tool_calls(raw: object) -> tuple[ToolCall, ...]:
+    """The well-formed ``function`` entries of a message's ``tool_calls``; others are skipped."""
+    if not isinstance(raw, list):
+        return ()
+    calls = []
+    for entry in raw:
+        function = entry.get("function") if isinstance(entry, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            continue
+        arguments = function.get("arguments")
+        if not isinstance(arguments, str):  # some servers send an object, not JSON text
+            arguments = json.dumps(arguments if arguments is not None else {})
+        call_id = entry.get("id")
+        name = str(function["name"])
+        calls.append(ToolCall(name, arguments, call_id if isinstance(call_id, str) else ""))
+    return tuple(calls)
 
 
 def _usage(raw: object) -> Usage:

@@ -9,7 +9,6 @@ and for the outputs) is computed once and kept on the class as its :class:`Signa
 from __future__ import annotations
 
 import copy
-import difflib
 import inspect
 from dataclasses import dataclass
 from functools import cached_property
@@ -38,6 +37,8 @@ _RESERVED = frozenset({"instructions", "demos", "signature"}) | frozenset(dir(Ba
 def _field(role: Role, desc: str | None, default: Any, constraints: dict[str, Any]) -> Any:
     unknown = sorted(set(constraints) - _CONSTRAINTS)
     if unknown:
+        import difflib  # only on this error path: keeps `import castlm` lean
+
         close = difflib.get_close_matches(unknown[0], _CONSTRAINTS, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise SignatureError(

@@ -3,9 +3,11 @@
 ``FakeOpenAI`` listens on 127.0.0.1 on a free port in a background thread and answers
 ``POST /v1/chat/completions`` (plus ``/v1/embeddings`` and ``GET /v1/models``) the way an
 OpenAI-compatible endpoint does, so clients are exercised over real sockets without a real
-model. Faults (rate limits, server errors, dropped connections, slow or malformed answers,
-rejected ``response_format``) are queued with :meth:`FakeOpenAI.fail` and used up one per
-chat request, in order::
+model. Requests with ``"stream": true`` are answered with server-sent events, the reply cut
+into ``stream_chunk_chars``-character deltas. Faults (rate limits, server errors, dropped
+connections, slow or malformed answers, rejected ``response_format``, streams that break off
+or carry a bad chunk) are queued with :meth:`FakeOpenAI.fail` and used up one per chat
+request, in order::
 
     with FakeOpenAI(reply="hi") as server:
         server.fail(Fault.status(500))
@@ -47,11 +49,12 @@ def free_port() -> int:
 class Fault:
     """One misbehaviour, used up by the next chat request."""
 
-    kind: str  # "status", "drop", "slow" or "raw"
+    kind: str  # "none", "drop", "slow", "raw", "broken_stream" or "bad_chunk"
     status: int = 200
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    after_chunks: int = 0
 
     @classmethod
     def status_error(
@@ -84,6 +87,22 @@ class Fault:
     def malformed(cls, body: bytes = b"<html>502 Bad Gateway</html>", status: int = 200) -> Fault:
         """Answer ``status`` with ``body`` verbatim (default: HTML where JSON belongs)."""
         return cls("raw", status=status, body=body)
+
+    @classmethod
+    def none(cls) -> Fault:
+        """No fault: answer normally (to spread faults out among good answers)."""
+        return cls("none")
+
+    @classmethod
+    def broken_stream(cls, after_chunks: int = 1) -> Fault:
+        """Stream ``after_chunks`` content chunks, then close the socket mid-answer (a
+        non-streamed request gets a dropped connection)."""
+        return cls("broken_stream", after_chunks=after_chunks)
+
+    @classmethod
+    def bad_chunk(cls, after_chunks: int = 1) -> Fault:
+        """Stream ``after_chunks`` content chunks, then a ``data:`` line that is not JSON."""
+        return cls("bad_chunk", after_chunks=after_chunks)
 
     @classmethod
     def reject_response_format(cls) -> Fault:
@@ -119,8 +138,10 @@ class FakeOpenAI:
         reject_response_format: bool = False,
         finish_reason: str = "stop",
         embedding_dim: int = 8,
+        stream_chunk_chars: int = 4,
     ) -> None:
         self.latency = latency
+        self.stream_chunk_chars = stream_chunk_chars
         self.reject_response_format = reject_response_format
         self.finish_reason = finish_reason
         self.embedding_dim = embedding_dim
@@ -204,7 +225,10 @@ class FakeOpenAI:
     def _chat(self, handler: _Handler, body: Any) -> None:
         fault = self._next_fault()
         self._sleep(self.latency)
-        if fault is not None and fault.kind == "drop":
+        streaming = isinstance(body, dict) and body.get("stream") is True
+        if fault is not None and (
+            fault.kind == "drop" or (fault.kind == "broken_stream" and not streaming)
+        ):
             handler.drop_connection()
             return
         if fault is not None and fault.kind == "raw":
@@ -224,7 +248,42 @@ class FakeOpenAI:
         except Exception as exc:  # a test's reply function failed: say so, do not retry
             handler.send_json(400, _error(f"FakeOpenAI reply failed: {exc!r}"))
             return
-        handler.send_json(200, self._completion(body, text))
+        if streaming:
+            self._stream(handler, body, text, fault)
+        else:
+            handler.send_json(200, self._completion(body, text))
+
+    def _stream(
+        self, handler: _Handler, body: dict[str, Any], text: str, fault: Fault | None
+    ) -> None:
+        events = self._stream_events(body, text)
+        if fault is not None and fault.kind in ("broken_stream", "bad_chunk"):
+            events = events[: fault.after_chunks + 1]  # the role chunk, then content chunks
+            if fault.kind == "bad_chunk":
+                events.append(b'data: {"choices": [{"delta": {"content": "x"\n\n')
+            handler.send_events(events, complete=fault.kind == "bad_chunk")
+            return
+        handler.send_events(events, complete=True)
+
+    def _stream_events(self, body: dict[str, Any], text: str) -> list[bytes]:
+        """``data:`` events: a role chunk, the text in pieces, the finish, usage, [DONE]."""
+        whole = self._completion(body, text)
+        base = {k: whole[k] for k in ("id", "created", "model")} | {
+            "object": "chat.completion.chunk"
+        }
+        step = max(1, self.stream_chunk_chars)
+        deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
+        deltas += [{"content": text[i : i + step]} for i in range(0, len(text), step)]
+        chunks = [
+            base | {"choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas
+        ]
+        finish = {"index": 0, "delta": {}, "finish_reason": self.finish_reason}
+        chunks.append(base | {"choices": [finish]})
+        options = body.get("stream_options")
+        if isinstance(options, dict) and options.get("include_usage"):
+            chunks.append(base | {"choices": [], "usage": whole["usage"]})
+        events = [b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks]
+        return [*events, b"data: [DONE]\n\n"]
 
     def _reply_text(self, body: dict[str, Any]) -> str:
         if isinstance(self._reply, str):
@@ -299,6 +358,9 @@ def _error(message: str) -> dict[str, Any]:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 refuses (resets) most of a burst of concurrent
+    # connections; real servers accept hundreds.
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], handler: type[_Handler], fake: FakeOpenAI):
         self.fake = fake
@@ -311,6 +373,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so client connection pooling is exercised
+    # Headers and body go out in separate writes; with Nagle's algorithm on, the body would
+    # wait for the client's delayed ACK (~40 ms) on every pooled request.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -362,6 +427,25 @@ class _Handler(BaseHTTPRequestHandler):
 
     def send_json(self, status: int, payload: Any) -> None:
         self.send(status, json.dumps(payload).encode())
+
+    def send_events(self, events: Sequence[bytes], *, complete: bool) -> None:
+        """Server-sent events, one HTTP chunk each; ``complete=False`` cuts the connection
+        instead of ending the body (a stream that breaks off)."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for event in events:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+                self.wfile.flush()
+            if complete:
+                self.wfile.write(b"0\r\n\r\n")
+                return
+        except OSError:  # the client went away first
+            self.close_connection = True
+            return
+        self.drop_connection()
 
     def drop_connection(self) -> None:
         self.close_connection = True
