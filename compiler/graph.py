@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from castlm.compiler.analyze.predictors import PREDICTOR_KINDS
+from castlm.compiler.analyze.predictors import result_attributes
 from castlm.compiler.ir import DataSource, ForwardIR, ModuleIR, PredictorIR, ProgramIR
 
 NodeKind = Literal["param", "predictor", "return"]
@@ -72,7 +72,7 @@ def _predictor_node(program: ProgramIR, predictor: PredictorIR) -> GraphNode:
     signature = program.signature(predictor.signature or "")
     inputs = tuple(f.name for f in signature.inputs) if signature else ()
     outputs = tuple(f.name for f in signature.outputs) if signature else ()
-    extras = tuple(e for e in PREDICTOR_KINDS.get(predictor.kind, ()) if e not in outputs)
+    extras = tuple(e for e in result_attributes(predictor.kind) if e not in outputs)
     return GraphNode(
         id=f"predictor:{predictor.path}",
         kind="predictor",
@@ -100,7 +100,7 @@ def build_graph(program: ProgramIR, module_name: str) -> ProgramGraph:
         GraphNode(f"param:{p.name}", "param", p.name, None, None, (), (), p.annotation)
         for p in forward.params
     ]
-    nodes += [_predictor_node(program, p) for p in module.predictors]
+    nodes += [_predictor_node(program, p) for p in (*module.predictors, *module.callables)]
     nodes.append(
         GraphNode(RETURN_ID, "return", "return", None, None, (), (), forward.return_annotation)
     )

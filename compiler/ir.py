@@ -155,6 +155,9 @@ class ModuleIR:
     location: SourceLocation
     bases: tuple[str, ...]
     docstring: str | None
+    # Compound and wrapper modules (``cl.ReAct(QA, ...)``, ``cl.BestOfN(...)``) as called in
+    # forward: not predictors themselves (theirs are in ``predictors``), but checked alike.
+    callables: tuple[PredictorIR, ...] = ()
 
     def predictor(self, path: str) -> PredictorIR | None:
         return next((p for p in self.predictors if p.path == path), None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import libcst as cst
 from castlm.compiler.analyze.context import Reporter
-from castlm.compiler.analyze.predictors import PREDICTOR_KINDS
+from castlm.compiler.analyze.predictors import result_attributes
 from castlm.compiler.analyze.reserved import is_result_attribute
 from castlm.compiler.diagnostics import closest, did_you_mean
 from castlm.compiler.ir import PredictorIR, SignatureIR
@@ -89,7 +89,7 @@ class CallChecker:
             if signature is None:
                 return True
             allowed |= {f.name for f in signature.fields}
-            allowed |= set(PREDICTOR_KINDS.get(predictor.kind, ()))
+            allowed |= set(result_attributes(predictor.kind))
         if attribute in allowed:
             return True
         names = ", ".join(sorted({p.path for p in predictors}))

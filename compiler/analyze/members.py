@@ -4,6 +4,8 @@ Naming follows what the optimizer sees: ``self.route = Predict(...)`` is "route"
 ``self.hops = [Predict(H) for _ in range(3)]`` is "hops.0" .. "hops.2", a list
 literal is numbered the same way, ``self.experts = {"a": Predict(A)}`` is
 "experts.a", and a submodule's predictors are prefixed with its attribute name.
+A wrapper (``self.best = cl.BestOfN(cl.Predict(QA), ...)``) holds the wrapped module as
+"best.module", as the runtime names it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,12 @@ from dataclasses import dataclass
 import libcst as cst
 from castlm.compiler.analyze.imports import Aliases
 from castlm.compiler.analyze.literals import string_value
-from castlm.compiler.analyze.predictors import PredictorConstructor, predictor_constructor
+from castlm.compiler.analyze.predictors import (
+    WRAPPED_NAME,
+    PredictorConstructor,
+    predictor_constructor,
+    wrapper_constructor,
+)
 
 
 @dataclass(frozen=True)
@@ -32,8 +39,19 @@ class SubmoduleMember:
     class_name: str
 
 
+@dataclass(frozen=True)
+class WrapperMember:
+    """A castlm wrapper module (BestOfN, Refine, Parallel) and what it wraps, when that is
+    a predictor or module constructed in place (a reference to ``self.x`` is named there)."""
+
+    path: str
+    node: cst.BaseExpression
+    kind: str
+    inner: PredictorMember | SubmoduleMember | WrapperMember | None
+
+
 # One ``self.<path>`` element of a module.
-Member = PredictorMember | SubmoduleMember
+Member = PredictorMember | SubmoduleMember | WrapperMember
 
 
 def find_method(node: cst.ClassDef, name: str) -> cst.FunctionDef | None:
@@ -133,6 +151,11 @@ class InitCollector(cst.CSTVisitor):
         constructor = predictor_constructor(element, self._aliases)
         if constructor is not None:
             return PredictorMember(path, element, constructor)
+        wrapped = wrapper_constructor(element, self._aliases)
+        if wrapped is not None:
+            kind, inner = wrapped
+            found = None if inner is None else self._member(f"{path}.{WRAPPED_NAME}", inner)
+            return WrapperMember(path, element, kind, found)
         if (
             isinstance(element, cst.Call)
             and isinstance(element.func, cst.Name)

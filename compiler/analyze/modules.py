@@ -5,6 +5,11 @@ module may define ``aforward`` (run by the runtime's ``acall``) instead of, or a
 well as, ``forward``; the IR describes ``forward`` when there is one. A
 submodule's predictors appear under its attribute name ("stage.route"); a submodule
 whose class is not in this file is not looked into.
+
+A compound module (``self.agent = cl.ReAct(QA, ...)``) contributes the predictors the runtime
+names below it ("agent.react", "agent.extract") and, for checking calls of ``self.agent``, an
+entry at "agent" that is not a predictor (see ``predictors.is_call_target``); a wrapper
+(BestOfN, Refine, Parallel) contributes the wrapped module at "<attr>.module".
 """
 
 from __future__ import annotations
@@ -21,10 +26,16 @@ from castlm.compiler.analyze.members import (
     InitCollector,
     Member,
     SubmoduleMember,
+    WrapperMember,
     find_method,
     self_name,
 )
-from castlm.compiler.analyze.predictors import SignatureArgumentChecker
+from castlm.compiler.analyze.predictors import (
+    COMPOUND_KINDS,
+    WRAPPER_KINDS,
+    SignatureArgumentChecker,
+    is_call_target,
+)
 from castlm.compiler.analyze.references import PredictorTable
 from castlm.compiler.analyze.signatures import class_docstring
 from castlm.compiler.ir import ForwardIR, ModuleIR, PredictorIR, SubmoduleIR
@@ -56,8 +67,9 @@ class ModuleBuilder:
 
     def build(self, name: str) -> ModuleIR:
         node = self._classes[name]
-        predictors = tuple(self._flatten_predictors(name, "", frozenset()))
-        table = PredictorTable(predictors)
+        entries = tuple(self._flatten_predictors(name, "", frozenset()))
+        predictors = tuple(p for p in entries if not is_call_target(p.kind))
+        table = PredictorTable(entries)
         forward = self.method_definition(name, "forward")
         asynchronous = self.method_definition(name, "aforward")
         if asynchronous is not None and forward is not None:
@@ -73,6 +85,7 @@ class ModuleBuilder:
             location=locator.location(node.name),
             bases=tuple(locator.code(base) for base in base_expressions(node)),
             docstring=class_docstring(node),
+            callables=tuple(p for p in entries if is_call_target(p.kind)),
         )
 
     def _analyze(self, method: tuple[cst.FunctionDef, str], table: PredictorTable) -> ForwardIR:
@@ -106,16 +119,44 @@ class ModuleBuilder:
             if init is not None and owner is not None:
                 collector = InitCollector(owner, self._aliases, self._module_names)
                 init.body.visit(collector)
-                collected = {p: self._to_ir(m) for p, m in collector.members.items()}
+                for member in collector.members.values():
+                    collected.update(self._to_ir(member))
             self._own[name] = collected
         return self._own[name]
 
-    def _to_ir(self, member: Member) -> LocalMember:
+    def _to_ir(self, member: Member) -> dict[str, LocalMember]:
+        """The entries one member contributes, by path (several for a compound module)."""
         location = self._reporter.locator.location(member.node)
         if isinstance(member, SubmoduleMember):
-            return SubmoduleIR(member.path, member.class_name, location)
+            return {member.path: SubmoduleIR(member.path, member.class_name, location)}
+        if isinstance(member, WrapperMember):
+            return self._wrapper_ir(member)
+        kind = member.constructor.kind
         signature = self._signature_arguments.signature_name(member.constructor)
-        return PredictorIR(member.path, member.constructor.kind, signature, location)
+        entries: dict[str, LocalMember] = {
+            member.path: PredictorIR(member.path, kind, signature, location)
+        }
+        for name, part_kind, own in COMPOUND_KINDS.get(kind, ()):
+            path = f"{member.path}.{name}"
+            entries[path] = PredictorIR(path, part_kind, signature if own else None, location)
+        return entries
+
+    def _wrapper_ir(self, member: WrapperMember) -> dict[str, LocalMember]:
+        location = self._reporter.locator.location(member.node)
+        parts, calls_through = WRAPPER_KINDS[member.kind]
+        entries = self._to_ir(member.inner) if member.inner is not None else {}
+        inner = entries.get(member.inner.path) if member.inner is not None else None
+        if calls_through:  # calling the wrapper is calling what it wraps
+            if isinstance(inner, PredictorIR):
+                kind = f"{member.kind}:{inner.kind.partition(':')[2] or inner.kind}"
+                target = PredictorIR(member.path, kind, inner.signature, location)
+            else:
+                target = PredictorIR(member.path, member.kind, None, location)
+            entries[member.path] = target
+        for name, part_kind in parts:
+            path = f"{member.path}.{name}"
+            entries[path] = PredictorIR(path, part_kind, None, location)
+        return entries
 
     def _flatten_predictors(
         self, name: str, prefix: str, stack: frozenset[str]

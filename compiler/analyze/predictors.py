@@ -1,7 +1,9 @@
 """Recognizes predictor constructors (``cl.Predict(Triage)``) and checks their signature.
 
 ``PREDICTOR_KINDS`` is the one place that lists predictor classes: add new kinds
-(ReAct, ...) here together with the extra attributes their results carry.
+here together with the extra attributes their results carry. ``COMPOUND_KINDS`` lists the
+castlm modules that hold predictors of their own (ReAct, ...) with the names the runtime gives
+them, and ``WRAPPER_KINDS`` those that run another module (BestOfN, Refine, Parallel).
 """
 
 from __future__ import annotations
@@ -19,7 +21,38 @@ from castlm.compiler.ir import ToplevelKind
 PREDICTOR_KINDS: dict[str, tuple[str, ...]] = {
     "Predict": (),
     "ChainOfThought": ("reasoning",),
+    # Compound modules, called like a predictor of their signature argument.
+    "ReAct": ("reasoning", "trajectory"),
+    "CodeAct": ("reasoning", "trajectory"),
+    "ProgramOfThought": ("reasoning", "code", "code_output"),
+    "MultiChainComparison": ("reasoning", "attempts"),
 }
+
+# Compound module -> its predictors, as the runtime names them below the attribute
+# ("agent.react"), with their kind and whether their signature is the compound's own
+# (False: one derived from it, which the analyzer does not see).
+COMPOUND_KINDS: dict[str, tuple[tuple[str, str, bool], ...]] = {
+    "ReAct": (("react", "Predict", False), ("extract", "ChainOfThought", False)),
+    "CodeAct": (("codeact", "Predict", False), ("extract", "ChainOfThought", False)),
+    "ProgramOfThought": (
+        ("generate", "ChainOfThought", False),
+        ("regenerate", "ChainOfThought", False),
+        ("extract", "ChainOfThought", False),
+    ),
+    "MultiChainComparison": (
+        ("generate", "ChainOfThought", True),
+        ("compare", "ChainOfThought", False),
+    ),
+}
+
+# Wrapper -> predictors of its own (beyond the wrapped module, named "<attr>.module"), and
+# whether calling it is like calling the wrapped module (Parallel takes a list of inputs).
+WRAPPER_KINDS: dict[str, tuple[tuple[tuple[str, str], ...], bool]] = {
+    "BestOfN": ((), True),
+    "Refine": ((("feedback", "ChainOfThought"),), True),
+    "Parallel": ((), False),
+}
+WRAPPED_NAME = "module"
 
 
 @dataclass(frozen=True)
@@ -33,7 +66,8 @@ class PredictorConstructor:
 def predictor_constructor(
     node: cst.BaseExpression, aliases: Aliases
 ) -> PredictorConstructor | None:
-    """Recognize ``cl.Predict(...)``, ``ChainOfThought(signature=...)`` and friends."""
+    """Recognize ``cl.Predict(...)``, ``ChainOfThought(signature=...)`` and friends, and the
+    compound modules that take a signature (``cl.ReAct(QA, tools=...)``)."""
     if not isinstance(node, cst.Call):
         return None
     kind = aliases.castlm_name(node.func)
@@ -42,6 +76,34 @@ def predictor_constructor(
     keyword = next((a.value for a in node.args if _keyword(a) == "signature"), None)
     positional = next((a.value for a in node.args if a.keyword is None and not a.star), None)
     return PredictorConstructor(node, kind, keyword or positional)
+
+
+def result_attributes(kind: str) -> tuple[str, ...]:
+    """Attributes a call's result has besides its signature's fields. A wrapper's call
+    target has the kind ``"BestOfN:ChainOfThought"``: its results are the wrapped one's."""
+    outer, _, inner = kind.partition(":")
+    return PREDICTOR_KINDS.get(inner or outer, ())
+
+
+def is_call_target(kind: str) -> bool:
+    """True for the entries that stand for a compound or wrapper module itself: they are
+    checked when called, but they are not predictors of their own."""
+    outer = kind.partition(":")[0]
+    return outer in COMPOUND_KINDS or outer in WRAPPER_KINDS
+
+
+def wrapper_constructor(
+    node: cst.BaseExpression, aliases: Aliases
+) -> tuple[str, cst.BaseExpression | None] | None:
+    """``cl.BestOfN(module, ...)``: the wrapper's kind and the wrapped expression."""
+    if not isinstance(node, cst.Call):
+        return None
+    kind = aliases.castlm_name(node.func)
+    if kind not in WRAPPER_KINDS:
+        return None
+    keyword = next((a.value for a in node.args if _keyword(a) == WRAPPED_NAME), None)
+    positional = next((a.value for a in node.args if a.keyword is None and not a.star), None)
+    return kind, keyword or positional
 
 
 def _keyword(arg: cst.Arg) -> str | None:

@@ -21,6 +21,7 @@ from ._standin_answer import answer
 from ._standin_guess import Guesser
 from ._standin_prompt import Prompt, read_prompt
 from ._standin_propose import PROPOSAL_FIELD, propose
+from ._standin_react import given_for
 from ._standin_retry import with_bounds
 from ._standin_text import seed_of
 from ._standin_types import options
@@ -54,6 +55,7 @@ class StandInLM(LM):
         given = {}
         if any(f.name == PROPOSAL_FIELD for f in prompt.outputs):
             given[PROPOSAL_FIELD] = propose(prompt.values, sample)
+        given.update(given_for(prompt))  # ReAct steps, answers read from a trajectory
         return render(prompt, answer(prompt, _guesser(prompt, sample), given))
 
 

@@ -14,6 +14,7 @@ from pathlib import Path as _Path
 from ._frozen import PARAMS as _PARAMS
 from ._runtime import LM
 from ._runtime._cache import LMCache as _LMCache
+from ._runtime._lm_config import configure_lms as _configure_lms
 from ._runtime._lm_factory import make_lm as _make_lm
 from .program import QA, Answer
 
@@ -34,11 +35,12 @@ def load(
     OpenAI-compatible endpoint, ``"litellm/<provider>/<model>"``, ``"standin"``); without it,
     ``$CASTLM_MODEL``, else the model the program was compiled with. ``base_url`` and
     ``api_key`` default to ``$CASTLM_BASE_URL`` / ``$OPENAI_BASE_URL`` and
-    ``$CASTLM_API_KEY`` / ``$OPENAI_API_KEY``.
+    ``$CASTLM_API_KEY`` / ``$OPENAI_API_KEY``. ``$CASTLM_MODEL__<PREDICTOR_PATH>`` (the
+    dotted predictor name upper-cased, dots as ``__``) sets one predictor's LM.
     """
     program = QA()
     program.set_params(_PARAMS)
-    program.set_lm(_lm_from(lm, base_url, api_key))
+    _configure(program, _lm_from(lm, base_url, api_key), base_url, api_key)
     return program
 
 
@@ -66,6 +68,16 @@ def _lm_from(lm: LM | str | None, base_url: str | None, api_key: str | None) -> 
         return lm
     name = lm or _os.environ.get("CASTLM_MODEL", "").strip() or _COMPILED_LM
     return _make_lm(name, base_url=base_url, api_key=api_key, cache=_env_cache())
+
+
+def _configure(
+    program: QA,
+    lm: LM,
+    base_url: str | None,
+    api_key: str | None,
+) -> None:
+    # ``lm`` for every predictor, unless $CASTLM_MODEL__<PREDICTOR_PATH> names another one.
+    _configure_lms(program, default=lm, base_url=base_url, api_key=api_key, cache=_env_cache())
 
 
 def _env_cache() -> _LMCache | None:

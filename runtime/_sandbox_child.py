@@ -1,0 +1,308 @@
+"""The program that runs inside castlm's code sandbox (see ``_sandbox.py``).
+
+It is started as ``python -I -S -B -c <this file's source>`` with only stdin, stdout and stderr
+open, reads its configuration from the first stdin line, and then hardens itself before any
+model-written code runs:
+
+1. imports every module the code may use (nothing can be imported later);
+2. drops root privileges to ``nobody`` when it has them;
+3. sets resource limits: address space, CPU seconds, no file writes (``RLIMIT_FSIZE=0``), no new
+   processes (``RLIMIT_NPROC=0``), no core dumps, and no new file descriptors
+   (``RLIMIT_NOFILE=3``: every ``open``, ``socket`` or ``pipe`` fails, whatever opens it);
+4. installs an audit hook (PEP 578) that refuses file opens, process creation, sockets, ctypes,
+   ``os`` operations with audit events, new imports and a few more, with ``PermissionError``.
+
+The code then runs with a restricted set of builtins and an import allow-list; ``print`` writes
+to a capped buffer. The parent and the child talk in JSON lines over stdin/stdout: ``run``
+requests, ``tool_call`` requests from the code (the parent validates and runs the tool), and
+one ``result`` per run. This file imports only the standard library and must stay that way.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import json
+import linecache
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+# Builtins the code may use. Left out: open, exec, eval, compile, input, globals, locals,
+# vars, breakpoint, help, memoryview, exit, quit, __loader__, __spec__.
+SAFE_BUILTINS = (
+    "abs", "all", "any", "ascii", "bin", "bool", "bytearray", "bytes", "callable", "chr",
+    "classmethod", "complex", "delattr", "dict", "dir", "divmod", "enumerate", "filter",
+    "float", "format", "frozenset", "getattr", "hasattr", "hash", "hex", "id", "int",
+    "isinstance", "issubclass", "iter", "len", "list", "map", "max", "min", "next", "object",
+    "oct", "ord", "pow", "property", "range", "repr", "reversed", "round", "set", "setattr",
+    "slice", "sorted", "staticmethod", "str", "sum", "super", "tuple", "type", "zip",
+    "ArithmeticError", "AssertionError", "AttributeError", "BaseException", "Exception",
+    "FloatingPointError", "ImportError", "IndexError", "KeyError", "LookupError",
+    "MemoryError", "NameError", "NotImplementedError", "OverflowError", "RecursionError",
+    "RuntimeError", "StopIteration", "TypeError", "ValueError", "ZeroDivisionError",
+    "NotImplemented", "Ellipsis", "False", "None", "True", "__build_class__",
+)  # fmt: skip
+
+# Modules some allowed module imports lazily, at call time: loaded now, never importable by name.
+HELPERS = ("_strptime", "encodings.idna", "collections.abc")
+
+# Audit events refused once hardened (exact names, then prefixes). "import" is refused
+# outright: every allowed module is loaded before the hook goes in.
+BLOCKED_EVENTS = frozenset({
+    "open", "import", "builtins.input", "builtins.input/result", "subprocess.Popen",
+    "pty.spawn", "code.__new__", "sys.addaudithook", "sys._current_frames",
+    "resource.setrlimit", "resource.prlimit", "mmap.__new__", "pickle.find_class",
+    "marshal.loads", "marshal.load", "marshal.dumps", "webbrowser.open",
+})  # fmt: skip
+BLOCKED_PREFIXES = (
+    "os.", "socket.", "ctypes.", "shutil.", "gc.", "fcntl.", "sqlite3.", "urllib.",
+    "http.", "ftplib.", "smtplib.", "poplib.", "imaplib.", "nntplib.", "telnetlib.",
+    "syslog.", "winreg.", "msvcrt.", "_winapi.", "signal.", "tempfile.", "glob.",
+)  # fmt: skip
+
+_STDIN = sys.stdin.buffer
+_STDOUT = sys.stdout.buffer
+
+
+def send(message: dict[str, Any]) -> None:
+    # ASCII only: the pipe's encoding is whatever the (empty) environment implies.
+    _STDOUT.write(json.dumps(message, ensure_ascii=True, default=repr).encode("ascii") + b"\n")
+    _STDOUT.flush()
+
+
+def receive() -> dict[str, Any] | None:
+    line = _STDIN.readline()
+    if not line:
+        return None
+    message = json.loads(line)
+    return message if isinstance(message, dict) else None
+
+
+class Output:
+    """What ``print`` writes: kept up to ``limit`` characters, the rest only counted."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.parts: list[str] = []
+        self.size = 0
+        self.dropped = 0
+
+    def write(self, text: str) -> int:
+        room = self.limit - self.size
+        if room > 0:
+            kept = text[:room]
+            self.parts.append(kept)
+            self.size += len(kept)
+        self.dropped += max(0, len(text) - max(room, 0))
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> tuple[str, int]:
+        text, dropped = "".join(self.parts), self.dropped
+        self.parts, self.size, self.dropped = [], 0, 0
+        return text, dropped
+
+
+class ToolError(RuntimeError):
+    """Raised inside the code when a tool call fails (bad arguments, or the tool raised)."""
+
+
+def preload(names: list[str]) -> list[str]:
+    """Import the allowed modules now; those that do not exist here are left out."""
+    loaded = []
+    for name in [*names, *HELPERS]:
+        try:
+            __import__(name)
+        except ImportError:
+            continue
+        if name not in HELPERS:
+            loaded.append(name)
+    return loaded
+
+
+def harden(config: dict[str, Any]) -> None:
+    import os
+    import resource
+
+    os.closerange(3, 4096)  # only stdin, stdout and stderr stay open
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        nobody = int(config.get("nobody", 65534))
+        os.setgroups([])
+        os.setgid(nobody)
+        os.setuid(nobody)
+    cpu = int(config["cpu_seconds"])
+    # SIGXCPU at the soft limit says why the process ended; SIGKILL a second later is final.
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    limits = [
+        (resource.RLIMIT_FSIZE, 0),
+        (resource.RLIMIT_NOFILE, 3),
+        (resource.RLIMIT_CORE, 0),
+    ]
+    if config.get("memory_bytes"):
+        limits.append((resource.RLIMIT_AS, int(config["memory_bytes"])))
+    if hasattr(resource, "RLIMIT_NPROC"):
+        limits.append((resource.RLIMIT_NPROC, 0))
+    for which, value in limits:
+        resource.setrlimit(which, (value, value))
+    sys.setrecursionlimit(int(config.get("recursion_limit", 1000)))
+    sys.addaudithook(_make_hook(BLOCKED_EVENTS, BLOCKED_PREFIXES))
+
+
+def _make_hook(
+    blocked: frozenset[str], prefixes: tuple[str, ...]
+) -> Callable[[str, tuple[Any, ...]], None]:
+    # The hook looks only at the event name (a str), never at arguments the code controls,
+    # so code cannot run inside it; what it refuses lives in closure cells, not globals.
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event in blocked or event.startswith(prefixes):
+            raise PermissionError(f"the sandbox does not allow {event}")
+
+    return hook
+
+
+def restricted_import(allowed: frozenset[str]) -> Callable[..., Any]:
+    real_import = builtins.__import__
+
+    def sandbox_import(
+        name: str,
+        globals: Any = None,
+        locals: Any = None,
+        fromlist: Any = (),
+        level: int = 0,
+    ) -> Any:
+        if name in HELPERS:  # C code importing its helper (datetime's strptime), loaded already
+            return real_import(name, globals, locals, fromlist, level)
+        if level != 0 or name.split(".")[0] not in allowed:
+            raise ImportError(
+                f"import of {name!r} is not allowed in the sandbox; "
+                f"allowed modules: {', '.join(sorted(allowed))}"
+            )
+        return real_import(name, globals, locals, fromlist, level)
+
+    return sandbox_import
+
+
+def make_globals(
+    allowed: frozenset[str], output: Output, tools: list[dict[str, Any]]
+) -> dict[str, Any]:
+    safe = {name: getattr(builtins, name) for name in SAFE_BUILTINS if hasattr(builtins, name)}
+    real_print = builtins.print
+
+    def sandbox_print(
+        *values: Any, sep: str | None = " ", end: str | None = "\n", **_: Any
+    ) -> None:
+        real_print(*values, sep=sep, end=end, file=output)
+
+    safe["print"] = sandbox_print
+    safe["__import__"] = restricted_import(allowed)
+    safe["ToolError"] = ToolError
+    namespace: dict[str, Any] = {"__builtins__": safe, "__name__": "__sandbox__"}
+    for tool in tools:
+        namespace[str(tool["name"])] = tool_stub(str(tool["name"]))
+    return namespace
+
+
+def tool_stub(name: str) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        send({"type": "tool_call", "name": name, "args": list(args), "kwargs": kwargs})
+        reply = receive()
+        if reply is None:
+            raise SystemExit(0)  # the parent went away
+        if not reply.get("ok"):
+            raise ToolError(str(reply.get("error")))
+        return reply.get("value")
+
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+def run(code: str, namespace: dict[str, Any], output: Output, number: int) -> dict[str, Any]:
+    filename = f"<sandbox-{number}>"
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+    try:
+        tree = ast.parse(code, filename, "exec")
+        tail = tree.body[-1] if tree.body else None
+        if isinstance(tail, ast.Expr):  # a last bare expression is the run's value, as in a REPL
+            tree.body.pop()
+        exec(compile(tree, filename, "exec"), namespace)
+        value: Any = None
+        if isinstance(tail, ast.Expr):
+            value = eval(compile(ast.Expression(body=tail.value), filename, "eval"), namespace)
+    except BaseException as exc:  # everything the code does wrong is a result, not a crash
+        printed, dropped = output.take()
+        return {
+            "type": "result",
+            "ok": False,
+            "output": printed,
+            "dropped": dropped,
+            "error": describe(exc, filename),
+        }
+    printed, dropped = output.take()
+    return {
+        "type": "result",
+        "ok": True,
+        "output": printed,
+        "dropped": dropped,
+        "value": jsonable(value),
+        "value_repr": None if value is None else safe_repr(value),
+    }
+
+
+def describe(exc: BaseException, filename: str) -> str:
+    """The error, with the traceback lines that point into the code (not into castlm)."""
+    try:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
+        lines = [f"line {f.lineno}: {f.line}" for f in frames[-3:] if f.line]
+        head = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        return "\n".join([*lines, head]) if lines else head
+    except BaseException:  # formatting can fail too, e.g. out of memory
+        return type(exc).__name__
+
+
+def jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+    except BaseException:
+        return None
+    return value
+
+
+def safe_repr(value: Any) -> str:
+    try:
+        return repr(value)[:10_000]
+    except BaseException as exc:
+        return f"<unprintable {type(value).__name__}: {type(exc).__name__}>"
+
+
+def fail(message: str) -> NoReturn:
+    send({"type": "fatal", "error": message})
+    raise SystemExit(1)
+
+
+def main() -> None:
+    config = receive()
+    if config is None:
+        fail("no configuration")
+    allowed = frozenset(preload([str(n) for n in config.get("allowed", [])]))
+    output = Output(int(config.get("max_output_chars", 10_000)))
+    try:
+        harden(config)
+    except Exception as exc:  # refuse to run unhardened
+        fail(f"could not apply the sandbox limits: {type(exc).__name__}: {exc}")
+    namespace = make_globals(allowed, output, list(config.get("tools", [])))
+    send({"type": "ready", "allowed": sorted(allowed)})
+    number = 0
+    while (request := receive()) is not None:
+        if request.get("type") != "run":
+            break
+        number += 1
+        namespace.update(request.get("variables") or {})
+        send(run(str(request.get("code", "")), namespace, output, number))
+
+
+if __name__ == "__main__":
+    main()
