@@ -228,7 +228,7 @@ def _open(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S, check_same_thread=False)
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        _enable_wal(conn)
         # NORMAL is durable against process crashes in WAL mode; only power loss can drop
         # the latest commits, which for a cache just means a few repeated LM calls.
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -238,6 +238,23 @@ def _open(path: Path) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch to write-ahead logging. The switch needs an exclusive lock, and SQLite reports
+    "database is locked" at once, without waiting, when two processes race to make it; a
+    worker that lost the race retries instead of giving up the disk cache."""
+    import sqlite3
+
+    deadline = time.monotonic() + _BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:

@@ -108,8 +108,19 @@ def _use_wal(url: str) -> None:
     if not path or path == ":memory:":
         return
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.closing(sqlite3.connect(path, timeout=60)) as conn:
-        conn.execute("PRAGMA journal_mode=WAL")
+    # Switching the journal mode needs an exclusive lock, and SQLite answers "database is
+    # locked" at once (no busy wait) when two workers race to switch it: retry until one won.
+    for attempt in range(50):
+        try:
+            with contextlib.closing(sqlite3.connect(path, timeout=60)) as conn:
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            if mode and str(mode[0]).lower() == "wal":
+                return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+        time.sleep(0.05 * (1 + attempt % 5))
+    raise CompileError(f"cannot switch the MIPROv2 study {path} to WAL mode: it stays locked")
 
 
 def _sync_normally(storage: RDBStorage) -> None:
