@@ -1,0 +1,110 @@
+"""Smoke tests of the benchmark harness (benchmarks/): its pure functions, never timings."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+import castlm as cl
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import harness  # noqa: E402
+import latency_server  # noqa: E402
+
+
+def test_rows_judge_their_targets() -> None:
+    assert harness.at_most_fraction("import", 100, 500, "ms", 0.25).ok is True
+    assert harness.at_most_fraction("import", 200, 500, "ms", 0.25).ok is False
+    assert harness.at_least_times_less("call", 20, 300, "µs", 10).ok is True
+    assert harness.at_least_times_less("call", 40, 300, "µs", 10).ok is False
+    high = harness.at_least_as_high("rate", 900, 300, "req/s")
+    assert high.ok is True
+    assert high.ratio == pytest.approx(3.0)
+
+
+def test_table_and_results_markdown() -> None:
+    rows = [
+        harness.at_most_fraction("cold import", 150, 600, "ms", 0.25),
+        harness.Row("mipro: calls", None, 400, "calls", None, "", "", None, "not available yet"),
+    ]
+    text = harness.table(rows)
+    assert (
+        "| cold import | 150 ms | 600 ms | 0.25 (castlm/DSPy) | castlm ≤ 1/4 of DSPy | pass |"
+        in (text)
+    )
+    assert "not available yet" in text
+    result = harness.Result("Cold import", rows, "details here")
+    when = datetime.datetime(2026, 1, 2, 3, 4, tzinfo=datetime.UTC)
+    page = harness.results_markdown([result], {"CPU": "x"}, {"castlm": "0.1.0"}, 61.0, when)
+    assert "2026-01-02 03:04 UTC" in page
+    assert "| CPU | x |" in page and "| castlm | 0.1.0 |" in page
+    assert "## Cold import" in page and "details here" in page
+
+
+def test_median_and_interleaving() -> None:
+    assert harness.median([3.0, 1.0, 2.0]) == 2.0
+    order: list[str] = []
+
+    def sampler(name: str) -> Callable[[], float]:
+        def sample() -> float:
+            order.append(name)
+            return 1.0
+
+        return sample
+
+    samples = harness.interleaved({"a": sampler("a"), "b": sampler("b")}, rounds=2, warmup=1)
+    assert order == ["a", "b", "a", "b", "a", "b"]
+    assert samples == {"a": [1.0, 1.0], "b": [1.0, 1.0]}
+
+
+def test_machine_info_names_the_essentials() -> None:
+    info = harness.machine()
+    assert set(info) == {"CPU", "cores", "RAM", "OS", "Python"}
+
+
+class Classify(cl.Signature):
+    """Classify a support ticket."""
+
+    ticket: str = cl.InputField()
+    category: Literal["billing", "bug", "account", "feature_request", "other"] = cl.OutputField()
+
+
+@pytest.mark.parametrize("predictor", [cl.Predict, cl.ChainOfThought])
+def test_server_replies_parse_in_castlm(predictor: type[cl.Predict[Classify]]) -> None:
+    p = predictor(Classify)
+    messages = [dict(m) for m in p.messages(ticket="Please refund the double charge.")]
+    reply = latency_server.answer(messages)
+    assert p.adapter.parse(p.spec, reply)["category"] == "billing"
+
+
+def test_server_reads_dspy_prompts() -> None:
+    # The closing sentence of DSPy 3.4's ChatAdapter and JSONAdapter user messages.
+    chat = (
+        "[[ ## ticket ## ]]\nI cannot log in\n\nRespond with the corresponding output fields, "
+        "starting with the field `[[ ## reasoning ## ]]`, then `[[ ## category ## ]]` (must be "
+        "formatted as a valid Python Literal['billing', 'bug']), and then ending with the "
+        "marker for `[[ ## completed ## ]]`."
+    )
+    reply = latency_server.answer([{"role": "user", "content": chat}])
+    assert reply.endswith("[[ ## category ## ]]\naccount\n\n[[ ## completed ## ]]")
+    as_json = (
+        "[[ ## ticket ## ]]\nThe app crashes\n\nRespond with a JSON object in the following "
+        "order of fields: `reasoning`, then `category` (must be formatted as a valid Python "
+        "Literal['billing', 'bug'])."
+    )
+    data = json.loads(latency_server.answer([{"role": "user", "content": as_json}]))
+    assert data["category"] == "bug" and set(data) == {"reasoning", "category"}
+
+
+def test_server_counts_calls_per_model() -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "n": 2}
+    out = latency_server.completion(body)
+    assert [c["index"] for c in out["choices"]] == [0, 1]
+    assert out["usage"]["total_tokens"] >= 0
