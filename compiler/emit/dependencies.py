@@ -9,12 +9,12 @@ from importlib import metadata
 _FALLBACK = {
     "pydantic": "pydantic>=2.7,<3",
     "httpx": "httpx>=0.27,<1",
-    "sniffio": "sniffio>=1.3",
     "litellm": "litellm>=1.40",
 }
-# sniffio: httpcore looks for it on every async request; missing, each lookup is a failed
-# import that rescans sys.path (encode/httpcore#1103), a third of an async call's CPU.
-RUNTIME = ("pydantic", "httpx", "sniffio")
+# Only what production needs. The async LM path runs on castlm's own h11 transport
+# (runtime/_aio_http.py), so httpcore's per-request sniffio lookup (encode/httpcore#1103)
+# costs only proxied and embedding requests, ~0.1 ms each: not worth a third dependency.
+RUNTIME = ("pydantic", "httpx")
 LITELLM = ("litellm",)
 
 
