@@ -118,9 +118,22 @@ def load_config_file(path: Path, overrides: Mapping[str, Any] | None = None) -> 
         )
     configs = []
     for entry in programs:
-        merged = {**defaults, **(entry or {}), **(overrides or {})}
+        merged = _override({**defaults, **(entry or {})}, overrides or {})
         configs.append(build_config(merged, base=path.parent, origin=str(path)))
     return configs
+
+
+def _override(from_file: Mapping[str, Any], flags: Mapping[str, Any]) -> dict[str, Any]:
+    """Flags win over the file. Optimizer options in the file belong to the file's optimizer:
+    ``--optimizer other`` drops them, while ``--option`` for the same optimizer adds to them."""
+    merged = {**from_file, **flags}
+    file_options = dict(from_file.get("optimizer_options") or {})
+    flag_options = dict(flags.get("optimizer_options") or {})
+    if flags.get("optimizer", from_file.get("optimizer")) != from_file.get("optimizer"):
+        merged["optimizer_options"] = flag_options
+    else:
+        merged["optimizer_options"] = {**file_options, **flag_options}
+    return merged
 
 
 def build_config(raw: Mapping[str, Any], *, base: Path, origin: str) -> ProgramConfig:

@@ -74,3 +74,15 @@ def test_command_line_config() -> None:
     )
     assert config.metric == "exact_match"
     assert config.package == "my_bot"
+
+
+def test_option_flags_merge_with_the_files_options_for_the_same_optimizer(tmp_path: Path) -> None:
+    (tmp_path / "castlm.toml").write_text(
+        BASE + 'optimizer = "bootstrap"\n[optimizer_options]\nmax_labeled_demos = 2\n'
+    )
+    (same,) = load_config_file(tmp_path / "castlm.toml", {"optimizer_options": {"max_rounds": 2}})
+    assert same.optimizer_options == {"max_labeled_demos": 2, "max_rounds": 2}
+    (other,) = load_config_file(
+        tmp_path / "castlm.toml", {"optimizer": "copro", "optimizer_options": {"depth": 1}}
+    )
+    assert (other.optimizer, other.optimizer_options) == ("copro", {"depth": 1})
