@@ -273,7 +273,8 @@ def _run_verify(args: argparse.Namespace) -> int:
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr)
+    # soft_wrap: messages carry paths and file:line locations that must stay on one line.
+    return Console(stderr=stderr, soft_wrap=True)
 
 
 def _escape(text: str) -> str:
