@@ -27,6 +27,9 @@ from ._standin_text import seed_of
 from ._standin_types import options
 
 MODEL_NAME = "standin"
+#: Bumped whenever the stand-in answers some prompt differently, so that LM caches written by an
+#: earlier stand-in are not replayed as if this one had answered (2: it reads passages).
+BEHAVIOUR_VERSION = 2
 
 
 class StandInLM(LM):
@@ -35,6 +38,10 @@ class StandInLM(LM):
     def __init__(self, *, cache: ResponseCache | None = None, **kwargs: Any) -> None:
         model = kwargs.pop("model", MODEL_NAME)
         super().__init__(str(model), cache=cache, **kwargs)
+
+    @property
+    def cache_namespace(self) -> str:
+        return f"{type(self).__name__}/{BEHAVIOUR_VERSION}"
 
     def _send(self, request: LMRequest) -> LMResponse:
         text = self.reply(request)

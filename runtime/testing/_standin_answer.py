@@ -8,6 +8,10 @@
    demonstration has a well-typed value for the field.
 3. Everything else is a weak guess (``_standin_guess``).
 
+A reading task (a short answer or a search query over passages in the inputs, see
+``_standin_read``) is read from the passages instead of guessed, and a similar demonstration
+whose value is grounded in its own passages teaches how to read rather than lending its value.
+
 A ``reasoning``/``rationale`` text output (ChainOfThought) explains which of these happened.
 """
 
@@ -20,6 +24,7 @@ from typing import Any
 
 from ._standin_guess import Guesser
 from ._standin_prompt import Demo, FieldInfo, Prompt
+from ._standin_read import lesson_from, read, reading_for, teacher
 from ._standin_rules import Firing, fire, parse_rules, write_value
 from ._standin_text import content_words, similarity
 from ._standin_types import conforms
@@ -40,6 +45,8 @@ class _Sources:
     analog: Demo | None
     overlap: float
     copied: list[str] = field(default_factory=list)
+    read: list[str] = field(default_factory=list)
+    taught: list[str] = field(default_factory=list)
 
 
 def nearest_demo(prompt: Prompt) -> tuple[Demo | None, float]:
@@ -65,19 +72,33 @@ def answer(
     values: dict[str, Any] = dict(given or {})
     for f in prompt.outputs:
         if f.name not in values and not (f.text and f.name in REASONING_FIELDS):
-            values[f.name] = _decide(f, sources, guesser)
+            values[f.name] = _decide(prompt, f, sources, guesser)
     for f in prompt.outputs:
         if f.name not in values:
             values[f.name] = explain(sources, [o.name for o in prompt.outputs])
     return {f.name: values[f.name] for f in prompt.outputs}
 
 
-def _decide(f: FieldInfo, sources: _Sources, guesser: Guesser) -> Any:
+def _decide(prompt: Prompt, f: FieldInfo, sources: _Sources, guesser: Guesser) -> Any:
     if f.name in sources.fired:
         return sources.fired[f.name].value
     analog = sources.analog
+    reading = reading_for(prompt, f)
+    if reading is not None:
+        # The demonstration with the most similar question teaches how to read; one whose
+        # answer is a fixed label (not in its passages) is copied like any analogy.
+        analog = teacher(prompt, f, SIMILARITY_THRESHOLD)
+        lesson = lesson_from(prompt, f, analog) if analog is not None else None
+        if analog is None or lesson is not None or reading.mode == "query":
+            found = read(reading, lesson)
+            if found is not None:
+                (sources.taught if lesson is not None else sources.read).append(f.name)
+                return found
     lent = analog.outputs.get(f.name) if analog is not None else None
-    if lent is not None and conforms(lent, f.schema):
+    if analog is not None and (repeated := _repeated_input(analog, lent, prompt)) is not None:
+        sources.copied.append(f.name)
+        value: Any = repeated
+    elif lent is not None and conforms(lent, f.schema):
         sources.copied.append(f.name)
         value = copy.deepcopy(lent)
     else:
@@ -86,6 +107,18 @@ def _decide(f: FieldInfo, sources: _Sources, guesser: Guesser) -> Any:
         if path.startswith(f"{f.name}."):
             _set_path(value, path.split(".")[1:], firing.value)
     return value
+
+
+def _repeated_input(demo: Demo, value: Any, prompt: Prompt) -> str | None:
+    """The current value of the input ``demo`` repeats as its ``value``, if it repeats one: a
+    demonstration that answers with one of its inputs shows to repeat that input, not its text."""
+    if not isinstance(value, str):
+        return None
+    same = " ".join(value.split())
+    for name, text in demo.inputs.items():
+        if " ".join(text.split()) == same and name in prompt.values:
+            return prompt.values[name]
+    return None
 
 
 def _set_path(value: Any, keys: list[str], new: Any) -> None:
@@ -108,7 +141,15 @@ def explain(sources: _Sources, names: list[str]) -> str:
             f"It closely resembles an earlier example ({sources.overlap:.0%} shared words), "
             f"so {', '.join(sources.copied)} follow that example."
         )
-    decided = set(sources.fired) | set(sources.copied) | REASONING_FIELDS
+    if sources.taught:
+        parts.append(
+            f"An earlier example answered from its passages, so I read {', '.join(sources.taught)}"
+            " from these passages the same way."
+        )
+    elif sources.read:
+        parts.append(f"I read {', '.join(sources.read)} from the passages.")
+    decided = set(sources.fired) | set(sources.copied) | set(sources.read) | set(sources.taught)
+    decided |= REASONING_FIELDS
     if any(n not in decided for n in names):
         parts.append("Nothing in the instructions or examples settles the rest; I guess.")
     return " ".join(parts)
