@@ -124,12 +124,13 @@ def load_config_file(path: Path, overrides: Mapping[str, Any] | None = None) -> 
 
 
 def _override(from_file: Mapping[str, Any], flags: Mapping[str, Any]) -> dict[str, Any]:
-    """Flags win over the file. Optimizer options in the file belong to the file's optimizer:
-    ``--optimizer other`` drops them, while ``--option`` for the same optimizer adds to them."""
+    """Flags win over the file. Optimizer options in a file that names its optimizer belong to
+    that optimizer: ``--optimizer other`` drops them, while ``--option`` adds to them."""
     merged = {**from_file, **flags}
     file_options = dict(from_file.get("optimizer_options") or {})
     flag_options = dict(flags.get("optimizer_options") or {})
-    if flags.get("optimizer", from_file.get("optimizer")) != from_file.get("optimizer"):
+    named = from_file.get("optimizer")
+    if named is not None and flags.get("optimizer", named) != named:
         merged["optimizer_options"] = flag_options
     else:
         merged["optimizer_options"] = {**file_options, **flag_options}

@@ -86,3 +86,9 @@ def test_option_flags_merge_with_the_files_options_for_the_same_optimizer(tmp_pa
         tmp_path / "castlm.toml", {"optimizer": "copro", "optimizer_options": {"depth": 1}}
     )
     assert (other.optimizer, other.optimizer_options) == ("copro", {"depth": 1})
+
+
+def test_options_of_a_file_that_names_no_optimizer_go_to_the_chosen_one(tmp_path: Path) -> None:
+    (tmp_path / "castlm.toml").write_text(BASE + "[optimizer_options]\nnum_trials = 8\n")
+    (config,) = load_config_file(tmp_path / "castlm.toml", {"optimizer": "mipro"})
+    assert config.optimizer_options == {"num_trials": 8}
