@@ -83,9 +83,12 @@ def test_lm_calls_per_role_and_against_the_estimate(small: Compiled) -> None:
     unique = len({params_key(t.params) for t in ctx.trials})
     assert roles.task.stats.calls == unique * n  # every distinct candidate once, on the valset
     assert roles.prompt.stats.calls == 0
-    assert 0 < roles.teacher.stats.calls <= (4 + 1) * n
+    # one shared teacher: each training example runs through it at most once
+    assert 0 < roles.teacher.stats.calls <= n
+    asked = [r.messages[-1]["content"] for r in roles.teacher.requests]
+    assert len(asked) == len(set(asked)) == roles.teacher.stats.calls
     estimate = make_optimizer("random_search", SMALL).estimate_calls(1, n, n)
-    assert estimate == (4 + 1) * n + (4 + 3) * n
+    assert estimate == n + (4 + 3) * n
     assert 0.5 * estimate <= roles.calls <= estimate
 
 
@@ -134,3 +137,17 @@ def test_cli_compiles_triage(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     manifest = json.loads((tmp_path / "out" / "triage_bot" / "manifest.json").read_text())
     assert manifest["optimizer"]["name"] == "random_search"
     assert manifest["optimizer"]["settings"]["num_candidate_programs"] == 4
+
+
+def test_teacher_runs_are_shared_by_the_candidates(small: Compiled) -> None:
+    """Doubling the candidates adds evaluations, never teacher runs beyond the training set;
+    each bootstrap still gets the demo count it drew."""
+    task = triage()
+    _, _, four = small
+    result, ctx, eight = task.compile("random_search", {**SMALL, "num_candidate_programs": 8})
+    assert four.teacher.stats.calls <= eight.teacher.stats.calls <= len(task.train)
+    assert result.params
+    for trial in ctx.trials[3:]:
+        found = re.fullmatch(r"seed \d+ \(bootstrap, (\d)\)", trial.label)
+        assert found
+        assert len(trial.params["triage"].demos) == 8  # bootstrapped + labeled fill-up

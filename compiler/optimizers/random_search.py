@@ -5,10 +5,13 @@ the training set in order, and seeds 0.. BootstrapFewShot on a shuffled training
 random number of bootstrapped demos (1..max_bootstrapped_demos). Every candidate is scored on
 the validation set and the strictly best wins (the earliest seed on a tie).
 
-Unlike the reference, the bootstraps run in parallel (each one sequentially, so it stops right
-after its last needed success, exactly like a lone BootstrapFewShot with one thread), all
-candidate evaluations share one bounded pool, identical candidates are scored once, and all
-randomness is drawn up front, so the result does not depend on thread timing.
+Unlike the reference, all bootstraps share one teacher (primed with labeled demos from the
+training set in order), so each training example runs through the teacher at most once per
+round and every candidate's shuffled walk picks from those outcomes: teacher calls are bounded
+by the training set, not by the number of candidates. Each candidate still takes exactly the
+runs a lone sequential BootstrapFewShot would (it stops right after its last needed success).
+All candidate evaluations share one bounded pool, identical candidates are scored once, and
+all randomness is drawn up front, so the result does not depend on thread timing.
 """
 
 from __future__ import annotations
@@ -16,16 +19,15 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import ClassVar
 
 from castlm import Example, Module, PredictorParams
 from pydantic import Field
 
 from ..errors import CompileError
-from ..progress import NoProgress
 from .base import OptimizeContext, Optimizer, OptimizeResult, Settings, Trial
-from .bootstrap import BootstrapFewShot, BootstrapSettings
+from .bootstrap import BootstrapFewShot, BootstrapSettings, Demo, _Attempt
 from .labeled import LabeledFewShot, LabeledSettings
 from .parallel import evaluate_many, parallel_map
 
@@ -56,11 +58,25 @@ class _Candidate:
 
 @dataclass(frozen=True)
 class _Plan:
-    """What one bootstrap candidate will do, drawn before anything runs."""
+    """What one bootstrap candidate will do, drawn before anything runs: the order in which
+    it walks the training set (indices into it) and how many demos it bootstraps."""
 
     seed: int
-    trainset: tuple[Example, ...]
+    order: tuple[int, ...]
     size: int
+
+
+Key = tuple[int, int]  # (round, training-example index): one teacher run
+
+
+@dataclass
+class _Walk:
+    """One candidate's sequential bootstrap replayed over the shared teacher outcomes."""
+
+    used: list[int]  # positions in the candidate's order whose runs became demos
+    found: dict[str, list[Demo]]
+    errors: list[str]
+    needed: list[Key]  # unknown outcomes the walk stopped at (empty: finished)
 
 
 class RandomSearch(Optimizer):
@@ -132,44 +148,108 @@ class RandomSearch(Optimizer):
                 labeled.compile(student, trainset=train, valset=val, ctx=ctx).params,
             ),
         ]
-        plans = [_Plan(-1, tuple(train), opts.max_bootstrapped_demos)]
+        plans = [_Plan(-1, tuple(range(len(train))), opts.max_bootstrapped_demos)]
         for seed in range(opts.num_candidate_programs):
             rng = random.Random(f"random_search:{ctx.seed}:{seed}")
-            shuffled = list(train)
-            rng.shuffle(shuffled)
-            plans.append(_Plan(seed, tuple(shuffled), rng.randint(1, opts.max_bootstrapped_demos)))
-        # One sequential bootstrap per worker: ctx.threads teacher runs at a time in all.
-        inner = replace(ctx, threads=1, progress=NoProgress(), trials=[])
-        ctx.progress.start("random search: bootstrap", len(plans))
-        try:
-            built = parallel_map(
-                lambda plan: self._bootstrap(student, plan, val, inner, ctx), plans, ctx.threads
+            order = list(range(len(train)))
+            rng.shuffle(order)  # the same draws as shuffling the examples themselves
+            plans.append(_Plan(seed, tuple(order), rng.randint(1, opts.max_bootstrapped_demos)))
+        walks = self._bootstrap_all(student, train, plans, ctx)
+        return fixed + [
+            self._candidate(student, train, plan, walk, ctx.seed)
+            for plan, walk in zip(plans, walks, strict=True)
+        ]
+
+    def _booter(self, size: int) -> BootstrapFewShot:
+        opts = self.opts
+        return BootstrapFewShot(
+            BootstrapSettings(
+                max_bootstrapped_demos=size,
+                max_labeled_demos=opts.max_labeled_demos,
+                max_rounds=opts.max_rounds,
+                metric_threshold=opts.metric_threshold,
             )
+        )
+
+    def _bootstrap_all(
+        self, student: Module, train: list[Example], plans: list[_Plan], ctx: OptimizeContext
+    ) -> list[_Walk]:
+        """Every candidate's bootstrap, sharing one teacher and each teacher run.
+
+        The teacher (the student with labeled demos sampled from the training set in order)
+        is the same for all candidates, so a training example's run in a round has one
+        outcome whoever asks for it. Each wave runs, in one pool of ``ctx.threads``, the
+        union of the runs that the unfinished candidates certainly need next (a candidate
+        needing k more demos needs at least its next k unknown examples), then every
+        candidate replays its sequential walk over the known outcomes. Teacher calls are
+        at most ``max_rounds * len(train)`` whatever the number of candidates, and the
+        outcomes, hence the demos, do not depend on thread timing.
+        """
+        booter = self._booter(self.opts.max_bootstrapped_demos)
+        teacher = booter._teacher(student, train, ctx)
+        outcomes: dict[Key, _Attempt] = {}
+
+        def run(key: Key) -> _Attempt:
+            round_, index = key
+            return booter._attempt(teacher, train[index], index, round_, ctx)
+
+        ctx.progress.start("random search: bootstrap", self.opts.max_rounds * len(train))
+        try:
+            while True:
+                walks = [self._walk(plan, outcomes) for plan in plans]
+                wave = list(dict.fromkeys(key for w in walks for key in w.needed))
+                if not wave:
+                    return walks
+                outcomes.update(zip(wave, parallel_map(run, wave, ctx.threads), strict=True))
         finally:
             ctx.progress.finish()
-        return fixed + built
 
-    def _bootstrap(
-        self,
-        student: Module,
-        plan: _Plan,
-        val: list[Example],
-        inner: OptimizeContext,
-        outer: OptimizeContext,
+    def _walk(self, plan: _Plan, outcomes: Mapping[Key, _Attempt]) -> _Walk:
+        """``BootstrapFewShot.bootstrap`` with one thread, over the training set in
+        ``plan.order``, as far as the known outcomes go."""
+        walk = _Walk([], {}, [], [])
+        ahead = 0  # known successes past an unknown run: they count only optimistically
+        for round_ in range(self.opts.max_rounds):
+            for pos, index in enumerate(plan.order):
+                if pos in walk.used:
+                    continue
+                attempt = outcomes.get((round_, index))
+                if attempt is None or walk.needed:
+                    # Counting every unknown run as a success, fewer than plan.size runs
+                    # succeed before an unknown one, so each run asked for is needed.
+                    if attempt is None:
+                        walk.needed.append((round_, index))
+                    elif attempt.accepted:
+                        ahead += 1
+                    if len(walk.used) + len(walk.needed) + ahead >= plan.size:
+                        return walk
+                    continue
+                if attempt.error:
+                    walk.errors.append(f"example {pos}: {attempt.error}")
+                if attempt.accepted:
+                    walk.used.append(pos)
+                    for name, demos in attempt.demos.items():
+                        walk.found.setdefault(name, []).extend(demos)
+                    if len(walk.used) >= plan.size:
+                        return walk
+            if walk.needed:  # the next round's pending examples depend on these
+                return walk
+        return walk
+
+    def _candidate(
+        self, student: Module, train: list[Example], plan: _Plan, walk: _Walk, seed: int
     ) -> _Candidate:
-        opts = self.opts
-        settings = BootstrapSettings(
-            max_bootstrapped_demos=plan.size,
-            max_labeled_demos=opts.max_labeled_demos,
-            max_rounds=opts.max_rounds,
-            metric_threshold=opts.metric_threshold,
+        trainset = [train[i] for i in plan.order]
+        params = self._booter(plan.size)._student_params(
+            student, walk.found, walk.used, trainset, seed
         )
-        result = BootstrapFewShot(settings).compile(
-            student, trainset=plan.trainset, valset=val, ctx=inner
-        )
-        outer.progress.advance()
+        notes = [
+            f"bootstrapped {len(walk.used)} successful run(s) from {len(train)} training examples"
+        ]
+        if walk.errors:
+            notes.append(f"{len(walk.errors)} teacher run(s) failed, e.g. {walk.errors[0]}")
         label = "bootstrap" if plan.seed == -1 else f"seed {plan.seed} (bootstrap, {plan.size})"
-        return _Candidate(plan.seed, label, result.params, tuple(result.notes))
+        return _Candidate(plan.seed, label, params, tuple(notes))
 
     # -- scoring -------------------------------------------------------------------------
     def _score(
@@ -197,15 +277,15 @@ class RandomSearch(Optimizer):
     # -- cost ----------------------------------------------------------------------------
     def estimate_calls(self, n_predictors: int, n_train: int, n_val: int) -> int:
         """At most how many LM calls :meth:`compile` makes (empty cache, one call per predictor
-        per run): (num_candidate_programs + 3) validation-set runs, plus, for each of the
-        num_candidate_programs + 1 bootstraps, at most max_rounds runs per training example
-        (a bootstrap stops once it has its demos, usually far earlier)."""
+        per run): (num_candidate_programs + 3) validation-set runs, plus at most max_rounds
+        teacher runs per training example, shared by all the bootstraps (they stop once
+        they have their demos, usually far earlier)."""
         opts = self.opts
         train, val = n_train, n_val
         if opts.valset_fraction:
             val = max(1, round(opts.valset_fraction * n_train)) if n_train else 0
             train = n_train - val
-        boots = (opts.num_candidate_programs + 1) * opts.max_rounds * train
+        boots = opts.max_rounds * train
         evals = (opts.num_candidate_programs + 3) * val
         return (boots + evals) * n_predictors
 
