@@ -9,7 +9,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._adapter import Adapter, ChatAdapter, JSONAdapter
-from ._cache import CacheWarning, LMCache
 from ._context import TraceStep, context, trace
 from ._errors import (
     CacheError,
@@ -32,33 +31,33 @@ from ._errors import (
     ToolError,
 )
 from ._example import Example, examples
-from ._guards import AuditRecord, Guard, add_audit_hook
 from ._lm import LM, LMRequest, LMResponse, LMStats, ToolCall, Usage
-from ._lm_factory import make_lm
 from ._module import Module
-from ._otel import configure_tracing
 from ._predict import ChainOfThought, Predict, PredictorParams
 from ._signature import InputField, OutputField, Signature, SignatureSpec, spec_of
-from ._usage import LMCallRecord, UsageReport, UsageSummary, track_usage
 
 if TYPE_CHECKING:
     from ._batch import BatchResult, Err, Ok, Outcome, abatch, batch
     from ._best_of_n import BestOfN
     from ._breaker import BreakerPolicy, CircuitBreaker
+    from ._cache import CacheWarning, LMCache
     from ._codeact import CodeAct
     from ._embed import Embedder, make_embedder
     from ._embeddings_retriever import EmbeddingsRetriever
     from ._ensemble import Ensemble, majority
     from ._fallback import FallbackLM
+    from ._guards import AuditRecord, Guard, add_audit_hook
     from ._history import History
     from ._knn import KNNDemos, KNNPool, PoolEntry, load_knn_pools, set_embedder
     from ._litellm import LiteLLMLM
     from ._lm_config import configure_lms
+    from ._lm_factory import make_lm
     from ._local_embed import SentenceTransformerEmbedder
     from ._mcp import MCPClient, MCPTool
     from ._multi_chain import MultiChainComparison
     from ._openai import OpenAIChatLM
     from ._openai_embed import OpenAIEmbedder
+    from ._otel import configure_tracing
     from ._parallel import Parallel
     from ._pricing import cost_of, price_of, set_prices
     from ._program_of_thought import ProgramOfThought
@@ -70,12 +69,26 @@ if TYPE_CHECKING:
     from ._sandbox import Sandbox, SandboxResult
     from ._stream import Done, Partial, StreamEvent
     from ._tool import Observation, Tool
+    from ._usage import LMCallRecord, UsageReport, UsageSummary, track_usage
 
 __version__ = "0.1.0"
 
 # Loaded when first used: the HTTP backends import httpx (or litellm), and the rest is not
-# needed by a program that only calls its predictors.
+# needed by a program that only calls its predictors (import time and memory count for every
+# emitted package: benchmarks/RESULTS.md). The call path finds out whether usage reports,
+# guards, audit hooks or tracing are in use without importing them (_instrument).
 _LAZY = {
+    "CacheWarning": "._cache",
+    "LMCache": "._cache",
+    "AuditRecord": "._guards",
+    "Guard": "._guards",
+    "add_audit_hook": "._guards",
+    "make_lm": "._lm_factory",
+    "configure_tracing": "._otel",
+    "LMCallRecord": "._usage",
+    "UsageReport": "._usage",
+    "UsageSummary": "._usage",
+    "track_usage": "._usage",
     "Tool": "._tool",
     "Observation": "._tool",
     "ReAct": "._react",

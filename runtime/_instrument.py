@@ -6,16 +6,46 @@ missing); when none is active, an LM call costs one context-variable read and no
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from . import _guards, _otel, _usage
-
 if TYPE_CHECKING:
+    from . import _guards, _usage
     from ._lm import LM, LMRequest, LMResponse
+
+# The observers' modules load on first use, not with the package (import time and memory
+# count for every program). Until ``_usage`` / ``_guards`` is imported, no usage report,
+# guard or audit hook can exist, so an unloaded module means "nothing to do" at the cost of
+# one dict lookup; ``_otel`` is loaded by the first call that asks for a tracer.
+_PACKAGE = __name__.rpartition(".")[0]
+_USAGE = f"{_PACKAGE}._usage"
+_GUARDS = f"{_PACKAGE}._guards"
+_otel_module: Any = None
+
+
+def _otel() -> Any:
+    """The ``_otel`` module, imported on first use."""
+    global _otel_module
+    if _otel_module is None:
+        from . import _otel as module
+
+        _otel_module = module
+    return _otel_module
+
+
+def active_guards(own: tuple[_guards.Guard, ...]) -> tuple[_guards.Guard, ...]:
+    """The guards of one predictor call (see ``_guards.active``), without loading
+    ``_guards`` when no guard exists."""
+    guards = sys.modules.get(_GUARDS)
+    if guards is None:
+        return own  # a predictor's own guards load _guards when added (add_guard)
+    found: tuple[_guards.Guard, ...] = guards.active(own)
+    return found
+
 
 # The Predict whose LM call is in progress, so LM-level records can name it.
 _caller: ContextVar[Any] = ContextVar("castlm_caller", default=None)
@@ -51,9 +81,11 @@ class LMCall:
 
     def _close(self, response: LMResponse | None, error: BaseException | None) -> None:
         if self._span is not None:
-            _otel.end_lm_span(self._span, response, error)
+            _otel().end_lm_span(self._span, response, error)
         if response is not None and self._reports:
-            record = _usage.LMCallRecord(
+            from ._usage import LMCallRecord
+
+            record = LMCallRecord(
                 model=response.model or self._request.model,
                 prompt_tokens=response.usage.prompt_tokens,
                 completion_tokens=response.usage.completion_tokens,
@@ -67,7 +99,9 @@ class LMCall:
             self._audit(response, error)
 
     def _audit(self, response: LMResponse | None, error: BaseException | None) -> None:
-        record = _guards.AuditRecord(
+        from ._guards import AuditRecord
+
+        record = AuditRecord(
             lm=self._lm,
             request=self._request,
             response=response,
@@ -82,9 +116,11 @@ class LMCall:
 
 def observe(lm: LM, request: LMRequest, *, streaming: bool = False) -> LMCall | None:
     """Start observing one LM request; None when nothing observes it."""
-    reports = _usage.active()
-    hooks = _guards.audit_hooks()
-    span = _otel.start_lm_span(lm, request, streaming=streaming)
+    usage = sys.modules.get(_USAGE)
+    reports: tuple[_usage.UsageReport, ...] = usage.active() if usage is not None else ()
+    guards = sys.modules.get(_GUARDS)
+    hooks: tuple[_guards.AuditHook, ...] = guards.audit_hooks() if guards is not None else ()
+    span = _otel().start_lm_span(lm, request, streaming=streaming)
     if span is None and not reports and not hooks:
         return None
     return LMCall(lm, request, span, reports, hooks)
@@ -95,10 +131,10 @@ def predictor_call(predictor: Any) -> Iterator[None]:
     """Around one predictor call: names it for LM records and opens its span."""
     token = _caller.set(predictor)
     try:
-        if _otel.tracer() is None:  # checked first: the span's name and attributes cost too
+        if _otel().tracer() is None:  # checked first: the span's name and attributes cost too
             yield
         else:
-            with _otel.start_span(f"castlm.predict {predictor.spec.name}", _attrs(predictor)):
+            with _otel().start_span(f"castlm.predict {predictor.spec.name}", _attrs(predictor)):
                 yield
     finally:
         _caller.reset(token)
@@ -113,16 +149,16 @@ def calling(predictor: Any, span: Any) -> Iterator[None]:
         if span is None:
             yield
         else:
-            with _otel.use_span(span):
+            with _otel().use_span(span):
                 yield
     finally:
         _caller.reset(token)
 
 
 def stream_span(predictor: Any) -> Any:
-    if _otel.tracer() is None:
+    if _otel().tracer() is None:
         return None
-    return _otel.start_detached_span(
+    return _otel().start_detached_span(
         f"castlm.predict {predictor.spec.name}", {**_attrs(predictor), "castlm.stream": True}
     )
 
@@ -131,13 +167,20 @@ def stream_span(predictor: Any) -> Any:
 def module_call(module: Any) -> Iterator[None]:
     """Around one module call: its span, and its guards over the predictors it calls."""
     guards: tuple[_guards.Guard, ...] = getattr(module, "_castlm_guards", ())
-    with _guards.guarding(guards):
-        if _otel.tracer() is None:
+    # No guards (the usual case): nothing to apply, and _guards need not be loaded.
+    with _guarding(guards) if guards else nullcontext():
+        if _otel().tracer() is None:
             yield
         else:
             name = f"castlm.module {type(module).__name__}"
-            with _otel.start_span(name, {"castlm.module": type(module).__qualname__}):
+            with _otel().start_span(name, {"castlm.module": type(module).__qualname__}):
                 yield
+
+
+def _guarding(guards: tuple[_guards.Guard, ...]) -> Any:
+    from ._guards import guarding
+
+    return guarding(guards)
 
 
 def _attrs(predictor: Any) -> dict[str, Any]:

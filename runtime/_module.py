@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any, Self
 
 from . import _instrument
 from ._errors import ConfigurationError
-from ._guards import Guard
 from ._lm import LM
 from ._predict import BATCH_CONCURRENCY, Predict, PredictorParams
 
 if TYPE_CHECKING:
     from ._batch import BatchResult
+    from ._guards import Guard
 
 
 class Module:
@@ -62,6 +62,8 @@ class Module:
     def add_guard(self, guard: Guard) -> Self:
         """Run ``guard`` on every predictor call made while this module runs (nested modules
         included); returns the module, for chaining."""
+        from . import _guards  # noqa: F401  (loaded from here on: see _instrument.module_call)
+
         self._castlm_guards = (*self._castlm_guards, guard)
         return self
 

@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, Union, get_arg
 
 from pydantic import ValidationError
 
-from . import _adapter, _guards, _instrument
+from . import _adapter, _instrument
 from ._context import CallContext, TraceStep, current
 from ._errors import ConfigurationError, InputError, ParseError
 from ._lm import LM, LMRequest, LMResponse, Message
 from ._signature import Signature, SignatureSpec, spec_of, with_reasoning
 
 if TYPE_CHECKING:
+    from . import _guards
     from ._batch import BatchResult
     from ._knn import KNNDemos
     from ._stream import StreamEvent
@@ -165,6 +166,8 @@ class Predict(Generic[S]):
     def add_guard(self, guard: _guards.Guard) -> Predict[S]:
         """Run ``guard`` on every call of this predictor (after the guards of the modules
         it runs in); returns the predictor, for chaining."""
+        from . import _guards  # noqa: F401  (loaded from here on: see active_guards)
+
         self._castlm_guards = (*self._castlm_guards, guard)
         return self
 
@@ -205,14 +208,14 @@ class Predict(Generic[S]):
 
         # Guards are fixed now: the stream may be consumed after the module that called
         # this predictor has returned it, and its output guards must still apply.
-        guards = _guards.active(self._castlm_guards)
+        guards = _instrument.active_guards(self._castlm_guards)
         return _stream.run(self, self._prepare(inputs), guards)
 
     def astream(self, **inputs: Any) -> AsyncIterator[StreamEvent[S]]:
         """The asynchronous :meth:`stream`."""
         from . import _stream
 
-        guards = _guards.active(self._castlm_guards)
+        guards = _instrument.active_guards(self._castlm_guards)
         return _stream.arun(self, self._prepare(inputs), guards)
 
     def batch(
@@ -241,8 +244,8 @@ class Predict(Generic[S]):
 
     def _checked_inputs(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         values = self._validate_inputs(inputs)
-        guards = _guards.active(self._castlm_guards)
-        return _guards.check_inputs(guards, self, values) if guards else values
+        guards = _instrument.active_guards(self._castlm_guards)
+        return _check_inputs(guards, self, values) if guards else values
 
     def _prepare(
         self, inputs: dict[str, Any]
@@ -328,9 +331,9 @@ class Predict(Generic[S]):
         guards: tuple[_guards.Guard, ...] | None = None,
     ) -> S:
         if guards is None:
-            guards = _guards.active(self._castlm_guards)
+            guards = _instrument.active_guards(self._castlm_guards)
         if guards:
-            outputs = _guards.check_outputs(guards, self, outputs)
+            outputs = _check_outputs(guards, self, outputs)
         result = self.signature.model_construct(**values, **outputs)
         if ctx.trace is not None:
             ctx.trace.append(TraceStep(self, self.spec.name, values, outputs, messages, response))
@@ -360,3 +363,19 @@ class ChainOfThought(Predict[S]):
     def _effective_signature(self, signature: type[S]) -> type[S]:
         derived: type[S] = with_reasoning(signature, REASONING_DESC)  # type: ignore[assignment]
         return derived
+
+
+def _check_inputs(
+    guards: tuple[_guards.Guard, ...], predictor: Any, values: dict[str, Any]
+) -> dict[str, Any]:
+    from ._guards import check_inputs  # loaded: there are guards
+
+    return check_inputs(guards, predictor, values)
+
+
+def _check_outputs(
+    guards: tuple[_guards.Guard, ...], predictor: Any, outputs: dict[str, Any]
+) -> dict[str, Any]:
+    from ._guards import check_outputs
+
+    return check_outputs(guards, predictor, outputs)
