@@ -33,6 +33,7 @@ _UNRESOLVED: Any = object()
 _lock = threading.Lock()
 _tracer: Any = _UNRESOLVED
 _api: Any = None  # opentelemetry.trace, once imported
+_provider_set = False  # a real tracer provider has been installed globally
 _settings = SimpleNamespace(enabled=True, capture_content=None, tracer_provider=None)
 
 
@@ -48,8 +49,9 @@ def configure_tracing(
     (default: ``$CASTLM_OTEL_CAPTURE_CONTENT``). ``tracer_provider`` replaces the global
     provider (``opentelemetry.trace.set_tracer_provider``) for castlm's spans.
     """
-    global _tracer
+    global _tracer, _provider_set
     with _lock:
+        _provider_set = False
         _settings.enabled = enabled
         _settings.capture_content = capture_content
         _settings.tracer_provider = tracer_provider
@@ -60,13 +62,24 @@ def tracer() -> Any:
     """castlm's tracer, or None when tracing is off, opentelemetry is not installed, or no
     tracer provider has been set (the API alone records nothing: spans would be wasted work).
     """
+    global _provider_set
     found = _tracer
     if found is _UNRESOLVED:
         found = _resolve()
-    if found is None or _settings.tracer_provider is not None:
+    if found is None or _provider_set or _settings.tracer_provider is not None:
         return found
-    # Checked on every call: the application may set its provider after castlm's first call.
-    return None if isinstance(_api.get_tracer_provider(), _api.ProxyTracerProvider) else found
+    # The application may set its provider after castlm's first call, so this is checked on
+    # every call until it has happened (it happens at most once: the API refuses a second).
+    # The global is read directly: get_tracer_provider() consults os.environ each time,
+    # which costs more than the rest of the check; _resolve() already let it load a provider
+    # named by $OTEL_PYTHON_TRACER_PROVIDER.
+    provider = getattr(_api, "_TRACER_PROVIDER", _UNRESOLVED)
+    if provider is _UNRESOLVED:  # an API without that global: ask the slow, public way
+        provider = _api.get_tracer_provider()
+    if provider is None or isinstance(provider, _api.ProxyTracerProvider):
+        return None
+    _provider_set = True
+    return found
 
 
 def _resolve() -> Any:
