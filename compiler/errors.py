@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from castlm import CastlmError
+from castlm import CastlmError, ConfigurationError, LMConnectionError, LMStatusError
+from castlm._errors import CircuitOpenError
 
 
 class CompileError(CastlmError):
@@ -31,3 +32,19 @@ class CompileError(CastlmError):
 
 class VerifyError(CompileError):
     """The emitted package failed verification (mypy, isolated import or parity)."""
+
+
+# HTTP statuses that no retry and no other example can get past: the key, the permission
+# or the model name is wrong.
+_FATAL_STATUSES = frozenset({401, 403, 404})
+
+
+def is_fatal(exc: BaseException) -> bool:
+    """Whether an error during a run stops the compile instead of failing one example.
+
+    An unreachable endpoint, a refused key or an unknown model would fail every example the
+    same way; scoring them all 0 and emitting a package optimized on nothing would hide it.
+    """
+    if isinstance(exc, CompileError | ConfigurationError | LMConnectionError | CircuitOpenError):
+        return True
+    return isinstance(exc, LMStatusError) and exc.status_code in _FATAL_STATUSES

@@ -14,7 +14,7 @@ from typing import Any
 
 from castlm import Example, Module, TraceStep, trace
 
-from .errors import CompileError
+from .errors import is_fatal
 from .metrics import Metric, score_of, takes_trace
 from .progress import NoProgress, Progress
 
@@ -78,9 +78,9 @@ class Evaluator:
                 prediction = program(**self.call_args(example))
             score = self.score(example, prediction, steps)
             return ExampleResult(index, example, prediction, score, None, tuple(steps))
-        except CompileError:  # a broken metric is the user's bug: stop, do not score it as 0
-            raise
         except Exception as exc:  # every failure is reported in the result, none is raised
+            if is_fatal(exc):  # a broken metric, an unreachable endpoint: stop, do not score 0
+                raise
             return ExampleResult(index, example, None, 0.0, f"{type(exc).__name__}: {exc}")
         finally:
             self.progress.advance()

@@ -136,6 +136,23 @@ def test_exit_code_1_for_user_errors(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert code == EXIT_USER and "max_lm_calls must be a whole number >= 0" in err
 
 
+def test_an_unreachable_endpoint_stops_the_compile_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from support.fake_openai import free_port
+
+    project = write_project(tmp_path / "p")
+    monkeypatch.setenv("CASTLM_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
+    code, _out, err = run(
+        capsys, "compile", str(project), "--lm", "openai/some-model", "--no-cache",
+        "--option", "max_bootstrapped_demos=1",
+    )  # fmt: skip
+    assert code == EXIT_USER
+    assert "could not connect to http://127.0.0.1:" in err
+    assert "CASTLM_BASE_URL" in err  # the message says how to fix it
+    assert not (project / "build").exists()
+
+
 def test_exit_code_2_for_internal_errors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

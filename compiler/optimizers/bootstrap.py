@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from castlm import Example, Module, PredictorParams, TraceStep, context, trace
 from pydantic import Field
 
+from ..errors import is_fatal
 from .base import OptimizeContext, Optimizer, OptimizeResult, Settings
 from .labeled import sample_labeled
 
@@ -147,6 +148,8 @@ class BootstrapFewShot(Optimizer):
                 prediction = program(**ctx.evaluator.call_args(example))
             score = ctx.evaluator.score(example, prediction, steps)
         except Exception as exc:  # a failed run teaches nothing; it is counted, not raised
+            if is_fatal(exc):  # unless no run could succeed (endpoint down, key refused)
+                raise
             return _Attempt(index, {}, False, f"{type(exc).__name__}: {exc}")
         finally:
             ctx.progress.advance()

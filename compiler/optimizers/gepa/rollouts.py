@@ -17,7 +17,7 @@ from typing import Any
 
 from castlm import Example, Module, PredictorParams, trace
 
-from ...errors import CompileError
+from ...errors import is_fatal
 from ...metrics import feedback_of, score_of, takes_trace
 from ..base import OptimizeContext
 from ..parallel import parallel_map
@@ -103,9 +103,9 @@ class Rollouts:
             args = (example, prediction, steps) if takes_trace(metric) else (example, prediction)
             value = metric(*args)
             score = score_of(value, metric)
-        except CompileError:  # a broken metric is the user's bug: stop, as the evaluator does
-            raise
         except Exception as exc:  # a failed run is a scored, explained failure
+            if is_fatal(exc):  # a broken metric, an unreachable endpoint: stop, as evaluate does
+                raise
             error = f"{type(exc).__name__}: {exc}"
             return Outcome(example, self.failure_score, f"The run failed: {error}", (), error)
         recorded = tuple(
