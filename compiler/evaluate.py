@@ -7,6 +7,7 @@ counted, never hidden.
 from __future__ import annotations
 
 import contextvars
+import inspect
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Any
 
 from castlm import Example, Module, TraceStep, trace
 
-from .errors import is_fatal
+from .errors import CompileError, is_fatal
 from .metrics import Metric, score_of, takes_trace
 from .progress import NoProgress, Progress
 
@@ -86,6 +87,25 @@ class Evaluator:
             self.progress.advance()
 
     def score(self, example: Example, prediction: Any, steps: Sequence[TraceStep] | None) -> float:
-        if takes_trace(self.metric):
-            return score_of(self.metric(example, prediction, steps), self.metric)
-        return score_of(self.metric(example, prediction), self.metric)
+        args = (example, prediction, steps) if takes_trace(self.metric) else (example, prediction)
+        try:
+            value = self.metric(*args)
+        except Exception as exc:  # the metric is the user's code: its bug stops the compile
+            raise metric_failure(self.metric, exc, example) from exc
+        return score_of(value, self.metric)
+
+
+def metric_failure(metric: Metric, exc: Exception, example: Example) -> CompileError:
+    """A metric that raised, reported at the metric's own file and line."""
+    name = getattr(metric, "__name__", repr(metric))
+    try:
+        path: str | None = inspect.getsourcefile(metric)
+        line: int | None = inspect.getsourcelines(metric)[1]
+    except (TypeError, OSError):
+        path, line = None, None
+    return CompileError(
+        f"the metric {name} raised {type(exc).__name__}: {exc} on the example {example!r}; "
+        f"a metric must return a score for every prediction (return 0.0 when it cannot score)",
+        path=path,
+        line=line,
+    )

@@ -216,3 +216,18 @@ def test_verify_fails_on_a_tampered_package(
     code, _, err = run(capsys, "verify", str(tampered))
     assert code == EXIT_USER
     assert "failed verification" in err and "parity: dev example 0" in err
+
+
+def test_a_metric_that_raises_stops_the_compile_at_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = write_project(tmp_path / "p")
+    source = project / "program.py"
+    source.write_text(
+        source.read_text() + "\n\ndef broken(example: object, pred: object) -> float:\n"
+        "    return float(example['no_such_label'])  # type: ignore[index]\n"
+    )
+    code, _out, err = run(capsys, "compile", str(project), "--metric", f"{source}:broken")
+    assert code == EXIT_USER
+    assert "the metric broken raised KeyError" in err
+    assert f"{source}:" in err
