@@ -153,47 +153,20 @@ def compile_program(
     run.budget.install([r.lm for r in lms])
     try:
         baseline = run.evaluate(student, dev, "baseline", "baseline (zero-shot)")
-        ctx = OptimizeContext(
-            lms[0].lm,
-            run.evaluator,
-            metric,
-            _role(lms, "teacher"),
-            _role(lms, "prompt"),
-            config.seed,
-            config.threads,
-            progress,
-            work_dir=config.project_dir / ".castlm",
-        )
+        ctx = _optimize_context(config, run, metric, lms, progress)
         chosen = run.optimize(optimizer, student, train, ctx)
         program = chosen.program(student)
         compiled = run.evaluate(program, dev, "compiled", "compiled")
     finally:
         run.budget.uninstall([r.lm for r in lms])
 
+    describe = optimizer.describe()
     build = _Build(
-        config,
-        ir,
-        sources,
-        fingerprint,
-        optimizer.describe(),
-        chosen,
-        baseline,
-        compiled,
-        dev,
-        program,
-        run,
+        config, ir, sources, fingerprint, describe, chosen, baseline, compiled, dev, program, run
     )
     files = build.render()
     if config.verify:
-        started = time.perf_counter()
-        report = verify_staged(config, files, compiled, shape, run.evaluator)
-        stats = report.lm_stats
-        run.meter.add(
-            "verify",
-            int(stats.get("calls", 0)),
-            int(stats.get("cache_hits", 0)),
-            time.perf_counter() - started,
-        )
+        _verify(config, files, compiled, shape, run)
     files.update(build.report(student.get_params(), ctx.trials))
     write_package(files, config.out)
     return CompileOutcome(
@@ -212,6 +185,36 @@ def compile_program(
         budget=run.budget_use(),
         lms=tuple(lms),
         optimizer_stats=chosen.stats,
+    )
+
+
+def _verify(
+    config: ProgramConfig,
+    files: dict[str, bytes],
+    compiled: EvalResult,
+    shape: ProgramShape,
+    run: _Run,
+) -> None:
+    """Verify the rendered package, and count the replay's LM use as the "verify" phase."""
+    started = time.perf_counter()
+    stats = verify_staged(config, files, compiled, shape, run.evaluator).lm_stats
+    calls, hits = int(stats.get("calls", 0)), int(stats.get("cache_hits", 0))
+    run.meter.add("verify", calls, hits, time.perf_counter() - started)
+
+
+def _optimize_context(
+    config: ProgramConfig, run: _Run, metric: Metric, lms: Sequence[RoleLM], progress: Progress
+) -> OptimizeContext:
+    return OptimizeContext(
+        lms[0].lm,
+        run.evaluator,
+        metric,
+        _role(lms, "teacher"),
+        _role(lms, "prompt"),
+        config.seed,
+        config.threads,
+        progress,
+        work_dir=config.project_dir / ".castlm",
     )
 
 
