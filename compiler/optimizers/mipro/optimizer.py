@@ -103,6 +103,7 @@ class MIPROv2(Optimizer):
             every_trial_full=every,
             seed=seed,
             grace=4.0 * s.heartbeat_seconds,
+            parallel_trials=s.parallel_trials,
         )
         ctx.progress.note(self._plan_text(space, plan, len(val), predictors))
         with meter.phase("search"):

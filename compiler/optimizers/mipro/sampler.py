@@ -57,7 +57,9 @@ class RankSeededTPE(BaseSampler):
         return self._ranks[number]
 
     def _tpe(self, *key: object) -> TPESampler:
-        return TPESampler(seed=mix(self._seed, *key), multivariate=True)
+        # constant_liar: trials asked together (``parallel_trials``) count each other, while
+        # running, as bad results, so one batch does not propose one combination k times.
+        return TPESampler(seed=mix(self._seed, *key), multivariate=True, constant_liar=True)
 
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial

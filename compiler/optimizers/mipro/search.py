@@ -7,12 +7,15 @@ validation set, seeded by its rank, so rank k sees the same examples in every wo
 every rerun. After every ``minibatch_full_eval_steps``-th trial, the combination with the
 best mean minibatch score that has no full evaluation yet is scored on the whole validation
 set; so is the unmodified program at the start, and the best remaining combination at the
-end. The answer is the best *full* evaluation (the earliest on a tie), so it is never worse
-on the validation set than the unmodified program.
+end. Trials are asked ``parallel_trials`` at a time (a batch fixed by rank) and scored, with
+the full evaluations already due, in one pool of ``ctx.threads`` (a *wave*). The answer is
+the best *full* evaluation (the earliest on a tie), so it is never worse on the validation
+set than the unmodified program.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
@@ -24,7 +27,9 @@ from castlm import Example, Module, PredictorParams
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial, Trial, TrialState
 
+from ...evaluate import EvalResult
 from ..base import OptimizeContext
+from ..parallel import Job, run_jobs
 from .demosets import Demos
 from .sampler import mix
 from .study import FULL, LIVE, SharedStudy
@@ -98,6 +103,14 @@ class SearchPlan:
     every_trial_full: bool  # minibatches off, or as large as the valset
     seed: int
     grace: float  # seconds after which an unlabelled RUNNING trial counts as dead
+    parallel_trials: int = 1  # trials asked at once and scored together
+
+
+@dataclass(frozen=True)
+class Claimed:
+    trial: Trial
+    rank: int
+    combo: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -134,13 +147,13 @@ class Search:
         self.study.reap(self.plan.grace)
         self.study.enqueue_default(self.space.default())
         self._offer_recorded()
-        if not self.plan.every_trial_full:
-            self._full_eval(self.space.default(), "unmodified")
-        self._catch_up()  # a resumed study may have finished blocks without their evaluation
         while True:
-            claimed = self.study.claim(self.plan.num_trials)
-            if claimed is not None:
-                self._trial(*claimed)
+            # The full evaluations whose trials are all done run in one wave with the next
+            # batch of trials: their combinations are fixed, so nothing waits for them.
+            fulls = self._due_fulls()
+            batch = self._claim_batch()
+            if fulls or batch:
+                self._wave(batch, fulls)
                 continue
             # Every slot is claimed. Trials of dead workers free theirs; wait for the live
             # ones, whose results count for the full evaluations and the answer.
@@ -152,7 +165,9 @@ class Search:
                 break
             time.sleep(POLL_SECONDS)
         if not self.plan.every_trial_full and self.plan.num_trials % self.plan.full_eval_steps:
-            self._full_eval_best("final", self.study.search_trials(TrialState.COMPLETE))
+            final = self._best_unevaluated(self.study.search_trials(TrialState.COMPLETE), set())
+            if final is not None and "final" not in self.study.slots():
+                self._wave([], [(final, "final")])
         self._offer_recorded()
         return SearchOutcome(
             self._best(),
@@ -164,64 +179,121 @@ class Search:
         )
 
     # -- trials -------------------------------------------------------------------------
-    def _trial(self, trial: Trial, rank: int) -> None:
-        combo = self.space.suggest(trial)
-        examples = self._minibatch(rank)
-        label = f"mipro trial {rank + 1}/{self.plan.num_trials}"
-        with self.study.heartbeat(trial):
-            try:
-                score = self._score(combo, examples, label)
-            except BaseException:
-                self.study.tell(trial, state=TrialState.FAIL)
-                raise
-        if self.plan.every_trial_full:
-            trial.set_user_attr(FULL, True)
-        self.study.tell(trial, score)
-        self._ran += 1
-        if self.plan.every_trial_full:
-            self._offer(combo, score, trial.number)
-        else:
-            self._catch_up()
+    def _claim_batch(self) -> list[Claimed]:
+        """Up to ``parallel_trials`` trials, ending at the next multiple of it in rank.
 
-    def _minibatch(self, rank: int) -> list[Example]:
+        Batches are fixed by rank (ranks 0..k-1, k..2k-1, ...) and a batch's trials are
+        asked one after another before any of them runs, so with one worker trial r always
+        sees the same history: the earlier batches done, and the earlier trials of its own
+        batch running (TPE's constant liar keeps them from being proposed again). A resumed
+        compile re-asks a killed batch from its first rank with that same history.
+        """
+        batch: list[Claimed] = []
+        while True:
+            claimed = self.study.claim(self.plan.num_trials)
+            if claimed is None:
+                return batch
+            trial, rank = claimed
+            batch.append(Claimed(trial, rank, self.space.suggest(trial)))
+            if (rank + 1) % self.plan.parallel_trials == 0:
+                return batch
+
+    def _wave(self, batch: Sequence[Claimed], fulls: Sequence[tuple[dict[str, int], str]]) -> None:
+        """Score ``batch`` on their minibatches and ``fulls`` on the valset, all in one pool
+        of ``ctx.threads``; then record them."""
+        evals = [(c.combo, self._minibatch(c.rank)) for c in batch]
+        evals += [(combo, list(range(len(self.valset)))) for combo, _ in fulls]
+        labels = [f"{c.rank + 1}" for c in batch] + [slot for _, slot in fulls]
+        label = f"mipro trials/full evaluations {', '.join(labels)} of {self.plan.num_trials}"
+        with contextlib.ExitStack() as beats:
+            for c in batch:
+                beats.enter_context(self.study.heartbeat(c.trial))
+            try:
+                scores = self._score_many(evals, label)
+            except BaseException:
+                for c in batch:
+                    self.study.tell(c.trial, state=TrialState.FAIL)
+                raise
+        for c, score in zip(batch, scores, strict=False):
+            if self.plan.every_trial_full:
+                c.trial.set_user_attr(FULL, True)
+            self.study.tell(c.trial, score)
+            self._ran += 1
+            if self.plan.every_trial_full:
+                self._offer(c.combo, score, c.trial.number)
+        for (combo, slot), score in zip(fulls, scores[len(batch) :], strict=True):
+            if self.study.add_full(combo, self.space.distributions(), score, slot):
+                self._fulls += 1
+        self._offer_recorded()
+
+    def _minibatch(self, rank: int) -> list[int]:
+        """Indices into the valset: trial ``rank``'s minibatch (the same in every run)."""
         if self.plan.every_trial_full:
-            return list(self.valset)
+            return list(range(len(self.valset)))
         rng = random.Random(mix(self.plan.seed, "minibatch", rank))
         size = min(self.plan.minibatch_size, len(self.valset))
-        return [self.valset[i] for i in sorted(rng.sample(range(len(self.valset)), size))]
+        return sorted(rng.sample(range(len(self.valset)), size))
 
-    def _score(self, combo: Mapping[str, Any], examples: Sequence[Example], label: str) -> float:
-        program = self.student.deepcopy()
-        program.set_params(self.space.params(combo))
-        self._runs += len(examples)
-        return self.ctx.evaluate(program, examples, label)
+    def _score_many(
+        self, evals: Sequence[tuple[dict[str, int], list[int]]], label: str
+    ) -> list[float]:
+        """Each (combination, example indices) scored in percent. A (combination, example)
+        pair asked for twice in a wave runs once: the unmodified program's full evaluation
+        and the first trial share examples, and concurrent duplicates would miss the cache."""
+        programs: dict[str, Module] = {}
+        jobs: dict[tuple[str, int], Job] = {}
+        for combo, indices in evals:
+            key = key_of(combo)
+            if key not in programs:
+                programs[key] = self.student.deepcopy()
+                programs[key].set_params(self.space.params(combo))
+            for i in indices:
+                jobs.setdefault((key, i), Job(programs[key], self.valset[i], i))
+            self._runs += len(indices)
+        done = dict(zip(jobs, run_jobs(self.ctx, list(jobs.values()), label), strict=True))
+        scores = []
+        for combo, indices in evals:
+            key = key_of(combo)
+            scores.append(EvalResult(tuple(done[(key, i)] for i in indices)).score)
+        return scores
 
     # -- full evaluations ---------------------------------------------------------------
-    def _catch_up(self) -> None:
-        """One full evaluation per block of ``full_eval_steps`` ranks, once the block is done.
+    def _due_fulls(self) -> list[tuple[dict[str, int], str]]:
+        """The full evaluations due and not yet recorded: the unmodified program first, then
+        one per block of ``full_eval_steps`` ranks once the block is done.
 
-        Whoever completes a block's last trial evaluates it (among several workers, trials
-        finish out of order), and a resumed compile evaluates a block the interrupted one
-        finished but did not evaluate, so every run of a study makes the same evaluations.
+        Among several workers trials finish out of order, and a resumed compile may find
+        blocks the interrupted one finished but did not evaluate, so every run of a study
+        makes the same evaluations.
         """
         if self.plan.every_trial_full:
-            return
+            return []
+        filled = self.study.slots()
+        done = {key_of(t.params) for t in self.study.full_records()}
+        due: list[tuple[dict[str, int], str]] = []
+        if "unmodified" not in filled:
+            due.append((self.space.default(), "unmodified"))
+            done.add(key_of(self.space.default()))
         ranked = self.study.search_trials(*LIVE)  # rank order
         finished = next(
             (i for i, t in enumerate(ranked) if t.state != TrialState.COMPLETE), len(ranked)
         )
         steps = self.plan.full_eval_steps
-        filled = self.study.slots()
         for boundary in range(steps, min(finished, self.plan.num_trials) + 1, steps):
-            if f"step {boundary}" not in filled:
-                self._full_eval_best(f"step {boundary}", ranked[:boundary])
+            slot = f"step {boundary}"
+            if slot not in filled:
+                combo = self._best_unevaluated(ranked[:boundary], done)
+                if combo is not None:
+                    due.append((combo, slot))
+                    done.add(key_of(combo))
+        return due
 
-    def _full_eval_best(self, slot: str, trials: Sequence[FrozenTrial]) -> None:
-        """Fully evaluate the combination of ``trials`` with the best mean minibatch score
-        that has no full evaluation yet."""
-        if slot in self.study.slots():
-            return
-        done = {key_of(t.params) for t in self.study.full_records()}
+    def _best_unevaluated(
+        self, trials: Sequence[FrozenTrial], chosen: set[str]
+    ) -> dict[str, int] | None:
+        """The combination of ``trials`` with the best mean minibatch score that has no full
+        evaluation yet and is not in ``chosen``."""
+        done = chosen | {key_of(t.params) for t in self.study.full_records()}
         means: dict[str, list[float]] = {}
         first: dict[str, FrozenTrial] = {}
         for t in trials:
@@ -230,17 +302,9 @@ class Search:
                 means.setdefault(key, []).append(t.value)
                 first.setdefault(key, t)
         if not means:
-            return
+            return None
         key = max(means, key=lambda k: (sum(means[k]) / len(means[k]), -first[k].number))
-        self._full_eval(_combo(first[key].params), slot)
-
-    def _full_eval(self, combo: dict[str, int], slot: str) -> None:
-        if slot in self.study.slots():
-            return
-        score = self._score(combo, self.valset, f"mipro full evaluation ({slot})")
-        if self.study.add_full(combo, self.space.distributions(), score, slot):
-            self._fulls += 1
-        self._offer_recorded()
+        return _combo(first[key].params)
 
     def _offer_recorded(self) -> None:
         for record in self.study.full_records():

@@ -48,6 +48,11 @@ class MiproSettings(Settings):
     minibatch: bool = True
     minibatch_size: int = Field(default=35, ge=1)
     minibatch_full_eval_steps: int = Field(default=5, ge=1)
+    parallel_trials: int = Field(
+        default=4,
+        ge=1,
+        description="search trials asked at once and scored together in one pool of threads",
+    )
     view_data_batch_size: int = Field(
         default=10, ge=1, description="training examples per dataset-description call"
     )
