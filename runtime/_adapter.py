@@ -20,7 +20,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
@@ -66,19 +66,13 @@ def _plain(value: Any) -> Any:
 
 def format_value(field: FieldSpec, value: Any) -> str:
     """A field value as prompt text: strings verbatim, everything else as JSON."""
-    if isinstance(value, str) and (field.is_text or _is_choice(field.annotation)):
+    if isinstance(value, str) and (field.is_text or field.choices is not None):
         return value
     if isinstance(value, enum.Enum):
         value = value.value
         if isinstance(value, str):
             return value
     return json.dumps(to_jsonable(field, value), ensure_ascii=False)
-
-
-def _is_choice(annotation: Any) -> bool:
-    return get_origin(annotation) is Literal or (
-        isinstance(annotation, type) and issubclass(annotation, enum.Enum)
-    )
 
 
 def _field_lines(fields: Sequence[FieldSpec]) -> str:
@@ -230,26 +224,29 @@ def _split_sections(text: str) -> dict[str, str]:
     return sections
 
 
+# A JSON value starts with one of these; anything else is read as text without trying (and
+# failing, expensively) to decode it.
+_JSON_START = frozenset('[{"-0123456789tfn')
+
+
 def _read_value(field: FieldSpec, text: str) -> Any:
     if field.is_text:
         return text
-    text = _FENCE.sub("", text.strip()).strip()
-    try:
-        value: Any = json.loads(text)
-    except ValueError:
-        value = text
-    if isinstance(value, str) and _is_choice(field.annotation):
-        return _match_choice(field.annotation, value)
-    return value
+    text = text.strip()
+    if text.startswith("```"):
+        text = _FENCE.sub("", text).strip()
+    if field.choices is not None:
+        return _match_choice(field.choices, text)
+    if text[:1] in _JSON_START:
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return text
 
 
-def _match_choice(annotation: Any, value: str) -> Any:
+def _match_choice(options: tuple[Any, ...], value: str) -> Any:
     """Accept a choice written with other casing or quotes, as models often do."""
-    options: list[Any] = (
-        [m.value for m in annotation]
-        if isinstance(annotation, type) and issubclass(annotation, enum.Enum)
-        else list(get_args(annotation))
-    )
     cleaned = value.strip().strip("`'\"").strip()
     for option in options:
         if str(option) == cleaned:

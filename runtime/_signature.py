@@ -84,6 +84,11 @@ class FieldSpec:
         return _types.is_text(self.annotation)
 
     @cached_property
+    def choices(self) -> tuple[Any, ...] | None:
+        """The allowed values of a Literal or Enum field (the enum's values), else None."""
+        return _types.choices(self.annotation)
+
+    @cached_property
     def type_description(self) -> str:
         return _types.describe(self.annotation)
 

@@ -62,6 +62,15 @@ def _container_reason(origin: Any, args: tuple[Any, ...]) -> str | None:
     return None
 
 
+def choices(annotation: Any) -> tuple[Any, ...] | None:
+    """The values a Literal or Enum annotation allows (an enum's member values), else None."""
+    if get_origin(annotation) is Literal:
+        return get_args(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return tuple(m.value for m in annotation)
+    return None
+
+
 def is_text(annotation: Any) -> bool:
     """True for fields whose value is sent and parsed as plain text, not JSON."""
     return annotation is str
