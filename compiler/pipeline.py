@@ -229,7 +229,7 @@ def _role(lms: Sequence[RoleLM], role: str) -> LM | None:
 def plan_compile(
     config: ProgramConfig,
     student: Module,
-    optimizer: Optimizer,
+    optimizer: Optimizer[Any],
     shape: ProgramShape,
     train: Sequence[Example],
     dev: Sequence[Example],
@@ -336,7 +336,7 @@ class _Run:
 
     def optimize(
         self,
-        optimizer: Optimizer,
+        optimizer: Optimizer[Any],
         student: Module,
         train: Sequence[Example],
         ctx: OptimizeContext,

@@ -202,7 +202,7 @@ class PlanInputs:
     unpriced: tuple[str, ...] = ()
 
 
-def make_plan(measured: Probe, optimizer: Optimizer, inputs: PlanInputs) -> Plan:
+def make_plan(measured: Probe, optimizer: Optimizer[Any], inputs: PlanInputs) -> Plan:
     demos = optimizer.estimate_demos()
     per_run = measured.calls_per_run
     zero_shot = measured.prompt_chars / CHARS_PER_TOKEN

@@ -19,7 +19,7 @@ from .mipro import MIPROv2
 from .random_search import RandomSearch
 from .simba import Simba
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {
+OPTIMIZERS: dict[str, type[Optimizer[Any]]] = {
     cls.name: cls
     for cls in (
         LabeledFewShot,
@@ -36,7 +36,9 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
 }
 
 
-def make_optimizer(name: str, options: Mapping[str, Any], origin: str | None = None) -> Optimizer:
+def make_optimizer(
+    name: str, options: Mapping[str, Any], origin: str | None = None
+) -> Optimizer[Any]:
     if name not in OPTIMIZERS:
         close = difflib.get_close_matches(name, list(OPTIMIZERS), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""

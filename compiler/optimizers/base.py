@@ -15,7 +15,7 @@ import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from castlm import LM, Ensemble, Example, Module, PredictorParams
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -127,17 +127,27 @@ class OptimizeResult:
         return Ensemble(members, reduce=self.reducer.function if self.reducer else None)
 
 
-class Optimizer:
-    """Base class; subclasses set ``name`` and ``settings_model`` and implement :meth:`compile`."""
+SettingsT = TypeVar("SettingsT", bound=Settings)
+
+
+class Optimizer(Generic[SettingsT]):
+    """Base class; subclasses set ``name`` and ``settings_model`` and implement :meth:`compile`.
+
+    ``class Copro(Optimizer[CoproSettings])`` types ``self.opts`` as its own settings.
+    """
 
     name: ClassVar[str]
     settings_model: ClassVar[type[Settings]] = Settings
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: SettingsT) -> None:
         self.settings = settings
 
+    @property
+    def opts(self) -> SettingsT:
+        return self.settings
+
     @classmethod
-    def from_options(cls, options: Mapping[str, Any], origin: str | None = None) -> Optimizer:
+    def from_options(cls, options: Mapping[str, Any], origin: str | None = None) -> Optimizer[Any]:
         known = list(cls.settings_model.model_fields)
         for key in options:
             if key not in known:
@@ -151,7 +161,8 @@ class Optimizer:
                     f"optimizer {cls.name!r} has no option {key!r}{hint}", path=origin
                 )
         try:
-            return cls(cls.settings_model.model_validate(dict(options)))
+            settings: Any = cls.settings_model.model_validate(dict(options))
+            return cls(settings)
         except ValidationError as exc:
             problem = exc.errors()[0]
             raise CompileError(

@@ -40,14 +40,9 @@ class _Attempt:
     error: str | None = None
 
 
-class BootstrapFewShot(Optimizer):
+class BootstrapFewShot(Optimizer[BootstrapSettings]):
     name = "bootstrap"
     settings_model: ClassVar[type[Settings]] = BootstrapSettings
-
-    @property
-    def opts(self) -> BootstrapSettings:
-        assert isinstance(self.settings, BootstrapSettings)
-        return self.settings
 
     def estimate_calls(self, n_predictors: int, n_train: int, n_val: int) -> int:
         """At most one teacher run per training example and round; it usually stops far

@@ -97,14 +97,9 @@ class _Search:
         return max(self.scored.values(), key=lambda s: s.score)
 
 
-class Copro(Optimizer):
+class Copro(Optimizer[CoproSettings]):
     name = "copro"
     settings_model: ClassVar[type[Settings]] = CoproSettings
-
-    @property
-    def opts(self) -> CoproSettings:
-        assert isinstance(self.settings, CoproSettings)
-        return self.settings
 
     def compile(
         self,

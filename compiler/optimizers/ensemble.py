@@ -45,14 +45,9 @@ class EnsembleSettings(Settings):
     )
 
 
-class EnsembleOptimizer(Optimizer):
+class EnsembleOptimizer(Optimizer[EnsembleSettings]):
     name = "ensemble"
     settings_model: ClassVar[type[Settings]] = EnsembleSettings
-
-    @property
-    def opts(self) -> EnsembleSettings:
-        assert isinstance(self.settings, EnsembleSettings)
-        return self.settings
 
     def compile(
         self,
@@ -101,7 +96,7 @@ class EnsembleOptimizer(Optimizer):
     def estimate_demos(self) -> int:
         return self._base().estimate_demos()
 
-    def _base(self) -> Optimizer:
+    def _base(self) -> Optimizer[Any]:
         from . import make_optimizer  # the registry imports this module
 
         if self.opts.base == self.name:
@@ -110,7 +105,7 @@ class EnsembleOptimizer(Optimizer):
 
     def _reseeded(
         self,
-        base: Optimizer,
+        base: Optimizer[Any],
         student: Module,
         trainset: Sequence[Example],
         valset: Sequence[Example],

@@ -64,14 +64,9 @@ class FinetuneSettings(Settings):
     timeout: float = Field(default=6 * 3600.0, gt=0, description="seconds to wait for a job")
 
 
-class BootstrapFinetune(Optimizer):
+class BootstrapFinetune(Optimizer[FinetuneSettings]):
     name = "finetune"
     settings_model: ClassVar[type[Settings]] = FinetuneSettings
-
-    @property
-    def opts(self) -> FinetuneSettings:
-        assert isinstance(self.settings, FinetuneSettings)
-        return self.settings
 
     def compile(
         self,

@@ -51,14 +51,9 @@ class KNNSettings(Settings):
     )
 
 
-class KNNFewShot(Optimizer):
+class KNNFewShot(Optimizer[KNNSettings]):
     name = "knn"
     settings_model: ClassVar[type[Settings]] = KNNSettings
-
-    @property
-    def opts(self) -> KNNSettings:
-        assert isinstance(self.settings, KNNSettings)
-        return self.settings
 
     def compile(
         self,

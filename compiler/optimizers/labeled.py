@@ -38,7 +38,7 @@ def sample_labeled(
     return list(predictor.normalize_demos(chosen))
 
 
-class LabeledFewShot(Optimizer):
+class LabeledFewShot(Optimizer[LabeledSettings]):
     name = "labeled"
     settings_model: ClassVar[type[Settings]] = LabeledSettings
 
@@ -53,8 +53,7 @@ class LabeledFewShot(Optimizer):
         valset: Sequence[Example],
         ctx: OptimizeContext,
     ) -> OptimizeResult:
-        settings = self.settings
-        assert isinstance(settings, LabeledSettings)
+        settings = self.opts
         params = {
             name: PredictorParams(
                 p.instructions, tuple(sample_labeled(name, p, trainset, settings.k, ctx.seed))

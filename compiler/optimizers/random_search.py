@@ -79,14 +79,9 @@ class _Walk:
     needed: list[Key]  # unknown outcomes the walk stopped at (empty: finished)
 
 
-class RandomSearch(Optimizer):
+class RandomSearch(Optimizer[RandomSearchSettings]):
     name = "random_search"
     settings_model: ClassVar[type[Settings]] = RandomSearchSettings
-
-    @property
-    def opts(self) -> RandomSearchSettings:
-        assert isinstance(self.settings, RandomSearchSettings)
-        return self.settings
 
     def compile(
         self,

@@ -105,14 +105,9 @@ class _Step:
     p90: float
 
 
-class Simba(Optimizer):
+class Simba(Optimizer[SimbaSettings]):
     name = "simba"
     settings_model: ClassVar[type[Settings]] = SimbaSettings
-
-    @property
-    def opts(self) -> SimbaSettings:
-        assert isinstance(self.settings, SimbaSettings)
-        return self.settings
 
     def compile(
         self,

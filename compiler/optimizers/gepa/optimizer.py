@@ -22,14 +22,9 @@ from .rollouts import Rollouts
 from .settings import GepaSettings
 
 
-class GEPA(Optimizer):
+class GEPA(Optimizer[GepaSettings]):
     name = "gepa"
     settings_model: ClassVar[type[Settings]] = GepaSettings
-
-    @property
-    def opts(self) -> GepaSettings:
-        assert isinstance(self.settings, GepaSettings)
-        return self.settings
 
     def estimate_calls(self, n_predictors: int, n_train: int, n_val: int) -> int:
         """Each metric call is one program run; reflections add at most one call per

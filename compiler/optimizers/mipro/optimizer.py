@@ -27,14 +27,9 @@ if TYPE_CHECKING:
 VAL_SHARE = 0.8  # without a separate valset, this share of the trainset validates (as DSPy)
 
 
-class MIPROv2(Optimizer):
+class MIPROv2(Optimizer[MiproSettings]):
     name = "mipro"
     settings_model: ClassVar[type[Settings]] = MiproSettings
-
-    @property
-    def opts(self) -> MiproSettings:
-        assert isinstance(self.settings, MiproSettings)
-        return self.settings
 
     def describe(self) -> dict[str, Any]:
         described = super().describe()
