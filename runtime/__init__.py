@@ -32,7 +32,7 @@ from ._errors import (
 )
 from ._example import Example, examples
 from ._lm import LM, LMRequest, LMResponse, LMStats, ToolCall, Usage
-from ._module import Module
+from ._module import Module, TypedModule
 from ._predict import ChainOfThought, Predict, PredictorParams
 from ._signature import InputField, OutputField, Signature, SignatureSpec, spec_of
 
@@ -234,6 +234,7 @@ __all__ = [
     "ToolCall",
     "ToolError",
     "TraceStep",
+    "TypedModule",
     "Usage",
     "UsageReport",
     "UsageSummary",

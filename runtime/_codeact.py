@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from . import _compose
 from ._compose import NewField
 from ._errors import ConfigurationError
-from ._module import Module
+from ._module import TypedModule
 from ._predict import ChainOfThought, Predict
 from ._program_of_thought import CODE, clean_code, input_variables, sandbox_rules, text
 from ._react import TRAJECTORY, ToolBox
@@ -75,7 +75,7 @@ def codeact_instructions(
     )
 
 
-class CodeAct(Module, Generic[S]):
+class CodeAct(TypedModule[S]):
     """An agent that writes Python calling ``tools``, run in a sandbox, then answers.
 
     ``max_iters`` bounds the programs run; ``sandbox`` defaults to ``Sandbox()``. The result is
@@ -117,14 +117,6 @@ class CodeAct(Module, Generic[S]):
     @property
     def tools(self) -> dict[str, Tool]:
         return self.toolbox.tools
-
-    def __call__(self, *args: Any, **kwargs: Any) -> S:
-        result: S = super().__call__(*args, **kwargs)
-        return result
-
-    async def acall(self, *args: Any, **kwargs: Any) -> S:
-        result: S = await super().acall(*args, **kwargs)
-        return result
 
     def forward(self, **inputs: Any) -> S:
         steps: list[CodeStep] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 from . import _instrument
 from ._errors import ConfigurationError
@@ -116,6 +116,25 @@ class Module:
     def __repr__(self) -> str:
         inner = ", ".join(f"{n}={p!r}" for n, p in self.named_predictors())
         return f"{type(self).__name__}({inner})"
+
+
+T = TypeVar("T")
+
+
+class TypedModule(Module, Generic[T]):
+    """A module whose calls return ``T`` as far as mypy is concerned.
+
+    castlm's compound modules (ReAct, CodeAct, ProgramOfThought, MultiChainComparison) derive
+    from it, so ``agent(question=...)`` is typed as the signature the agent answers.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> T:
+        result: T = super().__call__(*args, **kwargs)
+        return result
+
+    async def acall(self, *args: Any, **kwargs: Any) -> T:
+        result: T = await super().acall(*args, **kwargs)
+        return result
 
 
 def _walk(value: Any, prefix: str, seen: set[int]) -> Iterator[tuple[str, Predict[Any]]]:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from . import _compose
 from ._adapter import format_value
 from ._compose import NewField
 from ._context import context, current
 from ._errors import ConfigurationError
-from ._module import Module
+from ._module import TypedModule
 from ._predict import ChainOfThought
 from ._signature import Signature, spec_of
 
@@ -28,7 +28,7 @@ ATTEMPTS = NewField(
 )
 
 
-class MultiChainComparison(Module, Generic[S]):
+class MultiChainComparison(TypedModule[S]):
     """Answers ``signature`` by comparing ``M`` independent chain-of-thought attempts.
 
     The result is an instance of ``signature`` with ``attempts`` and ``reasoning``.
@@ -46,14 +46,6 @@ class MultiChainComparison(Module, Generic[S]):
                 signature, [ATTEMPTS], suffix="Comparison", owner="MultiChainComparison"
             )
         )
-
-    def __call__(self, *args: Any, **kwargs: Any) -> S:
-        result: S = super().__call__(*args, **kwargs)
-        return result
-
-    async def acall(self, *args: Any, **kwargs: Any) -> S:
-        result: S = await super().acall(*args, **kwargs)
-        return result
 
     def forward(self, **inputs: Any) -> S:
         attempts = []

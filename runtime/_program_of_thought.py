@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from pydantic_core import to_jsonable_python
 
 from . import _compose
 from ._compose import NewField
 from ._errors import ConfigurationError
-from ._module import Module
+from ._module import TypedModule
 from ._predict import ChainOfThought
 from ._sandbox import Sandbox, SandboxResult
 from ._signature import Signature, spec_of
@@ -47,7 +47,7 @@ def sandbox_rules(sandbox: Sandbox) -> str:
     )
 
 
-class ProgramOfThought(Module, Generic[S]):
+class ProgramOfThought(TypedModule[S]):
     """Answers ``signature`` by writing and running Python in a sandbox.
 
     ``max_iters``: programs written in all (the first, then fixes); ``sandbox``: where they
@@ -103,14 +103,6 @@ class ProgramOfThought(Module, Generic[S]):
                 owner="ProgramOfThought",
             )
         )
-
-    def __call__(self, *args: Any, **kwargs: Any) -> S:
-        result: S = super().__call__(*args, **kwargs)
-        return result
-
-    async def acall(self, *args: Any, **kwargs: Any) -> S:
-        result: S = await super().acall(*args, **kwargs)
-        return result
 
     def forward(self, **inputs: Any) -> S:
         variables = input_variables(inputs)

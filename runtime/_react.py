@@ -18,14 +18,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from . import _compose, _instrument
 from ._compose import NewField
 from ._context import current
 from ._errors import ConfigurationError, LMStatusError, ParseError
 from ._lm import LM, LMResponse
-from ._module import Module
+from ._module import TypedModule
 from ._predict import ChainOfThought, Predict
 from ._signature import Signature, spec_of
 from ._tool import MAX_OBSERVATION_CHARS, Observation, Tool, as_tool
@@ -150,7 +150,7 @@ class ToolBox:
         return self  # tools are shared by copies of a program (see Tool.__deepcopy__)
 
 
-class ReAct(Module, Generic[S]):
+class ReAct(TypedModule[S]):
     """A reason-act agent over ``tools`` that returns ``signature``'s outputs.
 
     ``tools`` are functions (turned into :class:`castlm.Tool`) or Tools. ``max_iters`` bounds
@@ -185,14 +185,6 @@ class ReAct(Module, Generic[S]):
     @property
     def tools(self) -> dict[str, Tool]:
         return self.toolbox.tools
-
-    def __call__(self, *args: Any, **kwargs: Any) -> S:
-        result: S = super().__call__(*args, **kwargs)
-        return result
-
-    async def acall(self, *args: Any, **kwargs: Any) -> S:
-        result: S = await super().acall(*args, **kwargs)
-        return result
 
     # -- the loop --------------------------------------------------------------------------
     def forward(self, **inputs: Any) -> S:
