@@ -249,6 +249,32 @@ def test_runs_against_an_openai_compatible_server_without_castlm(
     assert system.endswith(PARAMS["triage"].instructions)
 
 
+def test_one_predictor_can_use_another_model_through_the_environment(
+    out_dir: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "use_it.py"
+    script.write_text(RUN_SCRIPT, encoding="utf-8")
+    with FakeOpenAI(reply=_chat_reply) as server:
+        env = {
+            "CASTLM_MODEL": "standin",  # every predictor, offline...
+            "CASTLM_MODEL__DRAFT": "strong-model",  # ...but the draft goes to the server
+            "CASTLM_BASE_URL": server.base_url,
+            "PATH": "/usr/bin:/bin",
+        }
+        done = subprocess.run(
+            castlm_free_command(out_dir, script),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        requests = server.chat_requests
+    assert done.returncode == 0, done.stderr
+    assert len(requests) == 2  # only the draft predictor's calls, one per run
+    assert {r.body["model"] for r in requests} == {"strong-model"}
+    assert all("Be brief and kind" in r.body["messages"][0]["content"] for r in requests)
+
+
 def test_the_blocker_really_hides_castlm(out_dir: Path, tmp_path: Path) -> None:
     script = tmp_path / "sneaky.py"
     script.write_text("import castlm\n", encoding="utf-8")
