@@ -355,6 +355,13 @@ class _Run:
         stop = self.budget.lift()
         if stop is None and result is not None:
             return Chosen(dict(result.params), tuple(result.notes), None, result.stats, result)
+        if stop is not None and result is not None and not optimizer.scores_candidates:
+            # Its demos came from runs the metric accepted before the stop: keep them.
+            message = (
+                f"stopped: {stop.reason}; {optimizer.name} scores no candidates, so the demos "
+                f"it had collected before the stop were emitted"
+            )
+            return Chosen(dict(result.params), tuple(result.notes), message, result.stats, result)
         clean = ctx.trials[: self._trials_at_stop[0]] if self._trials_at_stop else ctx.trials
         return _best_so_far(student, clean, stop)
 

@@ -112,6 +112,22 @@ def _compile(root: Path, **overrides: object):  # type: ignore[no-untyped-def]
     return compile_program(config, force=True)
 
 
+def test_a_stop_during_bootstrap_keeps_the_demos_collected_so_far(tmp_path: Path) -> None:
+    options = {"max_bootstrapped_demos": 8, "max_labeled_demos": 0}
+    project = {"optimizer": "bootstrap", "options": options, "extra": "threads = 1\n"}
+    full = _compile(write_project(tmp_path / "full", **project))  # type: ignore[arg-type]
+    optimize = next(p for p in full.phases if p.name == "optimize")
+    assert full.stopped is None and optimize.calls > 4
+    root = write_project(tmp_path / "p", **project)  # type: ignore[arg-type]
+    # The baseline's calls plus a few of the teacher's, then the budget runs out.
+    limit = next(p for p in full.phases if p.name == "baseline").calls + optimize.calls // 2
+    outcome = _compile(root, max_lm_calls=limit + full.dev_size)
+    assert outcome.stopped is not None
+    assert "the demos it had collected before the stop were emitted" in outcome.stopped
+    frozen = (root / "build/reviewer/reviewer/_frozen.py").read_text()
+    assert "demos=(" in frozen  # not the unoptimized program's empty demos
+
+
 def test_a_stop_during_the_search_emits_the_best_candidate_so_far(tmp_path: Path) -> None:
     root = write_project(
         tmp_path / "p",

@@ -138,6 +138,10 @@ class Optimizer(Generic[SettingsT]):
 
     name: ClassVar[str]
     settings_model: ClassVar[type[Settings]] = Settings
+    #: Whether the optimizer scores candidates (and offers them with ``ctx.offer``). One that
+    #: does not (it keeps what the metric accepted, as bootstrap does) has its result emitted
+    #: as it stood when a budget stops the compile, instead of the unoptimized program.
+    scores_candidates: ClassVar[bool] = True
 
     def __init__(self, settings: SettingsT) -> None:
         self.settings = settings

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from castlm import Example, Module, PredictorParams, TraceStep, context, trace
 from pydantic import Field
 
+from ..budget import BudgetExhausted
 from ..errors import is_fatal
 from .base import OptimizeContext, Optimizer, OptimizeResult, Settings
 from .labeled import sample_labeled
@@ -42,6 +43,7 @@ class _Attempt:
 
 class BootstrapFewShot(Optimizer[BootstrapSettings]):
     name = "bootstrap"
+    scores_candidates = False
     settings_model: ClassVar[type[Settings]] = BootstrapSettings
 
     def estimate_calls(self, n_predictors: int, n_train: int, n_val: int) -> int:
@@ -143,7 +145,9 @@ class BootstrapFewShot(Optimizer[BootstrapSettings]):
                 prediction = program(**ctx.evaluator.call_args(example))
             score = ctx.evaluator.score(example, prediction, steps)
         except Exception as exc:  # a failed run teaches nothing; it is counted, not raised
-            if is_fatal(exc):  # unless no run could succeed (endpoint down, key refused)
+            # ...unless no run could succeed (endpoint down, key refused). A spent budget is
+            # not raised: the demos collected so far are this optimizer's result.
+            if is_fatal(exc) and not isinstance(exc, BudgetExhausted):
                 raise
             return _Attempt(index, {}, False, f"{type(exc).__name__}: {exc}")
         finally:

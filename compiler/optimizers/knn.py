@@ -53,6 +53,7 @@ class KNNSettings(Settings):
 
 class KNNFewShot(Optimizer[KNNSettings]):
     name = "knn"
+    scores_candidates = False
     settings_model: ClassVar[type[Settings]] = KNNSettings
 
     def compile(

@@ -40,6 +40,7 @@ def sample_labeled(
 
 class LabeledFewShot(Optimizer[LabeledSettings]):
     name = "labeled"
+    scores_candidates = False
     settings_model: ClassVar[type[Settings]] = LabeledSettings
 
     def estimate_calls(self, n_predictors: int, n_train: int, n_val: int) -> int:
