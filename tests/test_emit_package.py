@@ -275,6 +275,42 @@ def test_one_predictor_can_use_another_model_through_the_environment(
     assert all("Be brief and kind" in r.body["messages"][0]["content"] for r in requests)
 
 
+STREAM_SCRIPT = """\
+import json
+import support_pkg
+
+program = support_pkg.load()
+events = list(program.draft.stream(ticket="Printer on fire", urgency="high"))
+partials = [e.text.get("reply", "") for e in events[:-1] if e.field == "reply"]
+final = events[-1].result
+print(json.dumps({"kinds": [type(e).__name__ for e in events], "partials": partials,
+                  "reasoning": final.reasoning, "reply": final.reply}))
+"""
+
+
+def test_a_predictor_of_the_package_streams_over_sse_without_castlm(
+    out_dir: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "stream_it.py"
+    script.write_text(STREAM_SCRIPT, encoding="utf-8")
+    with FakeOpenAI(reply=_chat_reply) as server:
+        env = {"CASTLM_MODEL": "served-model", "CASTLM_BASE_URL": server.base_url}
+        done = subprocess.run(
+            castlm_free_command(out_dir, script),
+            env={**env, "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        requests = server.chat_requests
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert requests[0].body.get("stream") is True
+    assert seen["kinds"][-1] == "Done" and "Partial" in seen["kinds"]
+    assert seen["partials"] and "On our way!".startswith(seen["partials"][0])
+    assert (seen["reasoning"], seen["reply"]) == ("It is on fire.", "On our way!")
+
+
 def test_the_blocker_really_hides_castlm(out_dir: Path, tmp_path: Path) -> None:
     script = tmp_path / "sneaky.py"
     script.write_text("import castlm\n", encoding="utf-8")
