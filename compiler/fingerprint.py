@@ -18,8 +18,9 @@ import castlm
 
 from .config import ProgramConfig
 
-# Settings that change how a compile runs but not what it produces.
-_NOT_OUTPUT = ("threads", "verify", "config_file", "cache")
+# Settings that change how a compile runs but not what a complete compile produces. Budgets
+# and prices only decide what a compile may spend (a stopped compile is never up to date).
+_NOT_OUTPUT = ("threads", "verify", "config_file", "cache", "max_lm_calls", "max_cost", "prices")
 
 
 def source_hash(paths: Iterable[Path]) -> str:
@@ -49,11 +50,15 @@ def inputs_fingerprint(config: ProgramConfig, sources: Iterable[Path]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def emitted_fingerprint(config: ProgramConfig) -> str | None:
+def is_up_to_date(config: ProgramConfig, fingerprint: str) -> bool:
+    """The package exists, was built from the same inputs, and was not stopped early."""
     manifest = config.out / config.package / "manifest.json"
     try:
         data = json.loads(manifest.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    value = data.get("inputs_fingerprint")
-    return value if isinstance(value, str) else None
+        return False
+    return (
+        isinstance(data, dict)
+        and data.get("inputs_fingerprint") == fingerprint
+        and not data.get("stopped")
+    )

@@ -16,11 +16,10 @@ a half-run evaluation would score the missing examples as 0.
 from __future__ import annotations
 
 import contextlib
-import json
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,7 @@ from .diagnostics import format_diagnostics
 from .emit import EmitRequest, render_package, write_package
 from .errors import CompileError
 from .evaluate import EvalResult, Evaluator
-from .fingerprint import inputs_fingerprint, source_hash
+from .fingerprint import inputs_fingerprint, is_up_to_date, source_hash
 from .ir import ProgramIR
 from .loader import Metric, load_metric, load_module_class
 from .meter import Meter, PhaseStats, RoleLM, role_lms
@@ -98,26 +97,6 @@ def make_role_lms(config: ProgramConfig) -> dict[str, tuple[str, LM]]:
     return roles
 
 
-def output_fingerprint(config: ProgramConfig, sources: Sequence[Path]) -> str:
-    """The inputs fingerprint; budgets and prices change what a compile may spend, not what
-    a complete compile emits, so they are left out (a stopped compile is never up to date)."""
-    return inputs_fingerprint(replace(config, max_lm_calls=None, max_cost=None, prices={}), sources)
-
-
-def is_up_to_date(config: ProgramConfig, fingerprint: str) -> bool:
-    """The package exists, was built from the same inputs, and was not stopped early."""
-    manifest = config.out / config.package / "manifest.json"
-    try:
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return (
-        isinstance(data, dict)
-        and data.get("inputs_fingerprint") == fingerprint
-        and not data.get("stopped")
-    )
-
-
 def compile_program(
     config: ProgramConfig,
     *,
@@ -130,7 +109,7 @@ def compile_program(
     start = time.perf_counter()
     ir = analyze(config)
     sources = project_sources(config)
-    fingerprint = output_fingerprint(config, sources)
+    fingerprint = inputs_fingerprint(config, sources)
     if not force and is_up_to_date(config, fingerprint):
         return CompileOutcome(config, up_to_date=True, seconds=time.perf_counter() - start)
 
