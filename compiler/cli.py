@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import castlm
+from castlm._errors import ConfigurationError
+from castlm._lm_settings import parse_assignment
 
-from .config import ProgramConfig, build_config, find_config, load_config_file
+from .config import LM_SETTINGS_KEYS, ProgramConfig, build_config, find_config, load_config_file
 from .errors import CompileError
 
 EXIT_OK, EXIT_USER, EXIT_INTERNAL = 0, 1, 2
@@ -86,6 +88,16 @@ def _compile_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--teacher-lm", help="LM for bootstrapping (default: --lm)")
     p.add_argument("--prompt-lm", help="LM that writes instructions (default: --lm)")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $CASTLM_BASE_URL)")
+    roles = (("the task", "lm"), ("the teacher", "teacher-lm"), ("the prompt", "prompt-lm"))
+    for role, flag in roles:
+        p.add_argument(
+            f"--{flag}-setting",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help=f"setting of {role} LM, e.g. temperature=0, max_tokens=64, "
+            "structured_output=llama_cpp (repeatable)",
+        )
     p.add_argument("--out", help="output folder (default: build/<package>)")
     p.add_argument("--package", help="Python package name (default: the class name in snake_case)")
     p.add_argument("--seed", type=int)
@@ -142,11 +154,23 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     options = [*args.option, *(["export_only=true"] if getattr(args, "export_only", False) else [])]
     if options:
         values["optimizer_options"] = dict(_parse_option(o) for o in options)
+    for key in LM_SETTINGS_KEYS:
+        given = getattr(args, key.replace("_settings", "_setting"))
+        if given:
+            values[key] = dict(_parse_setting(text, key) for text in given)
     if args.no_verify:
         values["verify"] = False
     if args.no_cache:
         values["cache"] = False
     return values
+
+
+def _parse_setting(text: str, key: str) -> tuple[str, Any]:
+    flag = "--" + key.replace("_settings", "_setting").replace("_", "-")
+    try:
+        return parse_assignment(text, where=flag)
+    except ConfigurationError as exc:
+        raise CompileError(str(exc)) from None
 
 
 def _parse_option(text: str) -> tuple[str, Any]:

@@ -64,6 +64,16 @@ class ProgramConfig:
     max_lm_calls: int | None = None
     max_cost: float | None = None
     prices: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    #: LM settings per role (temperature, max_tokens, structured_output...; see
+    #: castlm._lm_settings). The teacher and prompt LMs start from the task LM's.
+    lm_settings: Mapping[str, Any] = field(default_factory=dict)
+    teacher_lm_settings: Mapping[str, Any] = field(default_factory=dict)
+    prompt_lm_settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def settings_for(self, role: str) -> dict[str, Any]:
+        """The settings of the ``task``, ``teacher`` or ``prompt`` LM."""
+        own = {"task": {}, "teacher": self.teacher_lm_settings, "prompt": self.prompt_lm_settings}
+        return {**self.lm_settings, **own[role]}
 
 
 _KEYS: dict[str, type | tuple[type, ...]] = {
@@ -87,7 +97,11 @@ _KEYS: dict[str, type | tuple[type, ...]] = {
     "max_lm_calls": int,
     "max_cost": (float, int),
     "prices": dict,
+    "lm_settings": dict,
+    "teacher_lm_settings": dict,
+    "prompt_lm_settings": dict,
 }
+LM_SETTINGS_KEYS = ("lm_settings", "teacher_lm_settings", "prompt_lm_settings")
 _REQUIRED = ("program", "metric", "train", "lm")
 
 
@@ -125,8 +139,12 @@ def load_config_file(path: Path, overrides: Mapping[str, Any] | None = None) -> 
 
 def _override(from_file: Mapping[str, Any], flags: Mapping[str, Any]) -> dict[str, Any]:
     """Flags win over the file. Optimizer options in a file that names its optimizer belong to
-    that optimizer: ``--optimizer other`` drops them, while ``--option`` adds to them."""
+    that optimizer: ``--optimizer other`` drops them, while ``--option`` adds to them. LM
+    settings given as flags add to (and win over) the file's, key by key."""
     merged = {**from_file, **flags}
+    for key in LM_SETTINGS_KEYS:
+        if key in flags:
+            merged[key] = {**dict(from_file.get(key) or {}), **dict(flags[key])}
     file_options = dict(from_file.get("optimizer_options") or {})
     flag_options = dict(flags.get("optimizer_options") or {})
     named = from_file.get("optimizer")
@@ -195,7 +213,20 @@ def _optional(raw: Mapping[str, Any], base: Path, origin: str) -> dict[str, Any]
     if values.get("threads", 1) < 1:
         raise CompileError("threads must be at least 1", path=origin)
     values.update(_budget(raw, origin))
+    for key in LM_SETTINGS_KEYS:
+        if raw.get(key):
+            values[key] = _lm_settings(raw[key], key, origin)
     return values
+
+
+def _lm_settings(raw: Mapping[str, Any], key: str, origin: str) -> dict[str, Any]:
+    from castlm._errors import ConfigurationError
+    from castlm._lm_settings import check_settings
+
+    try:
+        return check_settings(raw, where=key)
+    except ConfigurationError as exc:
+        raise CompileError(str(exc), path=origin) from None
 
 
 def _budget(raw: Mapping[str, Any], origin: str) -> dict[str, Any]:

@@ -84,16 +84,19 @@ def make_role_lms(config: ProgramConfig) -> dict[str, tuple[str, LM]]:
     share its LM object (and its counts)."""
     cache = LMCache.default(config.project_dir) if config.cache else None
 
-    def build(name: str) -> LM:
+    def build(name: str, role: str) -> LM:
         try:
-            return make_lm(name, base_url=config.base_url, cache=cache)
+            return make_lm(name, base_url=config.base_url, cache=cache, **config.settings_for(role))
         except castlm.CastlmError as exc:
             raise CompileError(str(exc), path=config.config_file) from exc
 
-    task = build(config.lm)
+    task = build(config.lm, "task")
     roles = {"task": (config.lm, task)}
     for role, name in (("teacher", config.teacher_lm), ("prompt", config.prompt_lm)):
-        roles[role] = (name, build(name)) if name and name != config.lm else (config.lm, task)
+        if name and (name != config.lm or config.settings_for(role) != config.lm_settings):
+            roles[role] = (name, build(name, role))
+        else:
+            roles[role] = (config.lm, task)
     return roles
 
 
@@ -423,6 +426,7 @@ class _Build:
             "lm": config.lm,
             "teacher_lm": config.teacher_lm,
             "prompt_lm": config.prompt_lm,
+            "lm_settings": self.lm_settings(),
             "seed": config.seed,
             "scores": {
                 "metric": _metric_name(config),
@@ -438,6 +442,10 @@ class _Build:
             "report": list(REPORT_FILES),
         }
 
+    def lm_settings(self) -> dict[str, Any]:
+        """The task LM's settings, with the structured-output dialect it ended up using."""
+        return {**self.config.lm_settings, **self.run.lms[0].lm.settings()}
+
     def render(self) -> dict[str, bytes]:
         request = EmitRequest(
             program_path=self.config.program.path,
@@ -445,6 +453,7 @@ class _Build:
             package=self.config.package,
             params=self.chosen.params,
             lm_name=self.config.lm,
+            lm_settings=self.lm_settings(),
             manifest=self.manifest(),
             ir=self.ir,
             local_modules=tuple(self.sources[1:]),

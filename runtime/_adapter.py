@@ -9,8 +9,10 @@ Two formats:
 * ``ChatAdapter`` writes every field under a ``[[ ## name ## ]]`` header and reads the reply the
   same way; non-text values are written as JSON.
 * ``JSONAdapter`` asks for one JSON object holding every output and passes the output schema as
-  ``response_format`` where the endpoint supports structured output. Predictors use it when an
-  output needs JSON anyway (nested models, lists, dicts).
+  ``response_format``, which the LM sends in its structured-output dialect (a grammar on
+  llama.cpp, ``strict`` JSON schema on OpenAI). Predictors use it when an output needs JSON
+  anyway (nested models, lists, dicts), and for every signature when their LM constrains its
+  output, so a choice, a flag or a number cannot come back unparseable.
 """
 
 from __future__ import annotations
@@ -189,7 +191,7 @@ class JSONAdapter(Adapter):
         return json.dumps(data, ensure_ascii=False)
 
     def response_format(self, spec: SignatureSpec) -> dict[str, Any] | None:
-        return _response_format(spec)
+        return spec.response_format
 
     def parse(self, spec: SignatureSpec, text: str) -> dict[str, Any]:
         data = _first_json_object(text)
@@ -203,14 +205,6 @@ class JSONAdapter(Adapter):
                 signature=spec.name,
             )
         return _validate(spec, data, text)
-
-
-def _response_format(spec: SignatureSpec) -> dict[str, Any]:
-    schema = spec.output_model.model_json_schema()
-    return {
-        "type": "json_schema",
-        "json_schema": {"name": re.sub(r"\W", "_", spec.name)[:64], "schema": schema},
-    }
 
 
 def _split_sections(text: str) -> dict[str, str]:

@@ -34,6 +34,8 @@ class FallbackLM(LM):
         self.lms: tuple[LM, ...] = tuple(lms)
         # Native tool calls only when every LM of the chain can answer them.
         self.supports_tools = all(lm.supports_tools for lm in lms)
+        # The first LM decides the prompt format (JSON when it constrains its output).
+        self.structured_output = lms[0].structured_output
 
     @property
     def cache_namespace(self) -> str:
@@ -52,8 +54,12 @@ class FallbackLM(LM):
         response_format: Mapping[str, Any] | None = None,
         stop: Sequence[str] | None = None,
         rollout: int | None = None,
+        default_max_tokens: int | None = None,
     ) -> LMRequest:
-        # Only what the caller set; each LM fills in its own defaults in _for.
+        # Only what the caller set; each LM fills in its own defaults in _for. The signature's
+        # cap applies only where no member bounds replies itself.
+        if max_tokens is None and all(lm.max_tokens is None for lm in self.lms):
+            max_tokens = default_max_tokens
         return LMRequest(
             model=self.model,
             messages=tuple(messages),
@@ -65,13 +71,7 @@ class FallbackLM(LM):
         )
 
     def _for(self, lm: LM, request: LMRequest) -> LMRequest:
-        return replace(
-            request,
-            model=lm.model,
-            temperature=lm.temperature if request.temperature is None else request.temperature,
-            max_tokens=lm.max_tokens if request.max_tokens is None else request.max_tokens,
-            response_format=request.response_format if lm.supports_response_format else None,
-        )
+        return lm.fill(replace(request, model=lm.model))
 
     # -- calling ---------------------------------------------------------------------------
     def _send(self, request: LMRequest) -> LMResponse:

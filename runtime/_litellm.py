@@ -9,7 +9,7 @@ inside the methods that use it: importing castlm, or an emitted package that nev
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -23,6 +23,7 @@ from ._errors import (
 )
 from ._lm import LMRequest, LMResponse, ResponseCache, Usage
 from ._openai import KeyedLM, Secret, excerpt, scrub
+from ._structured import Dialect, DialectRejected, dialect_of, names_dialect
 
 _INSTALL_HINT = "pip install 'castlm[litellm]'"
 
@@ -69,9 +70,26 @@ class LiteLLMLM(KeyedLM):
         temperature: float | None = None,
         max_tokens: int | None = None,
         cache: ResponseCache | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        reasoning_effort: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        structured_output: Dialect = "auto",
         **litellm_kwargs: Any,
     ) -> None:
-        super().__init__(model, temperature=temperature, max_tokens=max_tokens, cache=cache)
+        super().__init__(
+            model,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            cache=cache,
+            top_p=top_p,
+            seed=seed,
+            stop=stop,
+            reasoning_effort=reasoning_effort,
+            extra_body=extra_body,
+            structured_output=structured_output,
+        )
         if not model:
             raise ConfigurationError("LiteLLMLM needs a model name, e.g. 'anthropic/claude-...'")
         self.base_url = base_url.rstrip("/") if base_url else None
@@ -94,13 +112,8 @@ class LiteLLMLM(KeyedLM):
         try:
             raw = litellm.completion(**kwargs)
         except Exception as exc:
-            if not self._should_drop_response_format(exc, kwargs):
-                raise self._translate(exc) from exc
-            kwargs.pop("response_format")
-            try:
-                raw = litellm.completion(**kwargs)
-            except Exception as retry_exc:
-                raise self._translate(retry_exc) from retry_exc
+            self._check_dialect(exc, kwargs)
+            raise self._translate(exc) from exc
         return self._parse(raw)
 
     async def _asend(self, request: LMRequest) -> LMResponse:
@@ -109,19 +122,12 @@ class LiteLLMLM(KeyedLM):
         try:
             raw = await litellm.acompletion(**kwargs)
         except Exception as exc:
-            if not self._should_drop_response_format(exc, kwargs):
-                raise self._translate(exc) from exc
-            kwargs.pop("response_format")
-            try:
-                raw = await litellm.acompletion(**kwargs)
-            except Exception as retry_exc:
-                raise self._translate(retry_exc) from retry_exc
+            self._check_dialect(exc, kwargs)
+            raise self._translate(exc) from exc
         return self._parse(raw)
 
     def _kwargs(self, request: LMRequest) -> dict[str, Any]:
         kwargs = request.payload()
-        if not self.supports_response_format:
-            kwargs.pop("response_format", None)
         kwargs.update(
             timeout=self.timeout,
             num_retries=self.max_retries,
@@ -135,14 +141,16 @@ class LiteLLMLM(KeyedLM):
             kwargs["api_key"] = self._api_key.reveal()
         return kwargs
 
-    def _should_drop_response_format(self, exc: Exception, kwargs: Mapping[str, Any]) -> bool:
-        """A 400 that complains about response_format: switch it off for good and retry."""
-        if "response_format" not in kwargs or "response_format" not in str(exc):
-            return False
-        if getattr(exc, "status_code", None) != 400:
-            return False
-        self.supports_response_format = False
-        return True
+    def _check_dialect(self, exc: Exception, kwargs: Mapping[str, Any]) -> None:
+        """An error that complains about the structured-output parameter rejects the dialect
+        (castlm.LM then tries the next one under ``auto``)."""
+        dialect = dialect_of(kwargs)
+        status = getattr(exc, "status_code", None)
+        status = status if isinstance(status, int) else 400
+        text = str(exc)
+        if dialect is not None and names_dialect(dialect, status, text):
+            secret = self._api_key.reveal() if self._api_key else None
+            raise DialectRejected(dialect, status, excerpt(scrub(text, secret))) from None
 
     # -- translating -----------------------------------------------------------------------
     def _translate(self, exc: Exception) -> Exception:

@@ -11,13 +11,15 @@ from __future__ import annotations
 import abc
 import hashlib
 import json
+import re
 import threading
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ._errors import LMResponseError
+from ._errors import LMResponseError, LMStatusError
 from ._instrument import LMCall, observe
+from ._structured import AUTO_ORDER, LEARNED, Dialect, DialectRejected, body_fields, next_dialect
 
 if TYPE_CHECKING:
     from ._breaker import BreakerPolicy, CircuitBreaker
@@ -52,6 +54,8 @@ class LMRequest:
 
     ``rollout`` is never sent to the endpoint: it only separates requests that are otherwise
     identical (a second bootstrapping round at a higher temperature must not hit the cache).
+    ``response_format`` is the structured-output request in OpenAI's form; ``structured_output``
+    is the dialect it is sent in (see :mod:`castlm._structured`; ``off`` sends nothing).
     """
 
     model: str
@@ -64,6 +68,12 @@ class LMRequest:
     #: Function tools in the OpenAI format (``{"type": "function", "function": {...}}``) for
     #: native function calling; None (the default) leaves the body, and the cache key, as is.
     tools: tuple[Mapping[str, Any], ...] | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    reasoning_effort: str | None = None
+    structured_output: str = "json_schema"
+    #: Raw keys merged into the body last (the escape hatch for server-specific parameters).
+    extra_body: Mapping[str, Any] | None = None
 
     def payload(self) -> dict[str, Any]:
         """The OpenAI-compatible request body (without ``stream``)."""
@@ -74,13 +84,21 @@ class LMRequest:
         if self.temperature is not None:
             body["temperature"] = self.temperature
         if self.max_tokens is not None:
-            body["max_tokens"] = self.max_tokens
+            body[max_tokens_key(self.model)] = self.max_tokens
+        if self.top_p is not None:
+            body["top_p"] = self.top_p
+        if self.seed is not None:
+            body["seed"] = self.seed
+        if self.reasoning_effort is not None:
+            body["reasoning_effort"] = self.reasoning_effort
         if self.response_format is not None:
-            body["response_format"] = dict(self.response_format)
+            body.update(body_fields(self.structured_output, dict(self.response_format)))
         if self.stop:
             body["stop"] = list(self.stop)
         if self.tools:
             body["tools"] = [dict(t) for t in self.tools]
+        if self.extra_body:
+            body.update(self.extra_body)
         return body
 
     def cache_key(self, namespace: str = "") -> str:
@@ -89,6 +107,17 @@ class LMRequest:
         # ASCII escapes keep lone surrogates (valid in a Python str) hashable.
         blob = json.dumps(material, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+# OpenAI's reasoning models reject ``max_tokens`` and take ``max_completion_tokens``; most
+# other servers (llama.cpp among them) ignore ``max_completion_tokens``, so it is sent only
+# where the model family needs it.
+_COMPLETION_TOKENS_MODELS = re.compile(r"^(?:.*/)?(?:o\d|gpt-5)", re.IGNORECASE)
+
+
+def max_tokens_key(model: str) -> str:
+    """The body key that bounds the reply's length for ``model``."""
+    return "max_completion_tokens" if _COMPLETION_TOKENS_MODELS.match(model) else "max_tokens"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,9 +182,9 @@ class LM(abc.ABC):
     keep :attr:`stats`.
     """
 
-    #: Whether the endpoint accepts ``response_format`` (structured output). Backends that
-    #: learn otherwise at run time switch it off.
-    supports_response_format: bool = True
+    #: How replies are constrained to the output schema (see :mod:`castlm._structured`).
+    #: Backends without constrained decoding (the test doubles) default to ``off``.
+    structured_output: Dialect = "off"
     #: Whether the backend sends ``LMRequest.tools`` and reads ``tool_calls`` back (native
     #: function calling). ReAct uses its text protocol where this is False.
     supports_tools: bool = False
@@ -175,10 +204,38 @@ class LM(abc.ABC):
         temperature: float | None = None,
         max_tokens: int | None = None,
         cache: ResponseCache | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        reasoning_effort: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        structured_output: Dialect | None = None,
     ) -> None:
+        from ._lm_settings import check_settings  # checked once, here, for every backend
+
+        checked = check_settings(
+            {
+                "temperature": temperature,
+                "max_tokens": max_tokens,
+                "top_p": top_p,
+                "seed": seed,
+                "stop": stop,
+                "reasoning_effort": reasoning_effort,
+                "extra_body": extra_body,
+                "structured_output": structured_output,
+            },
+            where=type(self).__name__,
+        )
         self.model = model
-        self.temperature = temperature
-        self.max_tokens = max_tokens
+        self.temperature: float | None = checked.get("temperature")
+        self.max_tokens: int | None = checked.get("max_tokens")
+        self.top_p: float | None = checked.get("top_p")
+        self.seed: int | None = checked.get("seed")
+        self.stop: tuple[str, ...] | None = checked.get("stop")
+        self.reasoning_effort: str | None = checked.get("reasoning_effort")
+        self.extra_body: Mapping[str, Any] | None = checked.get("extra_body")
+        if structured_output is not None:
+            self.structured_output = checked["structured_output"]
         self.cache = cache
         self.stats = LMStats()
         self._stats_lock = threading.Lock()
@@ -218,17 +275,71 @@ class LM(abc.ABC):
         response_format: Mapping[str, Any] | None = None,
         stop: Sequence[str] | None = None,
         rollout: int | None = None,
+        default_max_tokens: int | None = None,
     ) -> LMRequest:
-        """Build a request with this LM's defaults filled in."""
-        return LMRequest(
+        """Build a request with this LM's defaults filled in.
+
+        ``default_max_tokens`` bounds the reply when neither the caller nor this LM does (a
+        cap derived from the signature, so that a rambling model costs bounded time).
+        """
+        request = LMRequest(
             model=self.model,
             messages=tuple(messages),
-            temperature=self.temperature if temperature is None else temperature,
-            max_tokens=self.max_tokens if max_tokens is None else max_tokens,
-            response_format=response_format if self.supports_response_format else None,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            response_format=response_format,
             stop=tuple(stop) if stop else None,
             rollout=rollout,
         )
+        filled = self.fill(request)
+        if filled.max_tokens is None and default_max_tokens is not None:
+            return replace(filled, max_tokens=default_max_tokens)
+        return filled
+
+    def fill(self, request: LMRequest) -> LMRequest:
+        """``request`` with every setting it leaves open taken from this LM."""
+        return replace(
+            request,
+            temperature=self.temperature if request.temperature is None else request.temperature,
+            max_tokens=self.max_tokens if request.max_tokens is None else request.max_tokens,
+            stop=request.stop or self.stop,
+            top_p=self.top_p if request.top_p is None else request.top_p,
+            seed=self.seed if request.seed is None else request.seed,
+            reasoning_effort=request.reasoning_effort or self.reasoning_effort,
+            extra_body=request.extra_body or self.extra_body,
+            structured_output=self.dialect(),
+        )
+
+    @property
+    def constrains_output(self) -> bool:
+        """Whether replies are constrained to the output schema (``structured_output`` not
+        ``off``); predictors with ``adapter="auto"`` then use the JSON adapter."""
+        return self.structured_output != "off"
+
+    @property
+    def dialect_endpoint(self) -> str:
+        """Where ``auto`` remembers what this LM's endpoint accepts (see ``dialect``)."""
+        return self.cache_namespace
+
+    def dialect(self) -> Dialect:
+        """The structured-output dialect requests are sent in now."""
+        if self.structured_output != "auto":
+            return self.structured_output
+        return LEARNED.get(self.dialect_endpoint) or AUTO_ORDER[0]
+
+    def settings(self) -> dict[str, Any]:
+        """The settings this LM was configured with (for manifests and reports)."""
+        values = {
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "top_p": self.top_p,
+            "seed": self.seed,
+            "stop": list(self.stop) if self.stop else None,
+            "reasoning_effort": self.reasoning_effort,
+            "extra_body": dict(self.extra_body) if self.extra_body else None,
+            "structured_output": self.dialect(),
+        }
+        return {k: v for k, v in values.items() if v is not None}
 
     def complete(self, request: LMRequest, *, use_cache: bool = True) -> LMResponse:
         call = observe(self, request)
@@ -275,6 +386,38 @@ class LM(abc.ABC):
 
     # -- internals -----------------------------------------------------------------------
     def _complete(self, request: LMRequest, use_cache: bool) -> LMResponse:
+        while True:
+            try:
+                return self._complete_once(request, use_cache)
+            except DialectRejected as exc:
+                request = self._after_rejection(request, exc)
+
+    async def _acomplete(self, request: LMRequest, use_cache: bool) -> LMResponse:
+        while True:
+            try:
+                return await self._acomplete_once(request, use_cache)
+            except DialectRejected as exc:
+                request = self._after_rejection(request, exc)
+
+    def _after_rejection(self, request: LMRequest, rejected: DialectRejected) -> LMRequest:
+        """The request to send after the endpoint refused its structured-output dialect.
+
+        Under ``auto`` the next dialect is tried and remembered for the endpoint; a dialect the
+        user chose is an error naming the setting, never a silent downgrade to free text.
+        """
+        following = next_dialect(rejected.dialect) if self.structured_output == "auto" else None
+        if following is None:
+            raise LMStatusError(
+                f"{self!r}: the endpoint rejected structured output in the "
+                f"{rejected.dialect!r} dialect (HTTP {rejected.status}: {rejected.message}). "
+                "Set structured_output to a dialect this server supports (json_schema, "
+                "llama_cpp, vllm, vllm_guided, ollama), to 'auto' to detect it, or to 'off'.",
+                status_code=rejected.status,
+            ) from None
+        LEARNED.learn(self.dialect_endpoint, following)
+        return replace(request, structured_output=following)
+
+    def _complete_once(self, request: LMRequest, use_cache: bool) -> LMResponse:
         key = self._lookup_key(request, use_cache)
         if key is not None and (hit := self._cache_get(key)) is not None:
             return hit
@@ -292,7 +435,7 @@ class LM(abc.ABC):
         self._record(response, key)
         return response
 
-    async def _acomplete(self, request: LMRequest, use_cache: bool) -> LMResponse:
+    async def _acomplete_once(self, request: LMRequest, use_cache: bool) -> LMResponse:
         key = self._lookup_key(request, use_cache)
         if key is not None and (hit := self._cache_get(key)) is not None:
             return hit
@@ -314,11 +457,18 @@ class LM(abc.ABC):
         self, request: LMRequest, use_cache: bool, call: LMCall | None
     ) -> Iterator[str | LMResponse]:
         try:
-            key = self._lookup_key(request, use_cache)
-            response = self._cache_get(key) if key is not None else None
-            if response is None:
-                response = yield from self._stream_uncached(request)
+            while True:
+                key = self._lookup_key(request, use_cache)
+                response = self._cache_get(key) if key is not None else None
+                if response is not None:
+                    break
+                try:
+                    response = yield from self._stream_uncached(request)
+                except DialectRejected as exc:  # refused before any text: try the next one
+                    request = self._after_rejection(request, exc)
+                    continue
                 self._record(response, key)
+                break
         except BaseException as exc:
             if call is not None:
                 call.fail(exc)
@@ -352,26 +502,24 @@ class LM(abc.ABC):
     ) -> AsyncIterator[str | LMResponse]:
         response: LMResponse | None = None
         try:
-            key = self._lookup_key(request, use_cache)
-            response = self._cache_get(key) if key is not None else None
-            if response is None:
-                gate = self._admit(request)
-                if gate is not None:
-                    await gate.aenter()
+            while True:
+                key = self._lookup_key(request, use_cache)
+                response = self._cache_get(key) if key is not None else None
+                if response is not None:
+                    break
                 try:
-                    async for piece in self._asend_stream(request):
+                    response = None
+                    async for piece in self._astream_uncached(request):
                         if isinstance(piece, LMResponse):
                             response = piece
                         else:
                             yield piece
-                    response = self._streamed(response)
-                except BaseException as exc:
-                    if gate is not None:
-                        gate.exit(None, exc)
-                    raise
-                if gate is not None:
-                    gate.exit(response, None)
+                except DialectRejected as exc:  # refused before any text: try the next one
+                    request = self._after_rejection(request, exc)
+                    continue
+                response = self._streamed(response)
                 self._record(response, key)
+                break
         except BaseException as exc:
             if call is not None:
                 call.fail(exc)
@@ -379,6 +527,23 @@ class LM(abc.ABC):
         if call is not None:
             call.finish(response)
         yield response
+
+    async def _astream_uncached(self, request: LMRequest) -> AsyncIterator[str | LMResponse]:
+        gate = self._admit(request)
+        if gate is not None:
+            await gate.aenter()
+        response: LMResponse | None = None
+        try:
+            async for piece in self._asend_stream(request):
+                if isinstance(piece, LMResponse):
+                    response = piece
+                yield piece
+        except BaseException as exc:
+            if gate is not None:
+                gate.exit(None, exc)
+            raise
+        if gate is not None:
+            gate.exit(response, None)
 
     def _streamed(self, response: LMResponse | None) -> LMResponse:
         if response is None:  # a backend bug, not an endpoint failure

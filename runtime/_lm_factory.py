@@ -53,8 +53,21 @@ def make_lm(
 
     from ._openai import OpenAIChatLM
 
+    _check_keywords(OpenAIChatLM, kwargs)
     model = _model_after(name, OPENAI_PREFIX) if name.startswith(OPENAI_PREFIX) else name
     return OpenAIChatLM(model, base_url=base_url, api_key=api_key, cache=cache, **kwargs)
+
+
+def _check_keywords(backend: type[LM], kwargs: dict[str, Any]) -> None:
+    """A misspelled setting is a ConfigurationError with a suggestion, not a TypeError."""
+    import inspect
+
+    accepted = set(inspect.signature(backend.__init__).parameters)
+    for key in kwargs:
+        if key not in accepted:
+            from ._lm_settings import check_settings
+
+            check_settings({key: kwargs[key]}, where=f"{backend.__name__} settings")
 
 
 def _standin(cache: ResponseCache | None, kwargs: dict[str, Any]) -> LM:
@@ -67,6 +80,7 @@ def _standin(cache: ResponseCache | None, kwargs: dict[str, Any]) -> LM:
             "the 'standin' LM is not available in this castlm runtime (castlm.testing is "
             "missing); pick a real model name instead"
         ) from exc
+    kwargs.pop("timeout", None)  # it never waits on a network
     return StandInLM(cache=cache, **kwargs)
 
 

@@ -21,7 +21,7 @@ import ssl
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn, Self
@@ -42,6 +42,7 @@ from ._errors import (
 from ._lm import LM, LMRequest, LMResponse, ResponseCache, ToolCall, Usage
 from ._retry import RetryPolicy
 from ._sse import ChunkReader
+from ._structured import Dialect, DialectRejected, dialect_of, names_dialect
 
 if TYPE_CHECKING:
     from ._breaker import BreakerPolicy, CircuitBreaker
@@ -188,12 +189,7 @@ class _Wait:
     seconds: float
 
 
-class _DropResponseFormat:
-    """Retry at once without ``response_format`` (the endpoint rejected it)."""
-
-
-_DROP_RESPONSE_FORMAT = _DropResponseFormat()
-_Step = LMResponse | _Wait | _DropResponseFormat
+_Step = LMResponse | _Wait
 _Outcome = httpx.Response | httpx.TransportError
 
 
@@ -235,8 +231,25 @@ class OpenAIChatLM(KeyedLM):
         breaker: BreakerPolicy | CircuitBreaker | None = None,
         rate_limit: RateLimit | RateLimiter | None = None,
         max_connections: int = 100,
+        top_p: float | None = None,
+        seed: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        reasoning_effort: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        structured_output: Dialect = "auto",
     ) -> None:
-        super().__init__(model, temperature=temperature, max_tokens=max_tokens, cache=cache)
+        super().__init__(
+            model,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            cache=cache,
+            top_p=top_p,
+            seed=seed,
+            stop=stop,
+            reasoning_effort=reasoning_effort,
+            extra_body=extra_body,
+            structured_output=structured_output,
+        )
         if not model:
             raise ConfigurationError("OpenAIChatLM needs a model name, e.g. 'gpt-4o-mini'")
         if max_retries < 0 or timeout <= 0 or backoff_base < 0 or backoff_max < 0:
@@ -286,6 +299,10 @@ class OpenAIChatLM(KeyedLM):
         # The endpoint, never the key: two keys on one endpoint get the same answers.
         return f"openai-chat:{self.base_url}"
 
+    @property
+    def dialect_endpoint(self) -> str:
+        return f"{self.url} {self.model}"
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
 
@@ -324,11 +341,8 @@ class OpenAIChatLM(KeyedLM):
             step = self._decide(self._post(body), attempt, body)
             if isinstance(step, LMResponse):
                 return step
-            if isinstance(step, _Wait):
-                time.sleep(step.seconds)
-                attempt += 1
-            else:
-                body = _without_response_format(body)
+            time.sleep(step.seconds)
+            attempt += 1
 
     async def _asend(self, request: LMRequest) -> LMResponse:
         body = self._body(request)
@@ -337,11 +351,8 @@ class OpenAIChatLM(KeyedLM):
             step = self._decide(await self._apost(body), attempt, body)
             if isinstance(step, LMResponse):
                 return step
-            if isinstance(step, _Wait):
-                await asyncio.sleep(step.seconds)
-                attempt += 1
-            else:
-                body = _without_response_format(body)
+            await asyncio.sleep(step.seconds)
+            attempt += 1
 
     # -- streaming -------------------------------------------------------------------------
     def _send_stream(self, request: LMRequest) -> Iterator[str | LMResponse]:
@@ -415,8 +426,7 @@ class OpenAIChatLM(KeyedLM):
         rejected = answer.status_code == 400 and "stream_options" in answer.text
         if rejected and "stream_options" in body:
             return {k: v for k, v in body.items() if k != "stream_options"}
-        step = self._decide(answer, attempt, body)
-        return _without_response_format(body) if isinstance(step, _DropResponseFormat) else step
+        return self._decide(answer, attempt, body)
 
     def _stream_end(
         self,
@@ -448,9 +458,7 @@ class OpenAIChatLM(KeyedLM):
         return step
 
     def _body(self, request: LMRequest) -> dict[str, Any]:
-        body = request.payload()
-        # The request may have been built before this client learned the endpoint's limits.
-        return body if self.supports_response_format else _without_response_format(body)
+        return request.payload()
 
     def _post(self, body: dict[str, Any]) -> _Outcome:
         try:
@@ -558,9 +566,9 @@ class OpenAIChatLM(KeyedLM):
         status = outcome.status_code
         if 200 <= status < 300:
             return self._parse(outcome, body)
-        if status == 400 and "response_format" in body and "response_format" in outcome.text:
-            self.supports_response_format = False  # remembered for every later call
-            return _DROP_RESPONSE_FORMAT
+        dialect = dialect_of(body)
+        if dialect is not None and names_dialect(dialect, status, outcome.text):
+            raise DialectRejected(dialect, status, self._quote(_server_message(outcome)))
         if can_retry and status in RETRY_STATUSES:
             return _Wait(self._retry_delay(outcome, attempt))
         raise self._status_error(outcome, attempt + 1)
@@ -694,10 +702,6 @@ def _check_url(url: str) -> None:
 
 def _is_event_stream(answer: httpx.Response) -> bool:
     return answer.is_success and "text/event-stream" in answer.headers.get("content-type", "")
-
-
-def _without_response_format(body: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in body.items() if k != "response_format"}
 
 
 def _first_choice(data: object) -> dict[str, Any] | None:

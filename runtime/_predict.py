@@ -72,6 +72,7 @@ class Predict(Generic[S]):
         self.lm = lm
         self.temperature = temperature
         self.max_tokens = max_tokens
+        self._adapter_mode: AdapterMode = adapter
         self.adapter = _adapter.choose(self.spec, adapter)
         self._instructions = self.spec.instructions if instructions is None else instructions
         self._demos = self.normalize_demos(demos)
@@ -257,6 +258,7 @@ class Predict(Generic[S]):
                 f"predictor for {self.spec.name} has no LM: pass lm= to load() or to the "
                 f"predictor, call module.set_lm(lm), or wrap the call in castlm.context(lm=...)"
             )
+        self._follow(lm)
         values = self._checked_inputs(inputs)
         messages = self._render(values)
         request = lm.request(
@@ -265,10 +267,22 @@ class Predict(Generic[S]):
             max_tokens=self.max_tokens,
             response_format=self.adapter.response_format(self.spec),
             rollout=ctx.rollout,
+            default_max_tokens=self.spec.output_token_cap,
         )
         if self.model:
             request = replace(request, model=self.model)
         return values, messages, request, lm, ctx
+
+    def _follow(self, lm: LM) -> None:
+        """With ``adapter="auto"``, use JSON whenever the LM constrains its output to the
+        schema (a grammar makes a choice, a flag or a number impossible to garble)."""
+        if self._adapter_mode != "auto":
+            return
+        wanted = _adapter.JSON if lm.constrains_output else _adapter.choose(self.spec, "auto")
+        if wanted is not self.adapter:
+            self.adapter = wanted
+            self._prefix = None
+            self._suffix = wanted.reminder(self.spec)
 
     def _validate_inputs(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         fields = self.spec.fields
@@ -300,23 +314,20 @@ class Predict(Generic[S]):
             {"role": "assistant", "content": response.text},
             self.adapter.retry_message(self.spec, error),
         )
-        return LMRequest(
-            model=request.model,
-            messages=messages,
-            temperature=request.temperature,
-            max_tokens=request.max_tokens,
-            response_format=request.response_format,
-            stop=request.stop,
-            rollout=request.rollout,
-        )
+        return replace(request, messages=messages)
 
     def _parse_after_retry(self, response: LMResponse, first: ParseError) -> dict[str, Any]:
         try:
             return self.adapter.parse(self.spec, response.text)
         except ParseError as second:
+            cut = (
+                " The reply stopped at its token limit: raise max_tokens."
+                if response.finish_reason == "length"
+                else ""
+            )
             raise ParseError(
                 f"{self.spec.name}: the LM's reply could not be parsed, even after one retry "
-                f"that showed it the error: {second} (first attempt: {first})",
+                f"that showed it the error: {second} (first attempt: {first}).{cut}",
                 raw=response.text,
                 signature=self.spec.name,
             ) from second

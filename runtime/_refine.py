@@ -123,7 +123,7 @@ class HintedLM(LM):
         super().__init__(inner.model, temperature=inner.temperature, max_tokens=inner.max_tokens)
         self.inner = inner
         self.hint = hint
-        self.supports_response_format = inner.supports_response_format
+        self.structured_output = inner.structured_output
         self.supports_tools = inner.supports_tools
 
     def with_hint(self, request: LMRequest) -> LMRequest:

@@ -119,6 +119,30 @@ class SignatureSpec:
         """True when some output needs JSON (models, containers)."""
         return any(_types.is_structured(f.annotation) for f in self.outputs)
 
+    @cached_property
+    def response_format(self) -> dict[str, Any]:
+        """The structured-output request for the outputs, built once per signature."""
+        from ._structured import response_format
+
+        return response_format(self.name, self.output_model.model_json_schema())
+
+    @cached_property
+    def output_token_cap(self) -> int:
+        """A default bound on a reply's tokens: a few for a choice, a number or a flag, more
+        for free text, so that a model that rambles costs bounded time."""
+        return _REPLY_OVERHEAD + sum(_field_cap(f) for f in self.outputs)
+
+
+_REPLY_OVERHEAD = 32
+
+
+def _field_cap(field: FieldSpec) -> int:
+    if field.choices is not None or field.annotation in (bool, int, float):
+        return 24
+    if field.is_text:
+        return 768
+    return 512  # containers and nested models
+
 
 def _sub_model(name: str, fields: tuple[FieldSpec, ...]) -> type[BaseModel]:
     definitions: dict[str, Any] = {f.name: (f.info.annotation, copy.copy(f.info)) for f in fields}

@@ -376,19 +376,19 @@ def test_malformed_body_is_a_response_error(server: FakeOpenAI, body: bytes, why
     assert excerpt in str(caught.value) and server.url in str(caught.value)
 
 
-# -- response_format fallback --------------------------------------------------------------
+# -- response_format fallback (more in test_structured_output.py) -------------------------
 
 
-def test_response_format_fallback_is_remembered() -> None:
+def test_a_rejected_response_format_falls_back_and_is_remembered() -> None:
     with FakeOpenAI(reply='{"a": 1}', reject_response_format=True) as server:
         lm = make_lm(server.base_url)
         rf = {"type": "json_object"}
         assert lm.complete(ask(lm, response_format=rf)).text == '{"a": 1}'
-        assert lm.supports_response_format is False
+        assert lm.dialect() == "off"
         first, second = server.chat_requests
         assert "response_format" in first.body and "response_format" not in second.body
-        # A request built before the switch still goes out without it, in one try.
-        lm.complete(LMRequest(MODEL, tuple(MESSAGES), response_format=rf))
+        # A request built after the switch goes out without it, in one try.
+        lm.complete(ask(lm, response_format=rf))
         assert len(server.chat_requests) == 3
         assert "response_format" not in server.chat_requests[2].body
 
@@ -397,7 +397,7 @@ def test_response_format_fallback_async(server: FakeOpenAI) -> None:
     server.fail(Fault.reject_response_format())
     lm = make_lm(server.base_url)
     response = asyncio.run(lm.acomplete(ask(lm, response_format={"type": "json_object"})))
-    assert response.text == "hello there" and lm.supports_response_format is False
+    assert response.text == "hello there" and lm.dialect() == "off"
 
 
 def test_400_without_response_format_is_not_a_fallback(server: FakeOpenAI) -> None:
@@ -405,7 +405,7 @@ def test_400_without_response_format_is_not_a_fallback(server: FakeOpenAI) -> No
     lm = make_lm(server.base_url)
     with pytest.raises(LMStatusError):
         lm.complete(ask(lm))  # the request had no response_format to drop
-    assert lm.supports_response_format is True
+    assert lm.dialect() == "json_schema"
 
 
 # -- the key never leaks ------------------------------------------------------------------

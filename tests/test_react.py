@@ -205,7 +205,9 @@ def test_native_function_calling_sends_tools_and_reads_tool_calls() -> None:
             completion(calls=[("calculator", {"expression": "6*7"})]),
             completion(text="I know it now.", calls=[("finish", {})]),
         )
-        lm = cl.OpenAIChatLM("m", base_url=server.base_url, api_key="k", cache=cl.LMCache())
+        lm = cl.OpenAIChatLM(
+            "m", base_url=server.base_url, api_key="k", cache=cl.LMCache(), structured_output="off"
+        )
         agent = cl.ReAct(QA, tools=[calculator])
         agent.set_lm(lm)
         with cl.trace() as steps:
@@ -233,7 +235,7 @@ def test_native_function_calling_sends_tools_and_reads_tool_calls() -> None:
 def test_an_endpoint_without_function_calling_falls_back_to_text() -> None:
     with FakeOpenAI(reply=[step("finish", {}), final("done")]) as server:
         server.fail(Fault.status_error(400, "tools are not supported by this model"))
-        lm = cl.OpenAIChatLM("m", base_url=server.base_url, api_key="k")
+        lm = cl.OpenAIChatLM("m", base_url=server.base_url, api_key="k", structured_output="off")
         agent = cl.ReAct(QA, tools=[calculator])
         agent.set_lm(lm)
         assert agent(question="?").answer == "done"

@@ -93,7 +93,7 @@ def test_chain_of_thought_streams_its_reasoning_first() -> None:
 
 def test_json_mode_streams_string_values_decoded() -> None:
     with FakeOpenAI(reply=JSON_REPLY, stream_chunk_chars=2) as server:
-        lm = openai_lm("m", base_url=server.base_url)
+        lm = openai_lm("m", base_url=server.base_url, structured_output="json_schema")
         events, done = run(cl.Predict(Tags, lm=lm), text="menu")
         assert "response_format" in server.chat_requests[0].body
     note = "".join(e.delta for e in events if e.field == "note")

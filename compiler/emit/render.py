@@ -18,6 +18,7 @@ from castlm.compiler.emit import layout, templating
 from castlm.compiler.emit.entry import EntryPoints, entry_points
 from castlm.compiler.emit.errors import EmitError
 from castlm.compiler.emit.imports import import_block, name_order
+from castlm.compiler.emit.literals import py_value
 from castlm.compiler.emit.local_modules import local_module_names, module_file
 from castlm.compiler.emit.manifest import manifest_bytes
 from castlm.compiler.emit.project import KNN_FILE, pyproject_context, readme_context
@@ -35,6 +36,10 @@ _OWN_IMPORTS = (
     "from ._runtime._lm_config import configure_lms as _configure_lms",
     "from ._runtime._cache import LMCache as _LMCache",
     "from ._runtime._lm_factory import make_lm as _make_lm",
+    "from ._runtime._lm_settings import check_settings as _check_settings",
+    "from ._runtime._lm_settings import settings_from_env as _settings_from_env",
+    "from ._runtime._errors import ConfigurationError as _ConfigurationError",
+    "from collections.abc import Callable as _Callable",
 )
 _SINGLE_IMPORTS = ("from ._frozen import PARAMS as _PARAMS",)
 _ENSEMBLE_IMPORTS = (
@@ -173,6 +178,7 @@ def _render_init(env: jinja2.Environment, request: EmitRequest, entry: EntryPoin
         reducer=code(request.reducer[1] if request.reducer else "majority"),
         custom_reducer=request.reducer is not None,
         lm_name=request.lm_name,
+        lm_settings=code(py_value(dict(request.lm_settings), 0, "lm_settings")),
         imports=code(import_block([*own, *entry.imports, program])),
         all_list=code(layout.bracketed("__all__ = [", _sorted_all(exported), "]")),
         run_def=code(layout.bracketed("def run(", entry.parameter_list, returns)),

@@ -43,6 +43,8 @@ class EmitRequest:
     members: Sequence[Mapping[str, PredictorParams]] = ()
     reducer: tuple[str, str] | None = None
     extra_files: Mapping[str, bytes] = field(default_factory=dict)
+    #: The task LM's settings at compile time, frozen as the package's defaults.
+    lm_settings: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def param_sets(self) -> list[Mapping[str, PredictorParams]]:

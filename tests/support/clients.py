@@ -14,6 +14,9 @@ _opened: list[OpenAIChatLM] = []
 
 
 def openai_lm(model: str = "m", **kwargs: Any) -> OpenAIChatLM:
+    # The servers of these tests script replies in the chat format; structured output (JSON
+    # under a grammar) has tests of its own in test_structured_output.py.
+    kwargs.setdefault("structured_output", "off")
     lm = OpenAIChatLM(model, **kwargs)
     _opened.append(lm)
     return lm

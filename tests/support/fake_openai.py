@@ -112,6 +112,29 @@ class Fault:
         )
 
 
+_PARAM = {
+    "json_schema": "response_format",
+    "llama_cpp": "response_format",
+    "vllm": "structured_outputs",
+    "vllm_guided": "guided_json",
+    "ollama": "format",
+}
+
+
+def _dialect(body: dict[str, Any]) -> str | None:
+    """How a body asks for structured output, read the way each kind of server reads it."""
+    for dialect, param in _PARAM.items():
+        if param != "response_format" and param in body:
+            return dialect
+    response_format = body.get("response_format")
+    if not isinstance(response_format, dict):
+        return None
+    kind = response_format.get("type")
+    if kind == "json_object" and "schema" in response_format:
+        return "llama_cpp"
+    return "json_schema" if kind == "json_schema" else None
+
+
 @dataclass(frozen=True)
 class RecordedRequest:
     """One request the server received."""
@@ -128,6 +151,8 @@ class FakeOpenAI:
 
     ``latency`` delays every chat answer; ``reject_response_format=True`` makes every request
     that carries ``response_format`` fail with 400, like an endpoint without JSON mode.
+    ``dialects`` limits the structured-output dialects accepted; others fail with HTTP 500
+    naming the parameter, as llama-cpp-python's server answers OpenAI's ``json_schema``.
     """
 
     def __init__(
@@ -139,8 +164,10 @@ class FakeOpenAI:
         finish_reason: str = "stop",
         embedding_dim: int = 8,
         stream_chunk_chars: int = 4,
+        dialects: frozenset[str] | None = None,
     ) -> None:
         self.latency = latency
+        self.dialects = dialects
         self.stream_chunk_chars = stream_chunk_chars
         self.reject_response_format = reject_response_format
         self.finish_reason = finish_reason
@@ -242,6 +269,10 @@ class FakeOpenAI:
         if self.reject_response_format and "response_format" in body:
             rejection = Fault.reject_response_format()
             handler.send(rejection.status, rejection.body, rejection.headers)
+            return
+        dialect = _dialect(body)
+        if self.dialects is not None and dialect is not None and dialect not in self.dialects:
+            handler.send_json(500, _error(f"1 validation error: ('body', {_PARAM[dialect]!r})"))
             return
         try:
             text = self._reply_text(body)

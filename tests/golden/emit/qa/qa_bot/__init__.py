@@ -9,25 +9,36 @@ from __future__ import annotations
 
 import os as _os
 import threading as _threading
+from collections.abc import Callable as _Callable
 from pathlib import Path as _Path
 
 from ._frozen import PARAMS as _PARAMS
 from ._runtime import LM
 from ._runtime._cache import LMCache as _LMCache
+from ._runtime._errors import ConfigurationError as _ConfigurationError
 from ._runtime._lm_config import configure_lms as _configure_lms
 from ._runtime._lm_factory import make_lm as _make_lm
+from ._runtime._lm_settings import check_settings as _check_settings
+from ._runtime._lm_settings import settings_from_env as _settings_from_env
 from .program import QA, Answer
 
 __all__ = ["LM", "QA", "Answer", "arun", "load", "run"]
 
 _COMPILED_LM = "standin"
+# The task LM's settings at compile time (sampling, limits, structured-output dialect): the
+# prompts were optimized with them. load(**settings) and CASTLM_<SETTING> override each one.
+_COMPILED_LM_SETTINGS: dict[str, object] = {}
 
 _default: QA | None = None
 _default_lock = _threading.Lock()
 
 
 def load(
-    lm: LM | str | None = None, *, base_url: str | None = None, api_key: str | None = None
+    lm: LM | str | None = None,
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    **settings: object,
 ) -> QA:
     """A fresh ``QA`` with the compiled parameters, calling ``lm``.
 
@@ -37,10 +48,16 @@ def load(
     ``api_key`` default to ``$CASTLM_BASE_URL`` / ``$OPENAI_BASE_URL`` and
     ``$CASTLM_API_KEY`` / ``$OPENAI_API_KEY``. ``$CASTLM_MODEL__<PREDICTOR_PATH>`` (the
     dotted predictor name upper-cased, dots as ``__``) sets one predictor's LM.
+
+    ``settings`` (``temperature``, ``max_tokens``, ``top_p``, ``seed``, ``stop``,
+    ``reasoning_effort``, ``timeout``, ``extra_body``, ``structured_output``) apply to every
+    LM built from a name, over ``$CASTLM_<SETTING>`` and the compile-time settings; an LM
+    object keeps its own.
     """
+    make = _maker(base_url, api_key, settings, lm)
     program = QA()
     program.set_params(_PARAMS)
-    _configure(program, _lm_from(lm, base_url, api_key), base_url, api_key)
+    _configure(program, _lm_from(lm, make), make)
     return program
 
 
@@ -63,21 +80,36 @@ def _default_program() -> QA:
         return _default
 
 
-def _lm_from(lm: LM | str | None, base_url: str | None, api_key: str | None) -> LM:
+def _maker(
+    base_url: str | None, api_key: str | None, settings: dict[str, object], lm: object
+) -> _Callable[[str], LM]:
+    if settings and isinstance(lm, LM):
+        raise _ConfigurationError(
+            f"load(): settings {sorted(settings)} apply to LMs built from a name; "
+            "configure the LM object you passed instead"
+        )
+    merged = {
+        **_COMPILED_LM_SETTINGS,
+        **_settings_from_env(),
+        **_check_settings(settings, where="load()"),
+    }
+    cache = _env_cache()
+
+    def make(name: str) -> LM:
+        return _make_lm(name, base_url=base_url, api_key=api_key, cache=cache, **merged)
+
+    return make
+
+
+def _lm_from(lm: LM | str | None, make: _Callable[[str], LM]) -> LM:
     if isinstance(lm, LM):
         return lm
-    name = lm or _os.environ.get("CASTLM_MODEL", "").strip() or _COMPILED_LM
-    return _make_lm(name, base_url=base_url, api_key=api_key, cache=_env_cache())
+    return make(lm or _os.environ.get("CASTLM_MODEL", "").strip() or _COMPILED_LM)
 
 
-def _configure(
-    program: QA,
-    lm: LM,
-    base_url: str | None,
-    api_key: str | None,
-) -> None:
+def _configure(program: QA, lm: LM, make: _Callable[[str], LM]) -> None:
     # ``lm`` for every predictor, unless $CASTLM_MODEL__<PREDICTOR_PATH> names another one.
-    _configure_lms(program, default=lm, base_url=base_url, api_key=api_key, cache=_env_cache())
+    _configure_lms(program, default=lm, make=make)
 
 
 def _env_cache() -> _LMCache | None:
