@@ -83,6 +83,19 @@ def test_exceptions_and_syntax_errors_are_results() -> None:
             "does not allow resource.setrlimit",
         ),
         ("read stdin", f"{SYS}.modules['builtins'].input()", "does not allow builtins.input"),
+        # os and builtins stay reachable through allowed modules: the layers below still hold
+        ("random._os.system", "import random\nrandom._os.system('id')", "does not allow os.system"),
+        ("random._os.fork", "import random\nrandom._os.fork()", "does not allow os.fork"),
+        (
+            "typing.sys to builtins.open",
+            "import typing\ntyping.sys.modules['builtins'].open('/tmp/castlm-pwned', 'w')",
+            "does not allow open",
+        ),
+        (
+            "typing.sys to a socket",
+            "import typing\ntyping.sys.modules['builtins'].__import__('socket').socket()",
+            "does not allow import",
+        ),
     ],
 )
 def test_escape_attempts_fail_and_are_reported(name: str, code: str, expected: str) -> None:
@@ -300,6 +313,27 @@ def test_an_interrupt_kills_and_reaps_the_child() -> None:
         assert gone(STARTED[0])  # already, not only when the session closes
 
 
+def test_closing_a_session_from_another_thread_ends_its_run() -> None:
+    # What CodeAct's async path does when cancelled: the session closes while a worker thread
+    # is inside run().
+    STARTED.clear()
+    with cl.Sandbox(timeout=120.0).session([cl.Tool(stall)]) as session:
+
+        def close_when_started() -> None:
+            while not STARTED:
+                time.sleep(0.01)
+            session.close()
+
+        closer = threading.Thread(target=close_when_started, daemon=True)
+        closer.start()
+        [result] = in_thread(lambda: session.run(f"stall({OS}.getpid())\nwhile True:\n    pass"))
+        closer.join()
+        assert isinstance(result, cl.SandboxResult) and result.kind == "killed"
+        assert gone(STARTED[0])
+        with pytest.raises(cl.SandboxError, match="this sandbox session is closed"):
+            session.run("1")
+
+
 def test_cancelling_an_async_run_kills_and_reaps_the_child() -> None:
     STARTED.clear()
     sandbox = cl.Sandbox(timeout=120.0)
@@ -313,14 +347,15 @@ def test_cancelling_an_async_run_kills_and_reaps_the_child() -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+        # The worker thread reaps it as soon as it sees it die; it would otherwise run 120 s
+        # (and asyncio.run would wait for that thread).
+        for _ in range(3000):
+            if gone(STARTED[0]):
+                break
+            await asyncio.sleep(0.01)
+        assert gone(STARTED[0])
 
     asyncio.run(cancel_while_running())
-    # The worker thread reaps it as soon as it sees it die; it would otherwise run 120 s.
-    for _ in range(3000):
-        if gone(STARTED[0]):
-            break
-        time.sleep(0.01)
-    assert gone(STARTED[0])
 
 
 def test_bad_settings_are_refused() -> None:
@@ -373,6 +408,20 @@ def test_program_of_thought_reports_a_failure_to_the_extract_step() -> None:
     program.set_lm(lm)
     result = program(numbers=[1])
     assert "import of 'os' is not allowed" in result.code_output  # type: ignore[attr-defined]
+
+
+def test_program_of_thought_survives_code_that_forges_a_result() -> None:
+    forged = f"{SEND}({{'type': 'result', 'ok': True, 'dropped': 'zz'}})"
+    lm = ScriptedLM(
+        [
+            sections(reasoning="x", generated_code=forged),
+            sections(reasoning="The sandbox broke; guess.", total=0),
+        ]
+    )
+    program = cl.ProgramOfThought(Sum, max_iters=1, sandbox=SANDBOX)
+    program.set_lm(lm)
+    result = program(numbers=[1])  # used to raise ValueError in this process
+    assert "Error: the sandbox broke its protocol" in result.code_output  # type: ignore[attr-defined]
 
 
 def test_codeact_runs_code_that_calls_tools_and_keeps_state() -> None:
