@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import json
 import os
 import sys
@@ -171,6 +172,7 @@ class SandboxSession:
         self.kernel_filter: bool | None = None
         self.kernel_filter_note: str | None = None
         self._process: Child | None = None
+        self._runs = itertools.count(1)
         self._closed = False
         self._lock = threading.Lock()
 
@@ -193,13 +195,14 @@ class SandboxSession:
             child.kill()
 
     def _converse(self, child: Child, code: str, variables: Mapping[str, Any]) -> SandboxResult:
-        payload = {"type": "run", "code": code, "variables": _jsonable(variables)}
+        run_id = next(self._runs)
+        payload = {"type": "run", "id": run_id, "code": code, "variables": _jsonable(variables)}
         deadline = time.monotonic() + self.sandbox.timeout
         while True:
             received = child.send(payload, deadline) or child.receive(deadline)
             if isinstance(received, SandboxResult):
                 return received
-            reply = parse_reply(received, self.sandbox.max_output_chars)
+            reply = parse_reply(received, self.sandbox.max_output_chars, run_id)
             if isinstance(reply, SandboxResult):
                 return reply
             started = time.monotonic()
@@ -213,11 +216,15 @@ class SandboxSession:
             if self._process is not None:
                 return self._process
         child, note = _start(self.sandbox, list(self.tools.values()))
-        with self._lock:
-            if not self._closed:
-                self._process = child
-                self.kernel_filter, self.kernel_filter_note = note is None, note
-                return child
+        try:
+            with self._lock:
+                if not self._closed:
+                    self._process = child
+                    self.kernel_filter, self.kernel_filter_note = note is None, note
+                    return child
+        except BaseException:
+            child.kill()
+            raise
         child.kill()
         raise SandboxError("this sandbox session was closed while its process started")
 

@@ -302,7 +302,11 @@ def tool_stub(name: str, limits: Limits) -> Callable[..., Any]:
     return call
 
 
-def run(code: str, namespace: dict[str, Any], output: Output, number: int, limits: Limits) -> bytes:
+def run(
+    code: str, namespace: dict[str, Any], output: Output, number: int, limits: Limits, run_id: Any
+) -> bytes:
+    """Runs ``code``; the result line echoes ``run_id``, so the parent can tell it from a line
+    the code forged in an earlier run."""
     filename = f"<sandbox-{number}>"
     linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
     try:
@@ -318,11 +322,19 @@ def run(code: str, namespace: dict[str, Any], output: Output, number: int, limit
         printed, dropped = output.take()
         error = limits.cap(describe(exc, filename))
         return encode(
-            {"type": "result", "ok": False, "output": printed, "dropped": dropped, "error": error}
+            {
+                "type": "result",
+                "run": run_id,
+                "ok": False,
+                "output": printed,
+                "dropped": dropped,
+                "error": error,
+            }
         )
     printed, dropped = output.take()
     result = {
         "type": "result",
+        "run": run_id,
         "ok": True,
         "output": printed,
         "dropped": dropped,
@@ -386,7 +398,8 @@ def main() -> None:
             break
         number += 1
         namespace.update(request.get("variables") or {})
-        send(run(str(request.get("code", "")), namespace, output, number, limits))
+        code = str(request.get("code", ""))
+        send(run(code, namespace, output, number, limits, request.get("id")))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,9 @@ from ._errors import SandboxError
 from ._sandbox_protocol import SandboxResult, decode
 
 _CHUNK = 65_536
+# A dying process closes its pipes a moment before it can be reaped: how long to wait for its
+# exit status when its stdout ends at the deadline.
+_REAP_GRACE = 0.1
 
 
 class Child:
@@ -162,7 +165,7 @@ class Child:
     def _ended(self, deadline: float) -> str:
         """Why the child's stdout ended; a child that closed it but lives on is killed."""
         try:
-            code = self.process.wait(max(0.0, deadline - time.monotonic()))
+            code = self.process.wait(max(_REAP_GRACE, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             self.kill()
             return "the sandbox closed its output and was killed"

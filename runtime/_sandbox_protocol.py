@@ -80,12 +80,15 @@ def decode(line: bytes) -> dict[str, Any] | SandboxResult:
     return message
 
 
-def parse_reply(message: dict[str, Any], max_chars: int) -> ToolCall | SandboxResult:
-    """A message during a run: the run's result or a tool call."""
+def parse_reply(message: dict[str, Any], max_chars: int, run_id: int) -> ToolCall | SandboxResult:
+    """A message during run ``run_id``: its result or a tool call."""
     kind = message.get("type")
     if kind == "tool_call":
         return _tool_call(message)
     if kind == "result":
+        echoed = message.get("run")
+        if type(echoed) is not int or echoed != run_id:  # left over from a forged earlier line
+            return broken(f"a result for run {_short(echoed)} during run {run_id}")
         return _result(message, max_chars)
     return broken(f"unexpected message type {_short(kind)}")
 

@@ -183,6 +183,11 @@ SEND = "print.__globals__['send']"
 STDOUT = "print.__globals__['_STDOUT']"
 
 
+def forge(**fields: object) -> str:
+    """Code that writes a result line of its own for run 2 (a session's second run)."""
+    return f"{SEND}({ {'type': 'result', 'run': 2, **fields}!r})"
+
+
 def gone(pid: int) -> bool:
     """Whether the process is dead and reaped (a zombie still answers signal 0)."""
     try:
@@ -227,19 +232,18 @@ def test_a_child_that_stops_reading_cannot_block_the_host() -> None:
 @pytest.mark.parametrize(
     ("name", "code", "expected"),
     [
-        ("dropped is not a number", f"{SEND}({{'type': 'result', 'ok': True, 'dropped': 'zz'}})",
+        ("dropped is not a number", forge(ok=True, dropped="zz"),
          "a result whose 'dropped' is not a count: 'zz'"),
-        ("dropped is infinite", f"{STDOUT}.write(b'{{\"type\": \"result\", \"ok\": true, '"
-         f"b'\"dropped\": 1e999}}\\n'); {STDOUT}.flush()", "'dropped' is not a count: inf"),
-        ("dropped is a bool", f"{SEND}({{'type': 'result', 'ok': True, 'dropped': True}})",
-         "'dropped' is not a count: True"),
-        ("no ok", f"{SEND}({{'type': 'result', 'output': 'x'}})", "without a boolean 'ok'"),
-        ("output not a string", f"{SEND}({{'type': 'result', 'ok': True, 'output': [1]}})",
-         "a string 'output'"),
-        ("error not a string", f"{SEND}({{'type': 'result', 'ok': False, 'error': 3}})",
-         "without a string 'error'"),
-        ("value_repr not a string", f"{SEND}({{'type': 'result', 'ok': True, 'value_repr': 1}})",
+        ("dropped is infinite", f"{STDOUT}.write(b'{{\"type\": \"result\", \"run\": 2, '"
+         f"b'\"ok\": true, \"dropped\": 1e999}}\\n'); {STDOUT}.flush()",
+         "'dropped' is not a count: inf"),
+        ("dropped is a bool", forge(ok=True, dropped=True), "'dropped' is not a count: True"),
+        ("no ok", forge(output="x"), "without a boolean 'ok'"),
+        ("output not a string", forge(ok=True, output=[1]), "a string 'output'"),
+        ("error not a string", forge(ok=False, error=3), "without a string 'error'"),
+        ("value_repr not a string", forge(ok=True, value_repr=1),
          "'value_repr' or 'value_dropped' has the wrong type"),
+        ("run id not a number", forge(ok=True, run="2"), "a result for run '2' during run 2"),
         ("unknown type", f"{SEND}({{'type': 'ready'}})", "unexpected message type 'ready'"),
         ("bad tool call", f"{SEND}({{'type': 'tool_call', 'name': 'add', 'args': 5}})",
          "a tool call without a name"),
@@ -263,6 +267,18 @@ def test_forged_lines_are_protocol_results_not_host_exceptions(
         assert result.error.startswith("the sandbox broke its protocol: ")  # type: ignore[union-attr]
         assert gone(pid)  # a child that broke the protocol is not trusted again
         assert session.run("2 + 2").value == 4
+
+
+def test_a_forged_result_cannot_stand_in_for_a_later_run() -> None:
+    with SANDBOX.session() as session:
+        # The code may pick its own result (as if it had ended with 42)...
+        forged = session.run(f"{SEND}({{'type': 'result', 'run': 1, 'ok': True, 'value': 42}})")
+        assert forged.value == 42
+        # ...but its real result, still in the pipe, is not taken for the next run's.
+        stale = session.run("1 + 1")
+        assert stale.kind == "protocol"
+        assert stale.error == "the sandbox broke its protocol: a result for run 1 during run 2"
+        assert session.run("1 + 1").value == 2
 
 
 def test_a_flood_without_newlines_is_too_large_and_a_closed_stdout_is_killed() -> None:
@@ -411,7 +427,7 @@ def test_program_of_thought_reports_a_failure_to_the_extract_step() -> None:
 
 
 def test_program_of_thought_survives_code_that_forges_a_result() -> None:
-    forged = f"{SEND}({{'type': 'result', 'ok': True, 'dropped': 'zz'}})"
+    forged = f"{SEND}({{'type': 'result', 'run': 1, 'ok': True, 'dropped': 'zz'}})"
     lm = ScriptedLM(
         [
             sections(reasoning="x", generated_code=forged),
