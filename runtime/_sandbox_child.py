@@ -174,9 +174,8 @@ def harden(config: dict[str, Any]) -> str | None:
     for which, value in limits:
         resource.setrlimit(which, (value, value))
     sys.setrecursionlimit(int(config.get("recursion_limit", 1000)))
-    why_not = "the parent turned it off or does not cover this system" if install is None else None
-    if install is not None:
-        why_not = install()
+    off = "the parent turned it off or does not cover this system"
+    why_not = install() if install is not None else off
     if why_not is not None and isinstance(seccomp, dict) and seccomp.get("required"):
         raise OSError(f"the kernel filter (seccomp) could not be installed: {why_not}")
     sys.addaudithook(_make_hook(BLOCKED_EVENTS, BLOCKED_PREFIXES))
