@@ -3,40 +3,42 @@
 ``Sandbox().run(code)`` starts ``python -I -S -B`` (isolated: no site-packages, no environment
 variables, no user directory), with an empty environment, an empty private working directory
 and only stdin/stdout/stderr open. The child (``_sandbox_child.py``) then loads the allowed
-modules, drops root privileges, sets its resource limits, installs an audit hook, and runs the
-code with restricted builtins. This process enforces the wall-clock timeout (it kills the
-child's whole process group), caps what it reads back, and answers the code's tool calls after
-validating their arguments.
+modules, drops root privileges, sets its resource limits, installs a kernel filter (seccomp,
+``_sandbox_seccomp.py``) and an audit hook, and runs the code with restricted builtins. This
+process enforces the wall-clock timeout whatever the child does (``_sandbox_process.py``: no
+blocking read or write), reads what the child writes as untrusted input
+(``_sandbox_protocol.py``), and answers the code's tool calls after validating their arguments.
 
 What comes back is always a :class:`SandboxResult`: exceptions in the code, timeouts, memory
-exhaustion, blocked operations and crashes are results the model can read, never exceptions
-here. :class:`castlm.SandboxError` is raised only when the sandbox itself cannot start. See
-docs/agents.md for the limits and the threat model.
+exhaustion, blocked operations, crashes and a child that breaks the protocol are results the
+model can read, never exceptions here. :class:`castlm.SandboxError` is raised only when the
+sandbox itself cannot start. See docs/agents.md for the limits and the threat model.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import itertools
 import json
 import os
-import queue
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from importlib import resources
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 from pydantic_core import to_jsonable_python
 
 from ._errors import SandboxError, ToolError
+from ._sandbox_process import Child
+from ._sandbox_protocol import ResultKind, SandboxResult, ToolCall, parse_reply
+from ._sandbox_seccomp import ARCHITECTURES, build_filter
 from ._tool import Tool, truncate
+
+__all__ = ["DEFAULT_MODULES", "ResultKind", "Sandbox", "SandboxResult", "SandboxSession"]
 
 #: Modules the code may import, unless a Sandbox is given another list.
 DEFAULT_MODULES: tuple[str, ...] = (
@@ -45,42 +47,10 @@ DEFAULT_MODULES: tuple[str, ...] = (
     "bisect", "operator", "numbers", "copy", "enum", "dataclasses", "typing", "unicodedata",
 )  # fmt: skip
 
-ResultKind = Literal["ok", "error", "timeout", "killed"]
+KernelFilter = Literal["auto", "require", "off"]
 
-# Bytes of one protocol line beyond which the child is assumed to misbehave.
+# Bytes of one protocol line beyond its capped texts; see Sandbox.max_line_bytes.
 _LINE_SLACK = 65_536
-
-
-@dataclass(frozen=True, slots=True)
-class SandboxResult:
-    """The outcome of one run.
-
-    ``kind``: "ok"; "error" (the code raised, or did something the sandbox refuses);
-    "timeout" (the wall-clock limit); "killed" (the process died: CPU or memory limit, a
-    crash). ``output`` is what the code printed (capped), ``value`` the JSON value of a final
-    bare expression (None if there was none or it is not JSON), ``value_repr`` its repr.
-    """
-
-    kind: ResultKind
-    output: str = ""
-    value: Any = None
-    value_repr: str | None = None
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.kind == "ok"
-
-    def observation(self, max_chars: int = 4000) -> str:
-        """What a model is shown: the output, the value, or what went wrong."""
-        parts = []
-        if self.output:
-            parts.append(self.output.rstrip("\n"))
-        if self.ok and self.value_repr is not None:
-            parts.append(self.value_repr)
-        if not self.ok:
-            parts.append(f"Error: {self.error}")
-        return truncate("\n".join(parts) if parts else "(no output)", max_chars)
 
 
 class Sandbox:
@@ -88,9 +58,11 @@ class Sandbox:
 
     ``timeout``: wall-clock seconds per run (tool calls not counted); ``cpu_seconds``: CPU
     budget of one process (a session shares it across runs; default ``2 * timeout``);
-    ``memory_mb``: address-space limit; ``max_output_chars``: what ``print`` keeps;
-    ``allowed_modules``: what the code may import (see :data:`DEFAULT_MODULES`);
-    ``python``: the interpreter (default: this one).
+    ``memory_mb``: address-space limit; ``max_output_chars``: what ``print`` keeps (and the
+    cap on an error or a value's repr); ``allowed_modules``: what the code may import (see
+    :data:`DEFAULT_MODULES`); ``python``: the interpreter (default: this one);
+    ``kernel_filter``: the seccomp filter: "auto" (installed where the system allows it),
+    "require" (a sandbox that cannot install it does not start) or "off".
     """
 
     def __init__(
@@ -102,15 +74,29 @@ class Sandbox:
         max_output_chars: int = 10_000,
         allowed_modules: Sequence[str] = DEFAULT_MODULES,
         python: str | None = None,
+        kernel_filter: KernelFilter = "auto",
     ) -> None:
         if timeout <= 0 or memory_mb < 32 or max_output_chars < 1:
             raise SandboxError("Sandbox: timeout must be > 0, memory_mb >= 32, output >= 1")
+        if kernel_filter not in ("auto", "require", "off"):
+            raise SandboxError(
+                f"Sandbox: kernel_filter must be 'auto', 'require' or 'off', not {kernel_filter!r}"
+            )
+        if kernel_filter == "require" and (why := seccomp_spec()[1]):
+            raise SandboxError(f"Sandbox(kernel_filter='require'): {why}")
         self.timeout = timeout
         self.cpu_seconds = max(1, round(cpu_seconds if cpu_seconds is not None else 2 * timeout))
         self.memory_mb = memory_mb
         self.max_output_chars = max_output_chars
         self.allowed_modules = tuple(allowed_modules)
         self.python = python or sys.executable
+        self.kernel_filter = kernel_filter
+
+    @property
+    def max_line_bytes(self) -> int:
+        """The longest line read from the child: room for output, error and repr at 12
+        bytes a character (JSON escapes), plus a value's JSON."""
+        return 64 * self.max_output_chars + _LINE_SLACK
 
     def run(
         self,
@@ -130,11 +116,16 @@ class Sandbox:
         variables: Mapping[str, Any] | None = None,
         tools: Sequence[Tool] = (),
     ) -> SandboxResult:
-        return await asyncio.to_thread(self.run, code, variables=variables, tools=tools)
+        """:meth:`run` on a worker thread; cancelling the caller kills the process."""
+        session = SandboxSession(self, tools)
+        try:
+            return await asyncio.to_thread(session.run, code, variables=variables)
+        finally:
+            session.close()
 
     @contextlib.contextmanager
     def session(self, tools: Sequence[Tool] = ()) -> Iterator[SandboxSession]:
-        """A process whose globals persist across runs (closed on exit)."""
+        """A process whose globals persist across runs (killed on exit)."""
         session = SandboxSession(self, tools)
         try:
             yield session
@@ -142,80 +133,134 @@ class Sandbox:
             session.close()
 
     def config(self, tools: Sequence[Tool]) -> dict[str, Any]:
+        spec = seccomp_spec()[0] if self.kernel_filter != "off" else None
         return {
             "allowed": list(self.allowed_modules),
             "cpu_seconds": self.cpu_seconds,
             "memory_bytes": self.memory_mb * 1024 * 1024,
             "max_output_chars": self.max_output_chars,
+            "max_line_bytes": self.max_line_bytes,
+            "seccomp": {**spec, "required": self.kernel_filter == "require"} if spec else None,
             "tools": [{"name": t.name} for t in tools],
         }
 
 
+@functools.cache
+def seccomp_spec() -> tuple[dict[str, str] | None, str]:
+    """The kernel filter for this machine as the child receives it, or why there is none."""
+    if sys.platform != "linux":
+        return None, f"seccomp exists only on Linux, not on {sys.platform}"
+    machine = os.uname().machine
+    program = build_filter(machine)
+    if program is None:
+        covered = ", ".join(ARCHITECTURES)
+        return None, f"no seccomp filter for {machine} (covered: {covered})"
+    return {"machine": f"{machine}/64", "program": program.hex()}, ""
+
+
 class SandboxSession:
-    """One sandbox process; started on the first run, restarted after a timeout or crash."""
+    """One sandbox process; started on the first run, restarted after a timeout or crash.
+
+    ``kernel_filter``: whether the running process has the seccomp filter (None before the
+    first run); ``kernel_filter_note``: why not. :meth:`close` is final, and may be called from
+    another thread while a run is in progress (the run then ends as "killed").
+    """
 
     def __init__(self, sandbox: Sandbox, tools: Sequence[Tool] = ()) -> None:
         self.sandbox = sandbox
         self.tools = {t.name: t for t in tools}
-        self._process: _Child | None = None
+        self.kernel_filter: bool | None = None
+        self.kernel_filter_note: str | None = None
+        self._process: Child | None = None
+        self._runs = itertools.count(1)
+        self._closed = False
+        self._lock = threading.Lock()
 
     def run(self, code: str, *, variables: Mapping[str, Any] | None = None) -> SandboxResult:
         child = self._child()
-        payload = {"type": "run", "code": code, "variables": _jsonable(variables or {})}
-        child.send(payload)
-        deadline = time.monotonic() + self.sandbox.timeout
-        while True:
-            message = child.receive(deadline)
-            if isinstance(message, SandboxResult):  # timed out or died
-                self.close()
-                return message
-            kind = message.get("type")
-            if kind == "result":
-                return self._result(message)
-            if kind != "tool_call":
-                self.close()
-                return SandboxResult("killed", error=f"the sandbox broke its protocol: {kind!r}")
-            started = time.monotonic()
-            child.send(self._tool_reply(message))
-            deadline += time.monotonic() - started  # the tool's time is not the code's
+        try:
+            result = self._converse(child, code, variables or {})
+        except BaseException:  # KeyboardInterrupt, a tool's BaseException: no child outlives it
+            self._discard(child)
+            raise
+        if result.kind not in ("ok", "error"):  # the child is gone or cannot be trusted
+            self._discard(child)
+        return result
 
     def close(self) -> None:
-        if self._process is not None:
-            self._process.kill()
-            self._process = None
+        with self._lock:
+            self._closed = True
+            child, self._process = self._process, None
+        if child is not None:
+            child.kill()
 
-    def _child(self) -> _Child:
-        if self._process is None:
-            self._process = _Child.start(self.sandbox, list(self.tools.values()))
-        return self._process
+    def _converse(self, child: Child, code: str, variables: Mapping[str, Any]) -> SandboxResult:
+        run_id = next(self._runs)
+        payload = {"type": "run", "id": run_id, "code": code, "variables": _jsonable(variables)}
+        deadline = time.monotonic() + self.sandbox.timeout
+        while True:
+            received = child.send(payload, deadline) or child.receive(deadline)
+            if isinstance(received, SandboxResult):
+                return received
+            reply = parse_reply(received, self.sandbox.max_output_chars, run_id)
+            if isinstance(reply, SandboxResult):
+                return reply
+            started = time.monotonic()
+            payload = self._tool_reply(reply)
+            deadline += time.monotonic() - started  # the tool's time is not the code's
 
-    def _result(self, message: Mapping[str, Any]) -> SandboxResult:
-        output = str(message.get("output") or "")
-        dropped = int(message.get("dropped") or 0)
-        if dropped:
-            output += f"\n... [output truncated: {dropped} more characters]"
-        if not message.get("ok"):
-            return SandboxResult("error", output, error=str(message.get("error")))
-        value_repr = message.get("value_repr")
-        return SandboxResult(
-            "ok",
-            output,
-            message.get("value"),
-            truncate(str(value_repr), self.sandbox.max_output_chars) if value_repr else None,
-        )
+    def _child(self) -> Child:
+        with self._lock:
+            if self._closed:
+                raise SandboxError("this sandbox session is closed")
+            if self._process is not None:
+                return self._process
+        child, note = _start(self.sandbox, list(self.tools.values()))
+        try:
+            with self._lock:
+                if not self._closed:
+                    self._process = child
+                    self.kernel_filter, self.kernel_filter_note = note is None, note
+                    return child
+        except BaseException:
+            child.kill()
+            raise
+        child.kill()
+        raise SandboxError("this sandbox session was closed while its process started")
 
-    def _tool_reply(self, message: Mapping[str, Any]) -> dict[str, Any]:
-        name = str(message.get("name"))
-        tool = self.tools.get(name)
+    def _discard(self, child: Child) -> None:
+        with self._lock:
+            if self._process is child:
+                self._process = None
+        child.kill()
+
+    def _tool_reply(self, call: ToolCall) -> dict[str, Any]:
+        tool = self.tools.get(call.name)
         try:
             if tool is None:
-                raise ToolError(f"there is no tool {name!r}")
-            args = _bind(tool, message.get("args") or [], message.get("kwargs") or {})
-            value = tool(**args)
+                raise ToolError(f"there is no tool {truncate(call.name, 100)!r}")
+            value = tool(**_bind(tool, call.args, call.kwargs))
             return {"type": "tool_result", "ok": True, "value": _jsonable(value)}
         except Exception as exc:
             text = str(exc) if isinstance(exc, ToolError) else f"{type(exc).__name__}: {exc}"
             return {"type": "tool_result", "ok": False, "error": text}
+
+
+def _start(sandbox: Sandbox, tools: list[Tool]) -> tuple[Child, str | None]:
+    """A child that is ready to run code, and why it has no kernel filter (None: it has)."""
+    argv = [sandbox.python, "-I", "-S", "-B", "-c", child_source()]
+    child = Child.start(argv, sandbox.max_line_bytes, sandbox.timeout)
+    try:
+        deadline = time.monotonic() + max(10.0, sandbox.timeout)
+        ready = child.send(sandbox.config(tools), deadline) or child.receive(deadline)
+        if isinstance(ready, SandboxResult) or ready.get("type") != "ready":
+            why = ready.error if isinstance(ready, SandboxResult) else ready.get("error")
+            raise SandboxError(f"the sandbox did not start: {truncate(str(why), 500)}")
+        note = ready.get("no_kernel_filter")
+        return child, None if note is None else truncate(str(note), 500)
+    except BaseException:
+        child.kill()
+        raise
 
 
 def _bind(tool: Tool, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -226,7 +271,7 @@ def _bind(tool: Tool, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[st
     bound = dict(zip(names, args, strict=False))
     for key, value in kwargs.items():
         if key in bound:
-            raise ToolError(f"{tool.name} got two values for {key!r}")
+            raise ToolError(f"{tool.name} got two values for {truncate(key, 100)!r}")
         bound[key] = value
     return bound
 
@@ -244,110 +289,3 @@ def child_source() -> str:
         .joinpath("_sandbox_child.py")
         .read_text(encoding="utf-8")
     )
-
-
-class _Child:
-    """The running child process, with a thread that reads its protocol lines."""
-
-    def __init__(
-        self, process: subprocess.Popen[bytes], workdir: str, limit: int, timeout: float
-    ) -> None:
-        self.process = process
-        self.timeout = timeout
-        self.workdir = workdir
-        self.lines: queue.Queue[bytes | None] = queue.Queue()
-        self.limit = limit
-        assert process.stdout is not None
-        self.reader = threading.Thread(target=self._read, args=(process.stdout,), daemon=True)
-        self.reader.start()
-
-    @classmethod
-    def start(cls, sandbox: Sandbox, tools: list[Tool]) -> _Child:
-        if os.name != "posix":
-            raise SandboxError("the code sandbox needs a POSIX system (Linux or macOS)")
-        workdir = tempfile.mkdtemp(prefix="castlm-sandbox-")
-        try:
-            process = subprocess.Popen(
-                [sandbox.python, "-I", "-S", "-B", "-c", child_source()],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                cwd=workdir,
-                env={"LC_ALL": "C.UTF-8"},
-                close_fds=True,
-                start_new_session=True,  # its own process group, killed as one
-            )
-        except OSError as exc:
-            shutil.rmtree(workdir, ignore_errors=True)
-            raise SandboxError(f"could not start the sandbox ({sandbox.python}): {exc}") from exc
-        child = cls(process, workdir, sandbox.max_output_chars * 8 + _LINE_SLACK, sandbox.timeout)
-        child.send(sandbox.config(tools))
-        ready = child.receive(time.monotonic() + max(10.0, sandbox.timeout))
-        if isinstance(ready, SandboxResult) or ready.get("type") != "ready":
-            child.kill()
-            why = ready.error if isinstance(ready, SandboxResult) else ready.get("error")
-            raise SandboxError(f"the sandbox did not start: {why}")
-        return child
-
-    def send(self, message: Mapping[str, Any]) -> None:
-        assert self.process.stdin is not None
-        data = json.dumps(message, ensure_ascii=True).encode("ascii") + b"\n"
-        try:
-            self.process.stdin.write(data)
-            self.process.stdin.flush()
-        except OSError:  # it died; receive() reports how
-            pass
-
-    def receive(self, deadline: float) -> dict[str, Any] | SandboxResult:
-        """The next message, or a result saying why none will come."""
-        try:
-            line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            self.kill()
-            return SandboxResult(
-                "timeout", error=f"the code did not finish within {self.timeout:g} seconds"
-            )
-        if line is None:
-            return SandboxResult("killed", error=self._death())
-        try:
-            message = json.loads(line)
-        except ValueError:
-            message = None
-        if not isinstance(message, dict):
-            self.kill()
-            return SandboxResult("killed", error="the sandbox sent something unreadable")
-        return message
-
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            if self.process.stdin is not None:
-                self.process.stdin.close()
-        self.process.wait()
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def _read(self, stream: IO[bytes]) -> None:
-        while True:
-            line = stream.readline(self.limit)
-            if not line:
-                break
-            if not line.endswith(b"\n"):  # longer than any honest message
-                self.lines.put(b"oversized")
-                break
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def _death(self) -> str:
-        code = self.process.wait()
-        shutil.rmtree(self.workdir, ignore_errors=True)
-        if code < 0:
-            name = signal.Signals(-code).name
-            why = {
-                "SIGXCPU": "the CPU time limit was exceeded",
-                "SIGKILL": "the process was killed (CPU or memory limit)",
-                "SIGSEGV": "the interpreter crashed (SIGSEGV), e.g. from too deep a recursion",
-                "SIGXFSZ": "the code tried to write a file",
-            }.get(name, f"the process died ({name})")
-            return why
-        return f"the process exited with status {code}"

@@ -9,13 +9,18 @@ model-written code runs:
 3. sets resource limits: address space, CPU seconds, no file writes (``RLIMIT_FSIZE=0``), no new
    processes (``RLIMIT_NPROC=0``), no core dumps, and no new file descriptors
    (``RLIMIT_NOFILE=3``: every ``open``, ``socket`` or ``pipe`` fails, whatever opens it);
-4. installs an audit hook (PEP 578) that refuses file opens, process creation, sockets, ctypes,
+4. installs the kernel filter (seccomp-bpf) the parent built (``_sandbox_seccomp.py``), when
+   there is one: from then on the kernel refuses sockets, new processes, ptrace, signals to
+   other processes and file writes, whatever Python code asks for them;
+5. installs an audit hook (PEP 578) that refuses file opens, process creation, sockets, ctypes,
    ``os`` operations with audit events, new imports and a few more, with ``PermissionError``.
 
 The code then runs with a restricted set of builtins and an import allow-list; ``print`` writes
 to a capped buffer. The parent and the child talk in JSON lines over stdin/stdout: ``run``
 requests, ``tool_call`` requests from the code (the parent validates and runs the tool), and
-one ``result`` per run. This file imports only the standard library and must stay that way.
+one ``result`` per run. Every line it writes fits in ``max_line_bytes`` (the parent reads no
+more): output, error and value repr are capped, and a value too large to send is left out
+(``value_dropped``). This file imports only the standard library and must stay that way.
 """
 
 from __future__ import annotations
@@ -66,9 +71,13 @@ _STDIN = sys.stdin.buffer
 _STDOUT = sys.stdout.buffer
 
 
-def send(message: dict[str, Any]) -> None:
+def encode(message: dict[str, Any]) -> bytes:
     # ASCII only: the pipe's encoding is whatever the (empty) environment implies.
-    _STDOUT.write(json.dumps(message, ensure_ascii=True, default=repr).encode("ascii") + b"\n")
+    return json.dumps(message, ensure_ascii=True, default=repr).encode("ascii") + b"\n"
+
+
+def send(message: dict[str, Any] | bytes) -> None:
+    _STDOUT.write(message if isinstance(message, bytes) else encode(message))
     _STDOUT.flush()
 
 
@@ -111,6 +120,19 @@ class ToolError(RuntimeError):
     """Raised inside the code when a tool call fails (bad arguments, or the tool raised)."""
 
 
+class Limits:
+    """What one message may hold: ``chars`` of output, error or repr; ``line`` bytes in all."""
+
+    def __init__(self, chars: int, line: int) -> None:
+        self.chars = chars
+        self.line = line
+
+    def cap(self, text: str) -> str:
+        if len(text) <= self.chars:
+            return text
+        return f"{text[: self.chars]}... [truncated: {len(text) - self.chars} more characters]"
+
+
 def preload(names: list[str]) -> list[str]:
     """Import the allowed modules now; those that do not exist here are left out."""
     loaded = []
@@ -124,11 +146,14 @@ def preload(names: list[str]) -> list[str]:
     return loaded
 
 
-def harden(config: dict[str, Any]) -> None:
+def harden(config: dict[str, Any]) -> str | None:
+    """Applies every limit; returns why the kernel filter is not installed (None: it is)."""
     import os
     import resource
 
     os.closerange(3, 4096)  # only stdin, stdout and stderr stay open
+    seccomp = config.get("seccomp")
+    install = load_filter(seccomp) if isinstance(seccomp, dict) else None
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         nobody = int(config.get("nobody", 65534))
         os.setgroups([])
@@ -149,7 +174,57 @@ def harden(config: dict[str, Any]) -> None:
     for which, value in limits:
         resource.setrlimit(which, (value, value))
     sys.setrecursionlimit(int(config.get("recursion_limit", 1000)))
+    off = "the parent turned it off or does not cover this system"
+    why_not = install() if install is not None else off
+    if why_not is not None and isinstance(seccomp, dict) and seccomp.get("required"):
+        raise OSError(f"the kernel filter (seccomp) could not be installed: {why_not}")
     sys.addaudithook(_make_hook(BLOCKED_EVENTS, BLOCKED_PREFIXES))
+    return why_not
+
+
+def load_filter(spec: dict[str, Any]) -> Callable[[], str | None] | None:
+    """Loads ctypes while files can still be opened; the returned function installs the filter
+    and says why when it cannot."""
+    import os
+
+    machine = f"{os.uname().machine}/{sys.maxsize.bit_length() + 1}"
+    if spec.get("machine") != machine:
+        return lambda: f"built for {spec.get('machine')}, but this interpreter is {machine}"
+    try:
+        import ctypes
+    except ImportError as exc:
+        why = f"ctypes is not available: {exc}"
+        return lambda: why
+    program = bytes.fromhex(str(spec.get("program", "")))
+    return lambda: install_filter(ctypes, program)
+
+
+def install_filter(ctypes: Any, program: bytes) -> str | None:
+    """Installs the seccomp-bpf ``program`` (struct sock_filter[]); returns why it failed."""
+
+    class SockFprog(ctypes.Structure):  # type: ignore[misc]
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl.restype = ctypes.c_int
+    code = ctypes.create_string_buffer(program, len(program))
+    fprog = SockFprog(len(program) // 8, ctypes.cast(code, ctypes.c_char_p))
+    zero = ctypes.c_ulong(0)
+    # PR_SET_NO_NEW_PRIVS (38) lets an unprivileged process install a filter;
+    # PR_SET_SECCOMP (22) with SECCOMP_MODE_FILTER (2) installs it, for good.
+    if libc.prctl(38, ctypes.c_ulong(1), zero, zero, zero) != 0:
+        return f"prctl(PR_SET_NO_NEW_PRIVS) failed: {os_error(ctypes.get_errno())}"
+    if libc.prctl(22, ctypes.c_ulong(2), ctypes.byref(fprog), zero, zero) != 0:
+        return f"the kernel refused seccomp: {os_error(ctypes.get_errno())}"
+    for name in [n for n in sys.modules if n == "ctypes" or n.startswith(("ctypes.", "_ctypes"))]:
+        del sys.modules[name]  # the code cannot import them; the audit hook refuses their calls
+    return None
+
+
+def os_error(number: int) -> str:
+    import os
+
+    return f"{os.strerror(number)} (errno {number})"
 
 
 def _make_hook(
@@ -187,7 +262,7 @@ def restricted_import(allowed: frozenset[str]) -> Callable[..., Any]:
 
 
 def make_globals(
-    allowed: frozenset[str], output: Output, tools: list[dict[str, Any]]
+    allowed: frozenset[str], output: Output, tools: list[dict[str, Any]], limits: Limits
 ) -> dict[str, Any]:
     safe = {name: getattr(builtins, name) for name in SAFE_BUILTINS if hasattr(builtins, name)}
     real_print = builtins.print
@@ -202,13 +277,19 @@ def make_globals(
     safe["ToolError"] = ToolError
     namespace: dict[str, Any] = {"__builtins__": safe, "__name__": "__sandbox__"}
     for tool in tools:
-        namespace[str(tool["name"])] = tool_stub(str(tool["name"]))
+        namespace[str(tool["name"])] = tool_stub(str(tool["name"]), limits)
     return namespace
 
 
-def tool_stub(name: str) -> Callable[..., Any]:
+def tool_stub(name: str, limits: Limits) -> Callable[..., Any]:
     def call(*args: Any, **kwargs: Any) -> Any:
-        send({"type": "tool_call", "name": name, "args": list(args), "kwargs": kwargs})
+        line = encode({"type": "tool_call", "name": name, "args": list(args), "kwargs": kwargs})
+        if len(line) > limits.line:
+            raise ToolError(
+                f"the arguments of {name} are too large to send: {len(line)} bytes of JSON, "
+                f"at most {limits.line}"
+            )
+        send(line)
         reply = receive()
         if reply is None:
             raise SystemExit(0)  # the parent went away
@@ -220,7 +301,11 @@ def tool_stub(name: str) -> Callable[..., Any]:
     return call
 
 
-def run(code: str, namespace: dict[str, Any], output: Output, number: int) -> dict[str, Any]:
+def run(
+    code: str, namespace: dict[str, Any], output: Output, number: int, limits: Limits, run_id: Any
+) -> bytes:
+    """Runs ``code``; the result line echoes ``run_id``, so the parent can tell it from a line
+    the code forged in an earlier run."""
     filename = f"<sandbox-{number}>"
     linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
     try:
@@ -234,22 +319,31 @@ def run(code: str, namespace: dict[str, Any], output: Output, number: int) -> di
             value = eval(compile(ast.Expression(body=tail.value), filename, "eval"), namespace)
     except BaseException as exc:  # everything the code does wrong is a result, not a crash
         printed, dropped = output.take()
-        return {
-            "type": "result",
-            "ok": False,
-            "output": printed,
-            "dropped": dropped,
-            "error": describe(exc, filename),
-        }
+        error = limits.cap(describe(exc, filename))
+        return encode(
+            {
+                "type": "result",
+                "run": run_id,
+                "ok": False,
+                "output": printed,
+                "dropped": dropped,
+                "error": error,
+            }
+        )
     printed, dropped = output.take()
-    return {
+    result = {
         "type": "result",
+        "run": run_id,
         "ok": True,
         "output": printed,
         "dropped": dropped,
         "value": jsonable(value),
-        "value_repr": None if value is None else safe_repr(value),
+        "value_repr": None if value is None else limits.cap(safe_repr(value)),
     }
+    line = encode(result)
+    if len(line) > limits.line:  # the value's JSON alone is too large: its repr says enough
+        line = encode({**result, "value": None, "value_dropped": True})
+    return line
 
 
 def describe(exc: BaseException, filename: str) -> str:
@@ -273,7 +367,7 @@ def jsonable(value: Any) -> Any:
 
 def safe_repr(value: Any) -> str:
     try:
-        return repr(value)[:10_000]
+        return repr(value)
     except BaseException as exc:
         return f"<unprintable {type(value).__name__}: {type(exc).__name__}>"
 
@@ -288,20 +382,23 @@ def main() -> None:
     if config is None:
         fail("no configuration")
     allowed = frozenset(preload([str(n) for n in config.get("allowed", [])]))
-    output = Output(int(config.get("max_output_chars", 10_000)))
+    chars = int(config.get("max_output_chars", 10_000))
+    output = Output(chars)
+    limits = Limits(chars, int(config.get("max_line_bytes", 1_000_000)))
     try:
-        harden(config)
+        no_filter = harden(config)
     except Exception as exc:  # refuse to run unhardened
         fail(f"could not apply the sandbox limits: {type(exc).__name__}: {exc}")
-    namespace = make_globals(allowed, output, list(config.get("tools", [])))
-    send({"type": "ready", "allowed": sorted(allowed)})
+    namespace = make_globals(allowed, output, list(config.get("tools", [])), limits)
+    send({"type": "ready", "allowed": sorted(allowed), "no_kernel_filter": no_filter})
     number = 0
     while (request := receive()) is not None:
         if request.get("type") != "run":
             break
         number += 1
         namespace.update(request.get("variables") or {})
-        send(run(str(request.get("code", "")), namespace, output, number))
+        code = str(request.get("code", ""))
+        send(run(code, namespace, output, number, limits, request.get("id")))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import castlm as cl
@@ -80,6 +83,19 @@ def test_exceptions_and_syntax_errors_are_results() -> None:
             "does not allow resource.setrlimit",
         ),
         ("read stdin", f"{SYS}.modules['builtins'].input()", "does not allow builtins.input"),
+        # os and builtins stay reachable through allowed modules: the layers below still hold
+        ("random._os.system", "import random\nrandom._os.system('id')", "does not allow os.system"),
+        ("random._os.fork", "import random\nrandom._os.fork()", "does not allow os.fork"),
+        (
+            "typing.sys to builtins.open",
+            "import typing\ntyping.sys.modules['builtins'].open('/tmp/castlm-pwned', 'w')",
+            "does not allow open",
+        ),
+        (
+            "typing.sys to a socket",
+            "import typing\ntyping.sys.modules['builtins'].__import__('socket').socket()",
+            "does not allow import",
+        ),
     ],
 )
 def test_escape_attempts_fail_and_are_reported(name: str, code: str, expected: str) -> None:
@@ -160,6 +176,204 @@ def test_the_sandbox_runs_from_async_code() -> None:
     assert asyncio.run(SANDBOX.arun("6 * 7")).value == 42
 
 
+# -- a child that misbehaves on its pipes ----------------------------------------------------
+# Once past the restricted builtins, code can write raw protocol lines: the child's own send()
+# and stdout are in print.__globals__.
+SEND = "print.__globals__['send']"
+STDOUT = "print.__globals__['_STDOUT']"
+
+
+def forge(**fields: object) -> str:
+    """Code that writes a result line of its own for run 2 (a session's second run)."""
+    return f"{SEND}({ {'type': 'result', 'run': 2, **fields}!r})"
+
+
+def gone(pid: int) -> bool:
+    """Whether the process is dead and reaped (a zombie still answers signal 0)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def big(size: int) -> str:
+    """A large reply."""
+    return "x" * size
+
+
+def in_thread(action: Callable[[], object]) -> list[object]:
+    """Runs ``action`` with a bound on how long the test waits for it (a hang fails fast)."""
+    box: list[object] = []
+    worker = threading.Thread(target=lambda: box.append(action()), daemon=True)
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive(), "the sandbox host hung"
+    return box
+
+
+def test_a_child_that_stops_reading_cannot_block_the_host() -> None:
+    # A forged tool call asks for a reply larger than the pipe holds; the child then blocks
+    # writing to its stdout instead of reading. The host used to block forever in write().
+    code = (
+        f"{SEND}({{'type': 'tool_call', 'name': 'big', 'args': [2_000_000], 'kwargs': {{}}}})\n"
+        f"{STDOUT}.write(b'y' * 10_000_000)"
+    )
+    with cl.Sandbox(timeout=1.0).session([cl.Tool(big)]) as session:
+        pid = session.run(f"{OS}.getpid()").value
+        [result] = in_thread(lambda: session.run(code))
+        assert isinstance(result, cl.SandboxResult)
+        assert result.kind == "timeout"
+        assert result.error == "the code did not finish within 1 seconds"
+        assert gone(pid)
+        assert session.run("1 + 1").value == 2  # a fresh process
+
+
+@pytest.mark.parametrize(
+    ("name", "code", "expected"),
+    [
+        ("dropped is not a number", forge(ok=True, dropped="zz"),
+         "a result whose 'dropped' is not a count: 'zz'"),
+        ("dropped is infinite", f"{STDOUT}.write(b'{{\"type\": \"result\", \"run\": 2, '"
+         f"b'\"ok\": true, \"dropped\": 1e999}}\\n'); {STDOUT}.flush()",
+         "'dropped' is not a count: inf"),
+        ("dropped is a bool", forge(ok=True, dropped=True), "'dropped' is not a count: True"),
+        ("no ok", forge(output="x"), "without a boolean 'ok'"),
+        ("output not a string", forge(ok=True, output=[1]), "a string 'output'"),
+        ("error not a string", forge(ok=False, error=3), "without a string 'error'"),
+        ("value_repr not a string", forge(ok=True, value_repr=1),
+         "'value_repr' or 'value_dropped' has the wrong type"),
+        ("run id not a number", forge(ok=True, run="2"), "a result for run '2' during run 2"),
+        ("unknown type", f"{SEND}({{'type': 'ready'}})", "unexpected message type 'ready'"),
+        ("bad tool call", f"{SEND}({{'type': 'tool_call', 'name': 'add', 'args': 5}})",
+         "a tool call without a name"),
+        ("not JSON", f"{STDOUT}.write(b'hello\\n'); {STDOUT}.flush()", "not JSON"),
+        ("not UTF-8", f"{STDOUT}.write(b'\\xff\\xfe\\n'); {STDOUT}.flush()", "not JSON"),
+        ("not an object", f"{STDOUT}.write(b'[1]\\n'); {STDOUT}.flush()", "not a JSON object"),
+        ("nested too deeply", f"{STDOUT}.write(b'[' * 100_000 + b'\\n'); {STDOUT}.flush()",
+         "nested too deeply"),
+        ("an integer too long", f"{STDOUT}.write(b'{{\"ok\": ' + b'9' * 5000 + b'}}\\n');"
+         f" {STDOUT}.flush()", "not JSON"),
+    ],
+)  # fmt: skip
+def test_forged_lines_are_protocol_results_not_host_exceptions(
+    name: str, code: str, expected: str
+) -> None:
+    with SANDBOX.session([cl.Tool(add)]) as session:
+        pid = session.run(f"{OS}.getpid()").value
+        result = session.run(code)
+        assert result.kind == "protocol", (name, result)
+        assert expected in (result.error or ""), result.error
+        assert result.error.startswith("the sandbox broke its protocol: ")  # type: ignore[union-attr]
+        assert gone(pid)  # a child that broke the protocol is not trusted again
+        assert session.run("2 + 2").value == 4
+
+
+def test_a_forged_result_cannot_stand_in_for_a_later_run() -> None:
+    with SANDBOX.session() as session:
+        # The code may pick its own result (as if it had ended with 42)...
+        forged = session.run(f"{SEND}({{'type': 'result', 'run': 1, 'ok': True, 'value': 42}})")
+        assert forged.value == 42
+        # ...but its real result, still in the pipe, is not taken for the next run's.
+        stale = session.run("1 + 1")
+        assert stale.kind == "protocol"
+        assert stale.error == "the sandbox broke its protocol: a result for run 1 during run 2"
+        assert session.run("1 + 1").value == 2
+
+
+def test_a_flood_without_newlines_is_too_large_and_a_closed_stdout_is_killed() -> None:
+    flood = run(f"{STDOUT}.write(b'z' * 5_000_000); {STDOUT}.flush()", max_output_chars=100)
+    assert flood.kind == "too_large"
+    assert flood.error == "the sandbox sent a message over 71936 bytes"
+    closed = run(f"{OS}.close(1)\nwhile True:\n    pass", timeout=1.0)
+    assert (closed.kind, closed.error) == ("killed", "the sandbox closed its output and was killed")
+
+
+def test_large_legitimate_results_come_back_capped_not_killed() -> None:
+    value = run("list(range(300_000))")
+    assert (value.kind, value.value, value.value_dropped) == ("ok", None, True)
+    assert (value.value_repr or "").startswith("[0, 1, 2, 3")
+    assert (value.value_repr or "").endswith("... [truncated: 2278890 more characters]")
+    assert run("list(range(1000))").value == list(range(1000))  # small values still arrive
+    error = run("raise ValueError('e' * 1_000_000)", max_output_chars=100)
+    assert error.kind == "error"
+    assert (error.error or "").endswith("... [truncated: 999954 more characters]")
+    emoji = run("print('\\U0001F600' * 199)\n'\\U0001F600' * 200", max_output_chars=200)
+    assert emoji.kind == "ok" and emoji.output == "\U0001f600" * 199 + "\n"
+    tools = [cl.Tool(add)]
+    sent = SANDBOX.run("add(list(range(1_000_000)), 1)", tools=tools)
+    assert sent.kind == "error"
+    assert "ToolError: the arguments of add are too large to send" in (sent.error or "")
+
+
+def stall(pid: int) -> str:
+    """Records the sandbox's process id."""
+    STARTED.append(pid)
+    return "go on"
+
+
+STARTED: list[int] = []
+
+
+def interrupt(pid: int) -> str:
+    """Stands for Ctrl-C arriving while a tool runs."""
+    STARTED.append(pid)
+    raise KeyboardInterrupt
+
+
+def test_an_interrupt_kills_and_reaps_the_child() -> None:
+    STARTED.clear()
+    with SANDBOX.session([cl.Tool(interrupt)]) as session:
+        with pytest.raises(KeyboardInterrupt):
+            session.run(f"interrupt({OS}.getpid())")
+        assert gone(STARTED[0])  # already, not only when the session closes
+
+
+def test_closing_a_session_from_another_thread_ends_its_run() -> None:
+    # What CodeAct's async path does when cancelled: the session closes while a worker thread
+    # is inside run().
+    STARTED.clear()
+    with cl.Sandbox(timeout=120.0).session([cl.Tool(stall)]) as session:
+
+        def close_when_started() -> None:
+            while not STARTED:
+                time.sleep(0.01)
+            session.close()
+
+        closer = threading.Thread(target=close_when_started, daemon=True)
+        closer.start()
+        [result] = in_thread(lambda: session.run(f"stall({OS}.getpid())\nwhile True:\n    pass"))
+        closer.join()
+        assert isinstance(result, cl.SandboxResult) and result.kind == "killed"
+        assert gone(STARTED[0])
+        with pytest.raises(cl.SandboxError, match="this sandbox session is closed"):
+            session.run("1")
+
+
+def test_cancelling_an_async_run_kills_and_reaps_the_child() -> None:
+    STARTED.clear()
+    sandbox = cl.Sandbox(timeout=120.0)
+
+    async def cancel_while_running() -> None:
+        task = asyncio.create_task(
+            sandbox.arun(f"stall({OS}.getpid())\nwhile True:\n    pass", tools=[cl.Tool(stall)])
+        )
+        while not STARTED:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # The worker thread reaps it as soon as it sees it die; it would otherwise run 120 s
+        # (and asyncio.run would wait for that thread).
+        for _ in range(3000):
+            if gone(STARTED[0]):
+                break
+            await asyncio.sleep(0.01)
+        assert gone(STARTED[0])
+
+    asyncio.run(cancel_while_running())
+
+
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(cl.SandboxError):
         cl.Sandbox(timeout=0)
@@ -210,6 +424,20 @@ def test_program_of_thought_reports_a_failure_to_the_extract_step() -> None:
     program.set_lm(lm)
     result = program(numbers=[1])
     assert "import of 'os' is not allowed" in result.code_output  # type: ignore[attr-defined]
+
+
+def test_program_of_thought_survives_code_that_forges_a_result() -> None:
+    forged = f"{SEND}({{'type': 'result', 'run': 1, 'ok': True, 'dropped': 'zz'}})"
+    lm = ScriptedLM(
+        [
+            sections(reasoning="x", generated_code=forged),
+            sections(reasoning="The sandbox broke; guess.", total=0),
+        ]
+    )
+    program = cl.ProgramOfThought(Sum, max_iters=1, sandbox=SANDBOX)
+    program.set_lm(lm)
+    result = program(numbers=[1])  # used to raise ValueError in this process
+    assert "Error: the sandbox broke its protocol" in result.code_output  # type: ignore[attr-defined]
 
 
 def test_codeact_runs_code_that_calls_tools_and_keeps_state() -> None:
