@@ -14,6 +14,7 @@ from pathlib import Path
 import jinja2
 from castlm import PredictorParams
 from castlm._knn import KNNPool, dump_knn_pools
+from castlm._lm_factory import STANDIN
 from castlm.compiler.emit import layout, templating
 from castlm.compiler.emit.entry import EntryPoints, entry_points
 from castlm.compiler.emit.errors import EmitError
@@ -154,6 +155,9 @@ def _render_init(env: jinja2.Environment, request: EmitRequest, entry: EntryPoin
     own = [*_OWN_IMPORTS, *(_ENSEMBLE_IMPORTS if ensemble else _SINGLE_IMPORTS)]
     if entry.is_async:
         own.append("import asyncio as _asyncio")
+    standin = request.lm_name == STANDIN
+    if standin:
+        own.append("from ._runtime import ConfigurationError as _ConfigurationError")
     if request.reducer is not None:
         module, function = request.reducer
         _check_module(module)
@@ -173,6 +177,7 @@ def _render_init(env: jinja2.Environment, request: EmitRequest, entry: EntryPoin
         reducer=code(request.reducer[1] if request.reducer else "majority"),
         custom_reducer=request.reducer is not None,
         lm_name=request.lm_name,
+        standin=standin,
         imports=code(import_block([*own, *entry.imports, program])),
         all_list=code(layout.bracketed("__all__ = [", _sorted_all(exported), "]")),
         run_def=code(layout.bracketed("def run(", entry.parameter_list, returns)),

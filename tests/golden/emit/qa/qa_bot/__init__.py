@@ -13,6 +13,7 @@ from pathlib import Path as _Path
 
 from ._frozen import PARAMS as _PARAMS
 from ._runtime import LM
+from ._runtime import ConfigurationError as _ConfigurationError
 from ._runtime._cache import LMCache as _LMCache
 from ._runtime._lm_config import configure_lms as _configure_lms
 from ._runtime._lm_factory import make_lm as _make_lm
@@ -33,7 +34,8 @@ def load(
 
     ``lm`` is an LM object or an LM name (``"openai/<model>"`` or a bare model name for an
     OpenAI-compatible endpoint, ``"litellm/<provider>/<model>"``, ``"standin"``); without it,
-    ``$CASTLM_MODEL``, else the model the program was compiled with. ``base_url`` and
+    ``$CASTLM_MODEL`` (required: the program was compiled with the offline stand-in, which
+    is only used when chosen explicitly). ``base_url`` and
     ``api_key`` default to ``$CASTLM_BASE_URL`` / ``$OPENAI_BASE_URL`` and
     ``$CASTLM_API_KEY`` / ``$OPENAI_API_KEY``. ``$CASTLM_MODEL__<PREDICTOR_PATH>`` (the
     dotted predictor name upper-cased, dots as ``__``) sets one predictor's LM.
@@ -66,7 +68,16 @@ def _default_program() -> QA:
 def _lm_from(lm: LM | str | None, base_url: str | None, api_key: str | None) -> LM:
     if isinstance(lm, LM):
         return lm
-    name = lm or _os.environ.get("CASTLM_MODEL", "").strip() or _COMPILED_LM
+    name = lm or _os.environ.get("CASTLM_MODEL", "").strip()
+    if not name:
+        # Compiled with the offline stand-in: its plausible fake answers must never reach
+        # production because a variable was left unset.
+        raise _ConfigurationError(
+            "this package was compiled with castlm's offline stand-in LM ('standin'), which "
+            "returns plausible but fake answers, and no LM was chosen: set CASTLM_MODEL to the "
+            "model to call (e.g. CASTLM_MODEL=openai/gpt-4o-mini) or pass load(lm=...); to run "
+            'the stand-in on purpose, set CASTLM_MODEL=standin or call load(lm="standin")'
+        )
     return _make_lm(name, base_url=base_url, api_key=api_key, cache=_env_cache())
 
 
