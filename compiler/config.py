@@ -64,6 +64,10 @@ class ProgramConfig:
     max_lm_calls: int | None = None
     max_cost: float | None = None
     prices: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    #: Fail the build unless the compiled program scores above its zero-shot baseline.
+    require_improvement: bool = False
+    #: Fail the build when the compiled program's dev score (0-100) is below this.
+    min_score: float | None = None
 
 
 _KEYS: dict[str, type | tuple[type, ...]] = {
@@ -87,6 +91,8 @@ _KEYS: dict[str, type | tuple[type, ...]] = {
     "max_lm_calls": int,
     "max_cost": (float, int),
     "prices": dict,
+    "require_improvement": bool,
+    "min_score": (float, int),
 }
 _REQUIRED = ("program", "metric", "train", "lm")
 
@@ -180,6 +186,7 @@ def _optional(raw: Mapping[str, Any], base: Path, origin: str) -> dict[str, Any]
         "threads",
         "cache",
         "verify",
+        "require_improvement",
     ):
         if raw.get(key) is not None:
             values[key] = raw[key]
@@ -195,7 +202,19 @@ def _optional(raw: Mapping[str, Any], base: Path, origin: str) -> dict[str, Any]
     if values.get("threads", 1) < 1:
         raise CompileError("threads must be at least 1", path=origin)
     values.update(_budget(raw, origin))
+    if raw.get("min_score") is not None:
+        values["min_score"] = _min_score(raw["min_score"], origin)
     return values
+
+
+def _min_score(score: Any, origin: str) -> float:
+    if isinstance(score, bool) or not 0 <= score <= 100:
+        raise CompileError(
+            f"min_score is a dev score from 0 to 100 (the scale of the printed scores), "
+            f"got {score!r}",
+            path=origin,
+        )
+    return float(score)
 
 
 def _budget(raw: Mapping[str, Any], origin: str) -> dict[str, Any]:

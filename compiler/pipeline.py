@@ -48,6 +48,7 @@ from .outcome import BudgetUse, CompileOutcome
 from .plan import Plan, PlanInputs, make_plan, probe
 from .pricing import Price, PriceBook
 from .progress import NoProgress, Progress
+from .score_checks import below_baseline, check_gates, check_some_ran
 from .verify import VerifyReport, to_json_data
 
 __all__ = ["CompileOutcome", "PhaseStats", "compile_program"]
@@ -132,12 +133,16 @@ def compile_program(
     run.budget.install([r.lm for r in lms])
     try:
         baseline = run.evaluate(student, dev, "baseline", "baseline (zero-shot)")
+        check_some_ran(baseline, "baseline")
         ctx = _optimize_context(config, run, metric, lms, progress)
         chosen = run.optimize(optimizer, student, train, ctx)
         program = chosen.program(student)
         compiled = run.evaluate(program, dev, "compiled", "compiled")
+        check_some_ran(compiled, "compiled")
     finally:
         run.budget.uninstall([r.lm for r in lms])
+    check_gates(config, baseline.score, compiled.score)
+    warnings = tuple(w for w in [below_baseline(baseline.score, compiled.score)] if w)
 
     describe = optimizer.describe()
     build = _Build(
@@ -146,7 +151,7 @@ def compile_program(
     files = build.render()
     if config.verify:
         _verify(config, files, compiled, shape, run)
-    files.update(build.report(student.get_params(), ctx.trials))
+    files.update(build.report(student.get_params(), ctx.trials, warnings))
     write_package(files, config.out)
     return CompileOutcome(
         config,
@@ -157,6 +162,7 @@ def compile_program(
         errors=baseline.errors + compiled.errors,
         phases=tuple(run.meter.phases),
         notes=tuple(chosen.notes) + tuple(_error_notes(baseline, compiled)),
+        warnings=warnings,
         seconds=time.perf_counter() - start,
         verified=config.verify,
         plan=plan,
@@ -457,7 +463,10 @@ class _Build:
         return files
 
     def report(
-        self, original: Mapping[str, PredictorParams], trials: Sequence[Trial]
+        self,
+        original: Mapping[str, PredictorParams],
+        trials: Sequence[Trial],
+        warnings: Sequence[str] = (),
     ) -> dict[str, bytes]:
         """report.md and report.svg (after verification, so its usage is in the table)."""
         return render_report(
@@ -475,6 +484,7 @@ class _Build:
                 plan=self.run.plan,
                 stopped=self.chosen.stopped,
                 notes=self.chosen.notes,
+                warnings=warnings,
             )
         )
 
