@@ -41,6 +41,7 @@ from .errors import CompileError
 from .evaluate import EvalResult, Evaluator
 from .fingerprint import inputs_fingerprint, is_up_to_date, source_hash
 from .ir import ProgramIR
+from .label_check import check_rows_have_metric_fields
 from .loader import Metric, load_metric, load_module_class
 from .meter import Meter, PhaseStats, RoleLM, role_lms
 from .optimizers import OptimizeContext, Optimizer, OptimizeResult, Trial, make_optimizer
@@ -118,6 +119,7 @@ def compile_program(
     metric = resolve_metric(config)
     shape = program_shape(module_class)
     train, dev = load_data(config, shape)
+    check_rows_have_metric_fields(metric, (config.train, config.dev))
     lms = role_lms(make_role_lms(config), PriceBook(config.prices))
     student = _instantiate(module_class, config)
     student.set_lm(lms[0].lm)
