@@ -50,6 +50,7 @@ from .plan import Plan, PlanInputs, make_plan, probe
 from .pricing import Price, PriceBook
 from .progress import NoProgress, Progress
 from .score_checks import below_baseline, check_gates, check_some_ran
+from .source_typecheck import typecheck_sources
 from .verify import VerifyReport, to_json_data
 
 __all__ = ["CompileOutcome", "PhaseStats", "compile_program"]
@@ -128,6 +129,8 @@ def compile_program(
     )
     plan = plan_compile(config, student, optimizer, shape, train, dev, lms)
     _check_cost_budget(config, lms)
+    if config.verify:  # verification runs mypy --strict on these sources, after the spend
+        typecheck_sources(sources, config.project_dir / ".castlm" / "mypy-cache", sources[0])
     if on_plan is not None:
         on_plan(plan)
 
