@@ -225,7 +225,8 @@ def test_a_metric_that_raises_stops_the_compile_at_its_line(
     source = project / "program.py"
     source.write_text(
         source.read_text() + "\n\ndef broken(example: object, pred: object) -> float:\n"
-        "    return float({}['no_such_label'])\n"
+        "    labels: dict[str, float] = {}\n"
+        "    return labels['no_such_label']\n"
     )
     code, _out, err = run(capsys, "compile", str(project), "--metric", f"{source}:broken")
     assert code == EXIT_USER

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,13 +11,22 @@ from castlm.compiler.cli import EXIT_OK, EXIT_USER, main
 from support.fake_openai import FakeOpenAI
 from support.project import write_project
 
+HELPERS = "untyped_review_helpers"
+
+
+@pytest.fixture(autouse=True)
+def forget_the_helpers() -> Iterator[None]:
+    """The compile imports the program, and with it the helpers: other tests have their own."""
+    yield
+    sys.modules.pop(HELPERS, None)
+
 
 def untyped_helper_project(root: Path) -> Path:
     project = write_project(root)
-    (project / "helpers.py").write_text("def tidy(text):\n    return text.strip()\n")
+    (project / f"{HELPERS}.py").write_text("def tidy(text):\n    return text.strip()\n")
     source = (project / "program.py").read_text(encoding="utf-8")
     source = source.replace(
-        "import castlm as cl\n", "import castlm as cl\nfrom helpers import tidy\n"
+        "import castlm as cl\n", f"import castlm as cl\nfrom {HELPERS} import tidy\n"
     )
     source = source.replace("classify(review=review)", "classify(review=tidy(review))")
     (project / "program.py").write_text(source, encoding="utf-8")
@@ -32,7 +43,7 @@ def test_an_untyped_local_module_fails_before_any_lm_call(
     err = capsys.readouterr().err
     assert code == EXIT_USER
     assert "the program's sources fail `mypy --strict`" in err
-    assert f"{project / 'helpers.py'}:1: error: Function is missing a type annotation" in err
+    assert f"{project / HELPERS}.py:1: error: Function is missing a type annotation" in err
     assert "plan for" not in err  # before the plan, too
     assert not (project / "build").exists()
 
