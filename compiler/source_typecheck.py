@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,7 +24,16 @@ _SHOWN = 20
 
 def typecheck_sources(sources: Sequence[Path], cache_dir: Path, where: Path) -> None:
     """Run ``mypy --strict`` on ``sources``; raise with its errors, reported at ``where``."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError:  # a read-only project: check without keeping a cache
+        with tempfile.TemporaryDirectory(prefix="castlm-mypy-") as scratch:
+            _run_mypy(sources, Path(scratch), where)
+        return
+    _run_mypy(sources, cache_dir, where)
+
+
+def _run_mypy(sources: Sequence[Path], cache_dir: Path, where: Path) -> None:
     folder = sources[0].parent
     command = [
         sys.executable, "-m", "mypy", "--strict", "--config-file=", "--cache-dir", str(cache_dir),

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from castlm.compiler.cli import EXIT_OK, EXIT_USER, main
+from castlm.compiler.errors import CompileError
+from castlm.compiler.source_typecheck import typecheck_sources
 from support.fake_openai import FakeOpenAI
 from support.project import write_project
 
@@ -52,3 +54,20 @@ def test_no_verify_skips_the_type_check(tmp_path: Path, capsys: pytest.CaptureFi
     project = untyped_helper_project(tmp_path / "p")
     code = main(["compile", str(project), "--no-verify"])
     assert code == EXIT_OK, capsys.readouterr().err
+
+
+def test_a_project_where_the_cache_cannot_be_written_is_still_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "untyped.py"
+    source.write_text("def f(x):\n    return x\n", encoding="utf-8")
+    cache = tmp_path / "read-only" / ".castlm" / "mypy-cache"
+
+    def refuse(self: Path, *args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.raises(CompileError, match=r"untyped\.py:1: error: Function is missing a type"):
+        typecheck_sources([source], cache, source)
+    monkeypatch.undo()
+    assert not cache.exists()
