@@ -145,7 +145,7 @@ def test_an_unreachable_endpoint_stops_the_compile_and_writes_nothing(
     monkeypatch.setenv("CASTLM_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
     code, _out, err = run(
         capsys, "compile", str(project), "--lm", "openai/some-model", "--no-cache",
-        "--option", "max_bootstrapped_demos=1",
+        "--option", "max_bootstrapped_demos=1", "--no-verify",
     )  # fmt: skip
     assert code == EXIT_USER
     assert "could not connect to http://127.0.0.1:" in err
@@ -228,7 +228,9 @@ def test_a_metric_that_raises_stops_the_compile_at_its_line(
         "    labels: dict[str, float] = {}\n"
         "    return labels['no_such_label']\n"
     )
-    code, _out, err = run(capsys, "compile", str(project), "--metric", f"{source}:broken")
+    code, _out, err = run(
+        capsys, "compile", str(project), "--metric", f"{source}:broken", "--no-verify"
+    )
     assert code == EXIT_USER
     assert "the metric broken raised KeyError" in err
     assert f"{source}:" in err
