@@ -114,6 +114,17 @@ def _compile_parser(p: argparse.ArgumentParser) -> None:
         metavar="USD",
         help="stop once the LM calls cost USD dollars (needs a price for every LM)",
     )
+    p.add_argument(
+        "--require-improvement",
+        action="store_true",
+        help="fail (exit 1, nothing written) unless the compiled program beats its baseline",
+    )
+    p.add_argument(
+        "--min-score",
+        type=float,
+        metavar="SCORE",
+        help="fail (exit 1, nothing written) if the compiled dev score (0-100) is below SCORE",
+    )
     p.add_argument("--force", action="store_true", help="rebuild even when nothing changed")
     p.add_argument(
         "--no-verify", action="store_true", help="skip mypy, isolated import and parity checks"
@@ -138,6 +149,7 @@ _FLAG_KEYS = (
     "threads",
     "max_lm_calls",
     "max_cost",
+    "min_score",
 )
 
 
@@ -162,6 +174,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         values["verify"] = False
     if args.no_cache:
         values["cache"] = False
+    if args.require_improvement:
+        values["require_improvement"] = True
     return values
 
 

@@ -52,6 +52,7 @@ class ReportInputs:
     plan: Plan
     stopped: str | None
     notes: Sequence[str]
+    warnings: Sequence[str] = ()
 
 
 def render_report(inputs: ReportInputs) -> dict[str, bytes]:
@@ -111,6 +112,7 @@ def _summary(inputs: ReportInputs) -> str:
     ]
     if inputs.stopped:
         lines.append(f"- **{inline(inputs.stopped, None)}**")
+    lines += [f"- **warning: {inline(w, None)}**" for w in inputs.warnings]
     lines += [f"- note: {inline(n, None)}" for n in inputs.notes]
     return "\n".join(lines)
 

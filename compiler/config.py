@@ -75,6 +75,11 @@ class ProgramConfig:
         own = {"task": {}, "teacher": self.teacher_lm_settings, "prompt": self.prompt_lm_settings}
         return {**self.lm_settings, **own[role]}
 
+    #: Fail the build unless the compiled program scores above its zero-shot baseline.
+    require_improvement: bool = False
+    #: Fail the build when the compiled program's dev score (0-100) is below this.
+    min_score: float | None = None
+
 
 _KEYS: dict[str, type | tuple[type, ...]] = {
     "program": str,
@@ -100,6 +105,8 @@ _KEYS: dict[str, type | tuple[type, ...]] = {
     "lm_settings": dict,
     "teacher_lm_settings": dict,
     "prompt_lm_settings": dict,
+    "require_improvement": bool,
+    "min_score": (float, int),
 }
 LM_SETTINGS_KEYS = ("lm_settings", "teacher_lm_settings", "prompt_lm_settings")
 _REQUIRED = ("program", "metric", "train", "lm")
@@ -198,6 +205,7 @@ def _optional(raw: Mapping[str, Any], base: Path, origin: str) -> dict[str, Any]
         "threads",
         "cache",
         "verify",
+        "require_improvement",
     ):
         if raw.get(key) is not None:
             values[key] = raw[key]
@@ -216,6 +224,8 @@ def _optional(raw: Mapping[str, Any], base: Path, origin: str) -> dict[str, Any]
     for key in LM_SETTINGS_KEYS:
         if raw.get(key):
             values[key] = _lm_settings(raw[key], key, origin)
+    if raw.get("min_score") is not None:
+        values["min_score"] = _min_score(raw["min_score"], origin)
     return values
 
 
@@ -227,6 +237,16 @@ def _lm_settings(raw: Mapping[str, Any], key: str, origin: str) -> dict[str, Any
         return check_settings(raw, where=key)
     except ConfigurationError as exc:
         raise CompileError(str(exc), path=origin) from None
+
+
+def _min_score(score: Any, origin: str) -> float:
+    if isinstance(score, bool) or not 0 <= score <= 100:
+        raise CompileError(
+            f"min_score is a dev score from 0 to 100 (the scale of the printed scores), "
+            f"got {score!r}",
+            path=origin,
+        )
+    return float(score)
 
 
 def _budget(raw: Mapping[str, Any], origin: str) -> dict[str, Any]:

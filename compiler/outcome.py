@@ -51,6 +51,8 @@ class CompileOutcome:
     budget: BudgetUse | None = None
     lms: tuple[RoleLM, ...] = ()
     optimizer_stats: Mapping[str, float] = field(default_factory=dict)
+    #: What the user must not miss, e.g. a compiled score below the baseline.
+    warnings: tuple[str, ...] = ()
 
     @property
     def lm_calls(self) -> int:
@@ -102,4 +104,5 @@ class CompileOutcome:
             "seconds": round(self.seconds, 3),
             "verified": self.verified,
             "notes": list(self.notes),
+            "warnings": list(self.warnings),
         }

@@ -41,6 +41,7 @@ from .errors import CompileError
 from .evaluate import EvalResult, Evaluator
 from .fingerprint import inputs_fingerprint, is_up_to_date, source_hash
 from .ir import ProgramIR
+from .label_check import check_rows_have_metric_fields
 from .loader import Metric, load_metric, load_module_class
 from .meter import Meter, PhaseStats, RoleLM, role_lms
 from .optimizers import OptimizeContext, Optimizer, OptimizeResult, Trial, make_optimizer
@@ -48,6 +49,8 @@ from .outcome import BudgetUse, CompileOutcome
 from .plan import Plan, PlanInputs, make_plan, probe
 from .pricing import Price, PriceBook
 from .progress import NoProgress, Progress
+from .score_checks import below_baseline, check_gates, check_some_ran
+from .source_typecheck import typecheck_sources
 from .verify import VerifyReport, to_json_data
 
 __all__ = ["CompileOutcome", "PhaseStats", "compile_program"]
@@ -120,6 +123,7 @@ def compile_program(
     metric = resolve_metric(config)
     shape = program_shape(module_class)
     train, dev = load_data(config, shape)
+    check_rows_have_metric_fields(metric, (config.train, config.dev))
     lms = role_lms(make_role_lms(config), PriceBook(config.prices))
     student = _instantiate(module_class, config)
     student.set_lm(lms[0].lm)
@@ -128,6 +132,8 @@ def compile_program(
     )
     plan = plan_compile(config, student, optimizer, shape, train, dev, lms)
     _check_cost_budget(config, lms)
+    if config.verify:  # verification runs mypy --strict on these sources, after the spend
+        typecheck_sources(sources, config.project_dir / ".castlm" / "mypy-cache", sources[0])
     if on_plan is not None:
         on_plan(plan)
 
@@ -135,12 +141,16 @@ def compile_program(
     run.budget.install([r.lm for r in lms])
     try:
         baseline = run.evaluate(student, dev, "baseline", "baseline (zero-shot)")
+        check_some_ran(baseline, "baseline")
         ctx = _optimize_context(config, run, metric, lms, progress)
         chosen = run.optimize(optimizer, student, train, ctx)
         program = chosen.program(student)
         compiled = run.evaluate(program, dev, "compiled", "compiled")
+        check_some_ran(compiled, "compiled")
     finally:
         run.budget.uninstall([r.lm for r in lms])
+    check_gates(config, baseline.score, compiled.score)
+    warnings = tuple(w for w in [below_baseline(baseline.score, compiled.score)] if w)
 
     describe = optimizer.describe()
     build = _Build(
@@ -149,7 +159,7 @@ def compile_program(
     files = build.render()
     if config.verify:
         _verify(config, files, compiled, shape, run)
-    files.update(build.report(student.get_params(), ctx.trials))
+    files.update(build.report(student.get_params(), ctx.trials, warnings))
     write_package(files, config.out)
     return CompileOutcome(
         config,
@@ -160,6 +170,7 @@ def compile_program(
         errors=baseline.errors + compiled.errors,
         phases=tuple(run.meter.phases),
         notes=tuple(chosen.notes) + tuple(_error_notes(baseline, compiled)),
+        warnings=warnings,
         seconds=time.perf_counter() - start,
         verified=config.verify,
         plan=plan,
@@ -466,7 +477,10 @@ class _Build:
         return files
 
     def report(
-        self, original: Mapping[str, PredictorParams], trials: Sequence[Trial]
+        self,
+        original: Mapping[str, PredictorParams],
+        trials: Sequence[Trial],
+        warnings: Sequence[str] = (),
     ) -> dict[str, bytes]:
         """report.md and report.svg (after verification, so its usage is in the table)."""
         return render_report(
@@ -484,6 +498,7 @@ class _Build:
                 plan=self.run.plan,
                 stopped=self.chosen.stopped,
                 notes=self.chosen.notes,
+                warnings=warnings,
             )
         )
 

@@ -133,13 +133,21 @@ def print_outcome(console: Any, outcome: CompileOutcome) -> None:
         f"dev score ({outcome.dev_size} examples): baseline {outcome.baseline:.1f} → "
         f"compiled [bold]{outcome.compiled:.1f}[/]"
         + ("  (verified)" if outcome.verified else "  (not verified)")
+        + ("  [bold red]BELOW BASELINE[/]" if _below(outcome) else "")
     )
+    for warning in outcome.warnings:
+        console.print(f"[bold red]warning:[/] {escape(warning)}", highlight=False)
     if outcome.stopped:
         console.print(f"[bold yellow]{escape(outcome.stopped)}[/]", highlight=False)
     for note in outcome.notes:
         console.print(f"note: {escape(note)}", highlight=False)
     if outcome.report:
         console.print(f"report: {escape(outcome.report)}", highlight=False)
+
+
+def _below(outcome: CompileOutcome) -> bool:
+    baseline, compiled = outcome.baseline, outcome.compiled
+    return baseline is not None and compiled is not None and compiled < baseline
 
 
 def _limits(max_calls: int | None, max_cost: float | None) -> str:

@@ -223,3 +223,16 @@ class Bot(cl.Module):
     assert [d.code for d in program.diagnostics] == ["CL201"]
     bot = program.module("Bot")
     assert bot is not None and bot.forward is not None and not bot.forward.is_async
+
+
+def test_a_reserved_field_name_is_reported_once() -> None:
+    # Dropping the field used to add CL101 (no input) and CL201 (unknown keyword 'json').
+    header = """
+import castlm as cl
+
+class Ask(cl.Signature):
+    json: str = cl.InputField()
+    answer: str = cl.OutputField()
+"""
+    source = bot("return self.ask(json=question).answer")
+    assert codes(source, header) == ["CL105"]

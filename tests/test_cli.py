@@ -18,7 +18,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TOP_KEYS = {
     "program", "package", "out", "up_to_date", "scores", "train_size", "dev_size", "errors",
     "lm_calls", "cache_hits", "tokens", "cost", "phases", "lms", "plan", "budget", "stopped",
-    "optimizer_stats", "report", "seconds", "verified", "notes",
+    "optimizer_stats", "report", "seconds", "verified", "notes", "warnings",
 }  # fmt: skip
 PHASE_KEYS = {
     "name", "calls", "cache_hits", "tokens", "seconds", "prompt_tokens", "completion_tokens",
@@ -145,7 +145,7 @@ def test_an_unreachable_endpoint_stops_the_compile_and_writes_nothing(
     monkeypatch.setenv("CASTLM_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
     code, _out, err = run(
         capsys, "compile", str(project), "--lm", "openai/some-model", "--no-cache",
-        "--option", "max_bootstrapped_demos=1",
+        "--option", "max_bootstrapped_demos=1", "--no-verify",
     )  # fmt: skip
     assert code == EXIT_USER
     assert "could not connect to http://127.0.0.1:" in err
@@ -225,9 +225,12 @@ def test_a_metric_that_raises_stops_the_compile_at_its_line(
     source = project / "program.py"
     source.write_text(
         source.read_text() + "\n\ndef broken(example: object, pred: object) -> float:\n"
-        "    return float(example['no_such_label'])  # type: ignore[index]\n"
+        "    labels: dict[str, float] = {}\n"
+        "    return labels['no_such_label']\n"
     )
-    code, _out, err = run(capsys, "compile", str(project), "--metric", f"{source}:broken")
+    code, _out, err = run(
+        capsys, "compile", str(project), "--metric", f"{source}:broken", "--no-verify"
+    )
     assert code == EXIT_USER
     assert "the metric broken raised KeyError" in err
     assert f"{source}:" in err

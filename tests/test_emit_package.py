@@ -39,6 +39,12 @@ def out_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return emit(request_for(program, PACKAGE), root / "out")
 
 
+@pytest.fixture(autouse=True)
+def choose_the_standin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These packages are compiled with the stand-in, which runs only when chosen explicitly."""
+    monkeypatch.setenv("CASTLM_MODEL", "standin")
+
+
 @pytest.fixture
 def package(out_dir: Path) -> Iterator[Any]:
     with imported(out_dir, PACKAGE) as module:
@@ -84,6 +90,32 @@ def test_load_returns_fresh_programs_with_the_parameters(package: Any) -> None:
     assert type(first.triage.lm).__name__ == "StandInLM"
     scripted = package._runtime.testing.ScriptedLM(["[[ ## urgency ## ]]\nlow"])
     assert package.load(scripted).triage.lm is scripted
+
+
+def test_a_standin_package_runs_the_standin_only_when_chosen(
+    package: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Unset CASTLM_MODEL used to fall back to the compiled 'standin': fake answers in production.
+    monkeypatch.delenv("CASTLM_MODEL")
+    package._default = None
+    refused = "compiled with castlm's offline stand-in.*CASTLM_MODEL=standin"
+    with pytest.raises(package._runtime.ConfigurationError, match=refused):
+        package.load()
+    with pytest.raises(package._runtime.ConfigurationError, match=refused):
+        package.run(ticket="Server down, urgent")
+    assert type(package.load(lm="standin").triage.lm).__name__ == "StandInLM"
+    monkeypatch.setenv("CASTLM_MODEL", "standin")
+    assert type(package.load().triage.lm).__name__ == "StandInLM"
+
+
+def test_a_package_compiled_with_a_real_model_defaults_to_it(tmp_path: Path) -> None:
+    program = write_sources(tmp_path / "src")
+    out = emit(request_for(program, "served_pkg", lm_name="served-model"), tmp_path / "out")
+    init = (out / "served_pkg" / "__init__.py").read_text(encoding="utf-8")
+    assert "or _COMPILED_LM" in init and "offline stand-in" not in init
+    assert "Default: the\n  model the program was compiled with" in (out / "README.md").read_text(
+        encoding="utf-8"
+    )
 
 
 def test_the_default_program_is_created_once_across_threads(package: Any) -> None:

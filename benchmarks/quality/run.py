@@ -65,19 +65,21 @@ def _run_all(runs: list[tuple[str, str, str]]) -> None:
     server_python = ensure_server_venv(harness.base_python(), _log)
     dspy_python = harness.ensure_dspy_venv(_log) if any(s == "dspy" for *_, s in runs) else None
     pythons = {"castlm": harness.project_python(), "dspy": dspy_python}
-    with llama_server(server_python, n_ctx=4096, threads=2, log=_log) as upstream:
-        with CountingProxy(upstream) as proxy:
-            for task, optimizer, system in runs:
-                python = pythons[system]
-                assert python is not None
-                result = _one(python, system, task, optimizer, proxy)
-                path = RESULTS / f"{task}.{optimizer}.{system}.json"
-                path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-                _log(
-                    f"{task:9} {optimizer:14} {system:7} dev {result['dev_score']:.3f} "
-                    f"calls {result['lm_calls']:5} parse failures {result['parse_failures']:3} "
-                    f"{result['seconds']:7.1f} s"
-                )
+    with (
+        llama_server(server_python, n_ctx=4096, threads=2, log=_log) as upstream,
+        CountingProxy(upstream) as proxy,
+    ):
+        for task, optimizer, system in runs:
+            python = pythons[system]
+            assert python is not None
+            result = _one(python, system, task, optimizer, proxy)
+            path = RESULTS / f"{task}.{optimizer}.{system}.json"
+            path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+            _log(
+                f"{task:9} {optimizer:14} {system:7} dev {result['dev_score']:.3f} "
+                f"calls {result['lm_calls']:5} parse failures {result['parse_failures']:3} "
+                f"{result['seconds']:7.1f} s"
+            )
 
 
 def _one(python: Path, system: str, task: str, optimizer: str, proxy: CountingProxy) -> Any:

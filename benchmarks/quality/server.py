@@ -103,10 +103,12 @@ def _wait_ready(base_url: str, proc: subprocess.Popen[bytes]) -> None:
             raise RuntimeError(
                 f"the llama.cpp server exited with {proc.returncode}; see server.log"
             )
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(f"{base_url}/models", timeout=5) as answer:
-                if answer.status == 200:
-                    return
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"{base_url}/models", timeout=5) as answer,
+        ):
+            if answer.status == 200:
+                return
         time.sleep(0.5)
     raise RuntimeError("the llama.cpp server did not answer within 180 s")
 

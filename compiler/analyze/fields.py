@@ -110,8 +110,10 @@ class FieldCollector(cst.CSTVisitor):
         name = target.value
         reason = reserved_reason(name)
         if reason is not None:
+            # Kept as a field: dropping it would add misleading follow-on errors (no input
+            # field, unknown keyword at every call) to the one mistake made here.
             self._reporter.report(target, "CL105", f"field name '{name}' is reserved", reason)
-            return False
+            return True
         first = next((f for f in self.fields if f.name == name), None)
         if first is not None:
             self._reporter.report(

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from castlm._lm_factory import STANDIN
 from castlm.compiler.emit import dependencies, layout
 from castlm.compiler.emit.entry import EntryPoints
 from castlm.compiler.emit.request import EmitRequest
@@ -57,6 +58,7 @@ def readme_context(request: EmitRequest, entry: EntryPoints) -> dict[str, Any]:
         "manifest_path": f"{request.package}/manifest.json",
         "docstring": module.docstring if module is not None else None,
         "lm_name": request.lm_name,
+        "standin": request.lm_name == STANDIN,
         "optimizer": _optimizer_name(manifest.get("optimizer")),
         "metric": _text_or_none(_mapping(manifest.get("scores")).get("metric")),
         "scores": _scores(manifest.get("scores")),

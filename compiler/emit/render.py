@@ -14,6 +14,7 @@ from pathlib import Path
 import jinja2
 from castlm import PredictorParams
 from castlm._knn import KNNPool, dump_knn_pools
+from castlm._lm_factory import STANDIN
 from castlm.compiler.emit import layout, templating
 from castlm.compiler.emit.entry import EntryPoints, entry_points
 from castlm.compiler.emit.errors import EmitError
@@ -159,6 +160,7 @@ def _render_init(env: jinja2.Environment, request: EmitRequest, entry: EntryPoin
     own = [*_OWN_IMPORTS, *(_ENSEMBLE_IMPORTS if ensemble else _SINGLE_IMPORTS)]
     if entry.is_async:
         own.append("import asyncio as _asyncio")
+    standin = request.lm_name == STANDIN
     if request.reducer is not None:
         module, function = request.reducer
         _check_module(module)
@@ -179,6 +181,7 @@ def _render_init(env: jinja2.Environment, request: EmitRequest, entry: EntryPoin
         custom_reducer=request.reducer is not None,
         lm_name=request.lm_name,
         lm_settings=code(py_value(dict(request.lm_settings), 0, "lm_settings")),
+        standin=standin,
         imports=code(import_block([*own, *entry.imports, program])),
         all_list=code(layout.bracketed("__all__ = [", _sorted_all(exported), "]")),
         run_def=code(layout.bracketed("def run(", entry.parameter_list, returns)),

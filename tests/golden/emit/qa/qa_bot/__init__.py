@@ -44,7 +44,8 @@ def load(
 
     ``lm`` is an LM object or an LM name (``"openai/<model>"`` or a bare model name for an
     OpenAI-compatible endpoint, ``"litellm/<provider>/<model>"``, ``"standin"``); without it,
-    ``$CASTLM_MODEL``, else the model the program was compiled with. ``base_url`` and
+    ``$CASTLM_MODEL`` (required: the program was compiled with the offline stand-in, which
+    is only used when chosen explicitly). ``base_url`` and
     ``api_key`` default to ``$CASTLM_BASE_URL`` / ``$OPENAI_BASE_URL`` and
     ``$CASTLM_API_KEY`` / ``$OPENAI_API_KEY``. ``$CASTLM_MODEL__<PREDICTOR_PATH>`` (the
     dotted predictor name upper-cased, dots as ``__``) sets one predictor's LM.
@@ -104,7 +105,17 @@ def _maker(
 def _lm_from(lm: LM | str | None, make: _Callable[[str], LM]) -> LM:
     if isinstance(lm, LM):
         return lm
-    return make(lm or _os.environ.get("CASTLM_MODEL", "").strip() or _COMPILED_LM)
+    name = lm or _os.environ.get("CASTLM_MODEL", "").strip()
+    if not name:
+        # Compiled with the offline stand-in: its plausible fake answers must never reach
+        # production because a variable was left unset.
+        raise _ConfigurationError(
+            "this package was compiled with castlm's offline stand-in LM ('standin'), which "
+            "returns plausible but fake answers, and no LM was chosen: set CASTLM_MODEL to the "
+            "model to call (e.g. CASTLM_MODEL=openai/gpt-4o-mini) or pass load(lm=...); to run "
+            'the stand-in on purpose, set CASTLM_MODEL=standin or call load(lm="standin")'
+        )
+    return make(name)
 
 
 def _configure(program: QA, lm: LM, make: _Callable[[str], LM]) -> None:
