@@ -534,6 +534,16 @@ class OpenAIChatLM(KeyedLM):
         userinfo = None if self._url_auth is None else self._url_auth.reveal()
         return auth_headers(self._key()[0], userinfo, custom=self._custom_auth())
 
+    def _url_auth_note(self) -> str:
+        if self._url_auth is None:
+            return ""
+        if self._key()[0] is None and not self._custom_auth():
+            return " The user:password in base_url was sent as Authorization: Basic."
+        return (
+            " The user:password in base_url was sent as Proxy-Authorization: Basic, since the "
+            "key takes Authorization: a gateway must read its credentials from that header."
+        )
+
     def _secret_texts(self) -> list[str | None]:
         """Every credential this client may send, in the forms an error could quote."""
         texts: list[str | None] = [self._key()[0]]
@@ -618,12 +628,12 @@ class OpenAIChatLM(KeyedLM):
         status = response.status_code
         said = f" Server said: {self._quote(_server_message(response))!r}"
         tries = f" after {attempts} attempts" if attempts > 1 else ""
-        if status in (401, 403):
+        if status in (401, 403, 407):
             _, source = self._key()
             hint = (
                 f"{self._where()} refused the request with HTTP {status}: the API key is missing "
                 f"or wrong ({source}). Set CASTLM_API_KEY (or OPENAI_API_KEY) to a valid key, "
-                "or pass api_key=..."
+                f"or pass api_key=...{self._url_auth_note()}"
             )
         elif status == 429:
             hint = (

@@ -205,6 +205,11 @@ class FakeOpenAI:
         with self._lock:
             self._faults.extend(faults)
 
+    def clear_faults(self) -> None:
+        """Drop the queued faults that no request used up."""
+        with self._lock:
+            self._faults.clear()
+
     @property
     def requests(self) -> list[RecordedRequest]:
         with self._lock:
