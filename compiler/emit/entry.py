@@ -25,7 +25,7 @@ from castlm.compiler.ir import ForwardIR, ImportIR, ModuleIR, ParamIR, ProgramIR
 RESERVED_NAMES = frozenset(
     {"LM", "load", "run", "arun", "_asyncio", "_os", "_threading", "_Path", "_PARAMS"}
     | {"_LMCache", "_make_lm", "_COMPILED_LM", "_lm_from", "_env_cache", "_default_program"}
-    | {"_configure_lms", "_configure"}
+    | {"_configure_lms", "_configure", "_as_lm"}
     | {"_default", "_default_lock", "_MEMBERS", "_Ensemble", "_reduce"}
 )
 _CASTLM_LM = "from ._runtime import LM"

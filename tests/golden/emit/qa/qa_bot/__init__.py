@@ -14,6 +14,7 @@ from pathlib import Path as _Path
 from ._frozen import PARAMS as _PARAMS
 from ._runtime import LM
 from ._runtime._cache import LMCache as _LMCache
+from ._runtime._lm_config import as_lm as _as_lm
 from ._runtime._lm_config import configure_lms as _configure_lms
 from ._runtime._lm_factory import make_lm as _make_lm
 from .program import QA, Answer
@@ -64,8 +65,9 @@ def _default_program() -> QA:
 
 
 def _lm_from(lm: LM | str | None, base_url: str | None, api_key: str | None) -> LM:
-    if isinstance(lm, LM):
-        return lm
+    if lm is not None and not isinstance(lm, str):
+        # castlm's own LMs, and other packages' vendored ones, are LMs of another class.
+        return _as_lm(lm)
     name = lm or _os.environ.get("CASTLM_MODEL", "").strip() or _COMPILED_LM
     return _make_lm(name, base_url=base_url, api_key=api_key, cache=_env_cache())
 
