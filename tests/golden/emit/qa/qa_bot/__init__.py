@@ -32,9 +32,10 @@ def load(
 ) -> QA:
     """A fresh ``QA`` with the compiled parameters, calling ``lm``.
 
-    ``lm`` is an LM object or an LM name (``"openai/<model>"`` or a bare model name for an
-    OpenAI-compatible endpoint, ``"litellm/<provider>/<model>"``, ``"standin"``); without it,
-    ``$CASTLM_MODEL``, else the model the program was compiled with. ``base_url`` and
+    ``lm`` is an LM object (this package's, castlm's or another package's) or an LM name
+    (``"openai/<model>"`` or a bare model name for an OpenAI-compatible endpoint,
+    ``"litellm/<provider>/<model>"``, ``"standin"``); without it, ``$CASTLM_MODEL``, else the
+    model the program was compiled with. ``base_url`` and
     ``api_key`` default to ``$CASTLM_BASE_URL`` / ``$OPENAI_BASE_URL`` and
     ``$CASTLM_API_KEY`` / ``$OPENAI_API_KEY``. ``$CASTLM_MODEL__<PREDICTOR_PATH>`` (the
     dotted predictor name upper-cased, dots as ``__``) sets one predictor's LM.
