@@ -20,9 +20,8 @@ FAST = RetryPolicy(max_retries=2, backoff_base=0.0)
 
 
 @pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    # litellm fetches a price list from the internet unless told to use its bundled copy.
-    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    # (conftest.py keeps litellm from downloading its price list)
     for var in ("CASTLM_BASE_URL", "CASTLM_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
         monkeypatch.delenv(var, raising=False)
 
