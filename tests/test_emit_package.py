@@ -97,6 +97,16 @@ def test_load_takes_an_lm_of_another_runtime(package: Any) -> None:
     assert str(urgency.urgency) == "low" and len(scripted.requests) == 1
 
 
+def test_context_override_takes_an_lm_of_another_runtime(package: Any) -> None:
+    from castlm.testing import ScriptedLM
+
+    scripted = ScriptedLM(["[[ ## urgency ## ]]\nhigh\n\n[[ ## completed ## ]]"])
+    program = package.load("standin")
+    with package._runtime.context(override_lm=scripted):
+        assert str(program.triage(ticket="hi", customer=None).urgency) == "high"
+    assert len(scripted.requests) == 1
+
+
 def test_load_names_what_it_takes_for_anything_else(package: Any) -> None:
     with pytest.raises(package._runtime.ConfigurationError, match=r"lm= takes an LM object"):
         package.load(42)
