@@ -13,7 +13,7 @@ import difflib
 import os
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from ._errors import ConfigurationError
 from ._fallback import FallbackLM
@@ -23,6 +23,25 @@ from ._lm_factory import make_lm
 ENV_PREFIX = "CASTLM_MODEL"
 
 LMChoice = LM | str
+
+# What the runtime calls on an LM: an object with these is one, whichever copy of the runtime
+# defined its class (castlm itself, or the vendored ``_runtime`` of another emitted package).
+_LM_METHODS = ("request", "complete", "acomplete")
+
+
+def as_lm(choice: object, what: str = "lm") -> LM:
+    """``choice`` as an LM: this runtime's, castlm's or another package's; a ConfigurationError
+    naming ``what`` (the argument) for anything else."""
+    if isinstance(choice, LM):
+        return choice
+    methods = all(callable(getattr(choice, name, None)) for name in _LM_METHODS)
+    if methods and isinstance(getattr(choice, "model", None), str):
+        return cast(LM, choice)
+    raise ConfigurationError(
+        f"{what}= takes an LM object (castlm.LM or any castlm runtime's LM) or an LM name such "
+        f"as 'openai/gpt-4o-mini', 'litellm/anthropic/claude-3-5-haiku-latest' or 'standin'; "
+        f"got a {type(choice).__name__}"
+    )
 
 
 def env_var(path: str, prefix: str = ENV_PREFIX) -> str:
@@ -80,8 +99,8 @@ class _Resolver:
         self._made: dict[str, LM] = {}
 
     def __call__(self, choice: LMChoice) -> LM:
-        if isinstance(choice, LM):
-            return choice
+        if not isinstance(choice, str):
+            return as_lm(choice)
         names = [n.strip() for n in choice.split(",") if n.strip()]
         if not names:
             raise ConfigurationError(f"the LM name {choice!r} is empty")

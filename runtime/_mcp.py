@@ -34,6 +34,10 @@ from ._errors import MCPError, ToolError
 from ._tool import Tool
 
 PROTOCOL_VERSION = "2025-06-18"
+#: The revisions this client speaks (it asks for the newest). A server that answers
+#: ``initialize`` with any other is refused, as the specification says: its messages may not
+#: mean what this client would read into them.
+SUPPORTED_PROTOCOL_VERSIONS = ("2024-11-05", "2025-03-26", PROTOCOL_VERSION)
 CLIENT_INFO = {"name": "castlm", "version": "0.1.0"}
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -102,8 +106,8 @@ class MCPClient:
                 },
             )
             self.server_info = dict(result.get("serverInfo") or {})
-            version = result.get("protocolVersion")
-            if isinstance(self.transport, HTTPTransport) and isinstance(version, str):
+            version = _agreed_version(result.get("protocolVersion"), self.server_info)
+            if isinstance(self.transport, HTTPTransport):
                 self.transport.protocol_version = version
             self.transport.exchange(
                 {"jsonrpc": "2.0", "method": "notifications/initialized"}, self.timeout
@@ -173,6 +177,21 @@ class MCPClient:
             result = reply.get("result")
             return result if isinstance(result, dict) else {}
         raise MCPError(f"the MCP server sent no answer to {method}")
+
+
+def _agreed_version(version: object, server_info: Mapping[str, Any]) -> str:
+    """The protocol revision the server chose, or MCPError when this client does not speak
+    it (the server could not speak the one asked for)."""
+    if isinstance(version, str) and version in SUPPORTED_PROTOCOL_VERSIONS:
+        return version
+    name = server_info.get("name") or "the MCP server"
+    said = f"protocol version {version!r:.40}" if version is not None else "no protocol version"
+    raise MCPError(
+        f"{name} answered initialize with {said}; castlm's MCP client speaks "
+        f"{', '.join(SUPPORTED_PROTOCOL_VERSIONS)} (it asked for {PROTOCOL_VERSION}). Use a "
+        f"server (or server SDK version) that supports {PROTOCOL_VERSION}, or a castlm that "
+        "supports the server's version."
+    )
 
 
 class MCPTool(Tool):

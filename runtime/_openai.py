@@ -25,7 +25,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Se
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn, Self
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -39,6 +39,7 @@ from ._errors import (
     LMTimeoutError,
     StreamInterruptedError,
 )
+from ._keys import auth_headers, basic_credentials, check_headers, check_key, env_key, safe_cause
 from ._lm import LM, LMRequest, LMResponse, ResponseCache, ToolCall, Usage
 from ._retry import RetryPolicy
 from ._sse import ChunkReader
@@ -52,8 +53,9 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 BASE_URL_ENV_VARS = ("CASTLM_BASE_URL", "OPENAI_BASE_URL")
 API_KEY_ENV_VARS = ("CASTLM_API_KEY", "OPENAI_API_KEY")
 
-#: Statuses that mean "try again later": rate limiting and transient server trouble.
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: Statuses that mean "try again later", as the OpenAI SDK retries them: request timeout (408),
+#: lock conflict (409), rate limiting (429) and transient server trouble.
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 
 _EXCERPT_CHARS = 200
 
@@ -196,7 +198,7 @@ _Outcome = httpx.Response | httpx.TransportError
 class OpenAIChatLM(KeyedLM):
     """A client for any OpenAI-compatible ``/chat/completions`` endpoint.
 
-    Transient failures (429, 500, 502, 503, 504, refused or dropped connections, timeouts)
+    Transient failures (408, 409, 429, 500, 502, 503, 504, refused or dropped connections, timeouts)
     are retried ``max_retries`` times with exponential backoff and jitter, honouring
     ``Retry-After`` (pass ``retry=castlm.RetryPolicy(...)`` to set every knob at once). When
     retries run out, or on a non-retryable answer, the matching :class:`castlm.LMError`
@@ -266,8 +268,8 @@ class OpenAIChatLM(KeyedLM):
         self.breaker = breaker
         self.rate_limit = rate_limit
         self.max_connections = max_connections
-        self._headers = dict(headers or {})
-        self._api_key = Secret(api_key) if api_key else None
+        self._headers = check_headers(headers or {})
+        self._api_key = Secret(check_key(api_key, "passed as api_key=")) if api_key else None
         self._init_transient()
 
     def _init_transient(self) -> None:
@@ -445,13 +447,13 @@ class OpenAIChatLM(KeyedLM):
         if error is None:
             why = "it ended before its last chunk"
         else:
-            why = str(error) or type(error).__name__
+            why = self._quote(str(error)) or type(error).__name__
         if reader.delivered:
             raise StreamInterruptedError(
                 f"the stream from {self._where()} broke off after {len(reader.text)} characters "
                 f"({why}). Call again, or catch StreamInterruptedError to keep the partial text.",
                 text=reader.text,
-            ) from error
+            ) from (None if error is None else safe_cause(error, self._secret_texts()))
         outcome = error or httpx.RemoteProtocolError(f"the stream broke off: {why}")
         step = self._decide(outcome, attempt, body)
         assert isinstance(step, _Wait)  # a transport failure is retried or raised, never parsed
@@ -473,13 +475,6 @@ class OpenAIChatLM(KeyedLM):
         except httpx.TransportError as exc:
             return exc
 
-    def _basic_auth(self) -> httpx.BasicAuth | None:
-        """``user:password`` given in the base URL, sent as HTTP basic auth."""
-        if self._url_auth is None:
-            return None
-        user, _, password = self._url_auth.reveal().partition(":")
-        return httpx.BasicAuth(unquote(user), unquote(password))
-
     def _limits(self) -> httpx.Limits:
         # httpx keeps only 20 idle connections by default: at higher concurrency every
         # request beyond them would open (and tear down) a connection of its own.
@@ -492,7 +487,6 @@ class OpenAIChatLM(KeyedLM):
                 self._client = httpx.Client(
                     timeout=self.timeout,
                     headers=self._headers,
-                    auth=self._basic_auth(),
                     limits=self._limits(),
                 )
             return self._client
@@ -523,14 +517,11 @@ class OpenAIChatLM(KeyedLM):
             return httpx.AsyncClient(
                 timeout=self.timeout,
                 headers=self._headers,
-                auth=self._basic_auth(),
                 limits=limits,
                 verify=self._ssl,
                 transport=transport,
             )
-        return DirectClient(
-            transport, headers=self._headers, timeout=self.timeout, auth=self._basic_auth()
-        )
+        return DirectClient(transport, headers=self._headers, timeout=self.timeout)
 
     # -- credentials -----------------------------------------------------------------------
     def _key(self) -> tuple[str | None, str]:
@@ -539,22 +530,44 @@ class OpenAIChatLM(KeyedLM):
             return None, "the Authorization header passed in headers= was rejected"
         if self._api_key is not None:
             return self._api_key.reveal(), "the key passed as api_key= was rejected"
-        for var in API_KEY_ENV_VARS:
-            value = os.environ.get(var, "").strip()
-            if value:
-                return value, f"the key in ${var} was rejected"
+        found = env_key(API_KEY_ENV_VARS)  # read now, never stored; refused if malformed
+        if found is not None:
+            return found[0], f"the key in {found[1]} was rejected"
         return None, "no API key was sent"
 
     def _custom_auth(self) -> bool:
         return any(name.lower() == "authorization" for name in self._headers)
 
     def _auth(self) -> dict[str, str]:
-        key, _ = self._key()
-        return {} if key is None else {"Authorization": f"Bearer {key}"}
+        userinfo = None if self._url_auth is None else self._url_auth.reveal()
+        return auth_headers(self._key()[0], userinfo, custom=self._custom_auth())
+
+    def _url_auth_note(self) -> str:
+        if self._url_auth is None:
+            return ""
+        if self._key()[0] is None and not self._custom_auth():
+            return " The user:password in base_url was sent as Authorization: Basic."
+        return (
+            " The user:password in base_url was sent as Proxy-Authorization: Basic, since the "
+            "key takes Authorization: a gateway must read its credentials from that header."
+        )
+
+    def _secret_texts(self) -> list[str | None]:
+        """Every credential this client may send, in the forms an error could quote."""
+        texts: list[str | None] = [self._key()[0]]
+        for name, value in self._headers.items():
+            if any(word in name.lower() for word in _CREDENTIAL_HEADER_WORDS):
+                texts += [value, value.partition(" ")[2]]  # "Bearer sk-..." and "sk-..."
+        if self._url_auth is not None:
+            userinfo = self._url_auth.reveal()
+            texts += [userinfo, basic_credentials(userinfo)]
+        return texts
 
     def _quote(self, text: str) -> str:
-        """A server message fit for an exception: short, one line, key masked."""
-        return excerpt(scrub(text, self._key()[0]))
+        """A server message fit for an exception: short, one line, credentials masked."""
+        for secret in self._secret_texts():
+            text = scrub(text, secret)
+        return excerpt(text)
 
     # -- deciding what an answer means -----------------------------------------------------
     def _decide(self, outcome: _Outcome, attempt: int, body: dict[str, Any]) -> _Step:
@@ -562,7 +575,8 @@ class OpenAIChatLM(KeyedLM):
         if isinstance(outcome, httpx.TransportError):
             if can_retry and isinstance(outcome, _TRANSIENT_ERRORS):
                 return _Wait(self._backoff(attempt))
-            raise self._transport_error(outcome, attempt + 1) from outcome
+            error = self._transport_error(outcome, attempt + 1)
+            raise error from safe_cause(outcome, self._secret_texts())
         status = outcome.status_code
         if 200 <= status < 300:
             return self._parse(outcome, body)
@@ -622,12 +636,12 @@ class OpenAIChatLM(KeyedLM):
         status = response.status_code
         said = f" Server said: {self._quote(_server_message(response))!r}"
         tries = f" after {attempts} attempts" if attempts > 1 else ""
-        if status in (401, 403):
+        if status in (401, 403, 407):
             _, source = self._key()
             hint = (
                 f"{self._where()} refused the request with HTTP {status}: the API key is missing "
                 f"or wrong ({source}). Set CASTLM_API_KEY (or OPENAI_API_KEY) to a valid key, "
-                "or pass api_key=..."
+                f"or pass api_key=...{self._url_auth_note()}"
             )
         elif status == 429:
             hint = (
@@ -663,11 +677,12 @@ class OpenAIChatLM(KeyedLM):
         if isinstance(exc, _TRANSIENT_ERRORS):
             return LMConnectionError(
                 f"the connection to {self._where()} dropped before a complete answer{tries}: "
-                f"{exc or type(exc).__name__}. Is the server crashing, or a proxy cutting "
-                "connections?"
+                f"{self._quote(str(exc)) or type(exc).__name__}. Is the server crashing, or a "
+                "proxy cutting connections?"
             )
         return LMConnectionError(
-            f"could not send a request to {self._where()}: {exc or type(exc).__name__}. "
+            f"could not send a request to {self._where()}: "
+            f"{self._quote(str(exc)) or type(exc).__name__}. "
             "Check base_url (set CASTLM_BASE_URL or pass base_url=...)."
         )
 
@@ -686,6 +701,9 @@ async def _closed_with_loop(client: AsyncSender) -> AsyncGenerator[None, None]:
 
 
 _LoopClient = tuple[AsyncSender, AsyncGenerator[None, None]]
+
+# A header whose name holds one of these carries a credential: masked wherever quoted.
+_CREDENTIAL_HEADER_WORDS = ("auth", "key", "token", "secret", "cookie")
 
 # Failures worth retrying: the request may well succeed a moment later.
 _TRANSIENT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)

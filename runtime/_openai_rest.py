@@ -12,17 +12,17 @@ timeouts) retried with backoff, honouring ``Retry-After``.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote
 
 import httpx
 
 from ._errors import LMConnectionError, LMError, LMResponseError, LMStatusError, LMTimeoutError
+from ._keys import auth_headers, basic_credentials, check_headers, check_key, env_key, safe_cause
 from ._openai import (
+    _CREDENTIAL_HEADER_WORDS,
     _TRANSIENT_ERRORS,
     API_KEY_ENV_VARS,
     RETRY_STATUSES,
@@ -65,8 +65,8 @@ class OpenAIRest:
         _check_url(self.base_url)
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
-        self._headers = dict(headers or {})
-        self._api_key = Secret(api_key) if api_key else None
+        self._headers = check_headers(headers or {})
+        self._api_key = Secret(check_key(api_key, "passed as api_key=")) if api_key else None
         self._lock = threading.Lock()
         self._client: httpx.Client | None = None
 
@@ -121,9 +121,7 @@ class OpenAIRest:
         """The asynchronous :meth:`request` (JSON bodies only)."""
         url = f"{self.base_url}/{path.lstrip('/')}"
         # A client per call: an AsyncClient's pool is bound to the event loop that made it.
-        async with httpx.AsyncClient(
-            timeout=self.timeout, headers=self._headers, auth=self._basic_auth()
-        ) as client:
+        async with httpx.AsyncClient(timeout=self.timeout, headers=self._headers) as client:
             attempt = 0
             while True:
                 try:
@@ -142,35 +140,39 @@ class OpenAIRest:
     def _sync_client(self) -> httpx.Client:
         with self._lock:
             if self._client is None:
-                self._client = httpx.Client(
-                    timeout=self.timeout, headers=self._headers, auth=self._basic_auth()
-                )
+                self._client = httpx.Client(timeout=self.timeout, headers=self._headers)
             return self._client
 
-    def _basic_auth(self) -> httpx.BasicAuth | None:
-        if self._url_auth is None:
-            return None
-        user, _, password = self._url_auth.reveal().partition(":")
-        return httpx.BasicAuth(unquote(user), unquote(password))
-
     # -- credentials ---------------------------------------------------------------------
+    def _custom_auth(self) -> bool:
+        return any(name.lower() == "authorization" for name in self._headers)
+
     def _key(self) -> str | None:
-        if any(name.lower() == "authorization" for name in self._headers):
+        if self._custom_auth():
             return None
         if self._api_key is not None:
             return self._api_key.reveal()
-        for var in API_KEY_ENV_VARS:  # read now, never stored
-            value = os.environ.get(var, "").strip()
-            if value:
-                return value
-        return None
+        found = env_key(API_KEY_ENV_VARS)  # read now, never stored; refused if malformed
+        return None if found is None else found[0]
 
     def _auth(self) -> dict[str, str]:
-        key = self._key()
-        return {} if key is None else {"Authorization": f"Bearer {key}"}
+        userinfo = None if self._url_auth is None else self._url_auth.reveal()
+        return auth_headers(self._key(), userinfo, custom=self._custom_auth())
+
+    def _secret_texts(self) -> list[str | None]:
+        texts: list[str | None] = [self._key()]
+        for name, value in self._headers.items():
+            if any(word in name.lower() for word in _CREDENTIAL_HEADER_WORDS):
+                texts += [value, value.partition(" ")[2]]
+        if self._url_auth is not None:
+            userinfo = self._url_auth.reveal()
+            texts += [userinfo, basic_credentials(userinfo)]
+        return texts
 
     def _quote(self, text: str) -> str:
-        return excerpt(scrub(text, self._key()))
+        for secret in self._secret_texts():
+            text = scrub(text, secret)
+        return excerpt(text)
 
     # -- answers -------------------------------------------------------------------------
     def _decide(
@@ -181,7 +183,8 @@ class OpenAIRest:
         if isinstance(answer, httpx.TransportError):
             if retry and isinstance(answer, _TRANSIENT_ERRORS):
                 return self.retry.backoff(attempt)
-            raise self._transport_error(answer, url, attempt + 1) from answer
+            error = self._transport_error(answer, url, attempt + 1)
+            raise error from safe_cause(answer, self._secret_texts())
         if answer.is_success:
             return None
         if retry and answer.status_code in RETRY_STATUSES:
@@ -229,7 +232,10 @@ class OpenAIRest:
             return LMTimeoutError(
                 f"{self.what} at {url} did not answer within {self.timeout:g}s{tries}."
             )
-        reason = _connect_reason(exc) if isinstance(exc, httpx.ConnectError) else str(exc)
+        if isinstance(exc, httpx.ConnectError):
+            reason = _connect_reason(exc)
+        else:
+            reason = self._quote(str(exc))
         return LMConnectionError(
             f"could not reach {self.what} at {url}: {reason or type(exc).__name__}{tries}. "
             "Is the server running? Set CASTLM_BASE_URL to its API root."

@@ -238,7 +238,8 @@ class Predict(Generic[S]):
     def _lm_for(self, ctx: CallContext) -> LM | None:
         override = ctx.override_lm
         if override is not None:
-            chosen = override if isinstance(override, LM) else override.get(self)
+            # An LM of another castlm runtime is not an instance of this one's LM class.
+            chosen = override.get(self) if isinstance(override, Mapping) else override
             if chosen is not None:
                 return chosen
         return self.lm or ctx.lm

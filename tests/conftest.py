@@ -1,11 +1,17 @@
-"""Fixtures shared by every test module."""
+"""Fixtures and settings shared by every test module (and the subprocesses tests start,
+which inherit the environment)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 from castlm._structured import LEARNED
+
+# litellm (in the dev extra) downloads a price list when imported unless told to use the copy
+# it ships; tests never reach the internet, and castlm's price lookup imports litellm.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 @pytest.fixture(autouse=True)

@@ -118,6 +118,32 @@ def test_a_package_compiled_with_a_real_model_defaults_to_it(tmp_path: Path) -> 
     )
 
 
+def test_load_takes_an_lm_of_another_runtime(package: Any) -> None:
+    # castlm's LM classes are not the package's vendored ones, yet they are LMs all the same.
+    from castlm.testing import ScriptedLM
+
+    scripted = ScriptedLM(["[[ ## urgency ## ]]\nlow\n\n[[ ## completed ## ]]"] * 2)
+    program = package.load(scripted)
+    assert program.triage.lm is scripted
+    urgency = program.triage(ticket="hi", customer=None)
+    assert str(urgency.urgency) == "low" and len(scripted.requests) == 1
+
+
+def test_context_override_takes_an_lm_of_another_runtime(package: Any) -> None:
+    from castlm.testing import ScriptedLM
+
+    scripted = ScriptedLM(["[[ ## urgency ## ]]\nhigh\n\n[[ ## completed ## ]]"])
+    program = package.load("standin")
+    with package._runtime.context(override_lm=scripted):
+        assert str(program.triage(ticket="hi", customer=None).urgency) == "high"
+    assert len(scripted.requests) == 1
+
+
+def test_load_names_what_it_takes_for_anything_else(package: Any) -> None:
+    with pytest.raises(package._runtime.ConfigurationError, match=r"lm= takes an LM object"):
+        package.load(42)
+
+
 def test_the_default_program_is_created_once_across_threads(package: Any) -> None:
     package._default = None
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -18,7 +18,10 @@ from castlm import (
     LMTimeoutError,
 )
 from castlm._cache import LMCache
+from castlm._fallback import FallbackLM
 from castlm._litellm import LiteLLMLM
+from castlm._retry import RetryPolicy
+from castlm.testing import StandInLM
 
 KEY = "sk-ant-SECRET-abcdef0123456789"
 MESSAGES = [{"role": "user", "content": "hello"}]
@@ -75,6 +78,8 @@ def completion_object(text: str) -> SimpleNamespace:
 
 @pytest.fixture
 def litellm(monkeypatch: pytest.MonkeyPatch) -> FakeLiteLLM:
+    for var in ("CASTLM_BASE_URL", "CASTLM_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
     fake = FakeLiteLLM()
     monkeypatch.setitem(sys.modules, "litellm", fake)
     return fake
@@ -105,7 +110,8 @@ def test_completion_arguments_and_parsing(litellm: FakeLiteLLM) -> None:
             "max_tokens": 20,
             "stop": ["X"],
             "timeout": 60.0,
-            "num_retries": 4,
+            "num_retries": 0,
+            "max_retries": 0,
             "drop_params": True,
             "seed": 3,
             "api_base": "http://proxy",
@@ -149,7 +155,7 @@ def test_exceptions_are_translated(
     litellm: FakeLiteLLM, name: str, error: type[LMError], status: int | None
 ) -> None:
     litellm.replies.append(getattr(litellm, name)("provider trouble"))
-    lm = make()
+    lm = make(max_retries=0)
     with pytest.raises(error, match="provider trouble") as caught:
         lm.complete(lm.request(MESSAGES))
     assert type(caught.value) is error
@@ -158,7 +164,7 @@ def test_exceptions_are_translated(
 
 def test_async_exceptions_are_translated(litellm: FakeLiteLLM) -> None:
     litellm.replies.append(litellm.RateLimitError("slow down"))
-    lm = make()
+    lm = make(max_retries=0)
     with pytest.raises(LMStatusError, match="slow down"):
         asyncio.run(lm.acomplete(lm.request(MESSAGES)))
 
@@ -210,3 +216,77 @@ def test_cache_hit_through_the_base_class(litellm: FakeLiteLLM) -> None:
     lm.complete(lm.request(MESSAGES))
     assert lm.complete(lm.request(MESSAGES)).cached
     assert (lm.stats.calls, lm.stats.cache_hits, len(litellm.calls)) == (1, 1, 1)
+
+
+# -- retries are castlm's, and every litellm failure is an LMError ---------------------------
+
+
+def test_transient_failures_are_retried_by_castlm(litellm: FakeLiteLLM) -> None:
+    litellm.replies += [litellm.ServiceUnavailableError("busy"), litellm.Timeout("slow")]
+    lm = make(retry=RetryPolicy(max_retries=2, backoff_base=0.0))
+    assert lm.complete(lm.request(MESSAGES)).text == "fine"
+    assert len(litellm.calls) == 3
+
+
+def test_permanent_failures_are_not_retried(litellm: FakeLiteLLM) -> None:
+    litellm.replies.append(litellm.BadRequestError("no such parameter"))
+    lm = make(retry=RetryPolicy(max_retries=3, backoff_base=0.0))
+    with pytest.raises(LMStatusError):
+        lm.complete(lm.request(MESSAGES))
+    assert len(litellm.calls) == 1
+
+
+_RAISED_INSIDE_LITELLM = compile(
+    "def completion(error):\n    raise Exception('tenacity import failed') from error\n",
+    "litellm/main.py",
+    "exec",
+)
+
+
+def test_a_bare_exception_raised_by_litellm_is_an_lm_error(litellm: FakeLiteLLM) -> None:
+    # litellm raises a plain Exception when an optional package it wants is missing.
+    namespace: dict[str, Any] = {"__name__": "litellm.main"}
+    exec(_RAISED_INSIDE_LITELLM, namespace)
+    cause = litellm.AuthenticationError(f"bad key {KEY}")
+    lm = make(api_key=KEY, max_retries=0)
+    litellm.completion = lambda **kwargs: namespace["completion"](cause)  # type: ignore[method-assign]
+    with pytest.raises(LMStatusError, match="tenacity import failed") as caught:
+        lm.complete(lm.request(MESSAGES))
+    assert caught.value.status_code == 401 and KEY not in str(caught.value)
+
+
+def test_fallback_lm_falls_back_past_a_failing_litellm_lm(litellm: FakeLiteLLM) -> None:
+    namespace: dict[str, Any] = {"__name__": "litellm.main"}
+    exec(_RAISED_INSIDE_LITELLM, namespace)
+    litellm.completion = lambda **kwargs: namespace["completion"](None)  # type: ignore[method-assign]
+    chain = FallbackLM([make(max_retries=0), StandInLM()])
+    assert chain.complete(chain.request(MESSAGES)).text
+
+
+# -- keys and endpoints ----------------------------------------------------------------------
+
+
+def test_castlm_environment_sets_endpoint_and_key(
+    litellm: FakeLiteLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CASTLM_BASE_URL", "http://127.0.0.1:9/v1/")
+    monkeypatch.setenv("CASTLM_API_KEY", KEY)
+    lm = make()
+    lm.complete(lm.request(MESSAGES))
+    assert litellm.calls[0]["api_base"] == "http://127.0.0.1:9/v1"
+    assert litellm.calls[0]["api_key"] == KEY
+    assert KEY.encode() not in pickle.dumps(lm)
+
+
+@pytest.mark.parametrize("bad", [KEY + "\n", " " + KEY, KEY[:5] + "\x1b" + KEY[5:]])
+def test_malformed_keys_are_refused_without_showing_them(
+    litellm: FakeLiteLLM, monkeypatch: pytest.MonkeyPatch, bad: str
+) -> None:
+    with pytest.raises(ConfigurationError, match="api_key=") as caught:
+        make(api_key=bad)
+    assert KEY[6:] not in str(caught.value)
+    monkeypatch.setenv("CASTLM_API_KEY", bad)
+    lm = make()
+    with pytest.raises(ConfigurationError, match=r"\$CASTLM_API_KEY") as caught:
+        lm.complete(lm.request(MESSAGES))
+    assert KEY[6:] not in str(caught.value) and litellm.calls == []

@@ -110,3 +110,27 @@ def test_an_unreachable_http_server_is_an_observation_for_the_model() -> None:
     observation = add.run({"a": 1, "b": 2})  # the server is gone now
     assert not observation.ok and "could not reach the MCP server" in observation.text
     client.close()
+
+
+@pytest.mark.parametrize("version", ["2099-01-01", "2025-11-25"])
+def test_a_server_answering_an_unsupported_protocol_version_is_refused(
+    tmp_path: Path, version: str
+) -> None:
+    client = cl.MCPClient.stdio(
+        [sys.executable, SERVER], env={"MCP_TEST_PROTOCOL_VERSION": version}, timeout=10
+    )
+    with client, pytest.raises(cl.MCPError, match=rf"protocol version '{version}'.*speaks"):
+        client.tools()
+    with MCPHTTPServer(protocol_version=version) as server:
+        with cl.MCPClient.http(server.url, timeout=5) as http, pytest.raises(cl.MCPError):
+            http.tools()
+        assert server.methods == ["initialize"]  # nothing more was said to it
+
+
+def test_an_older_supported_protocol_version_is_accepted(tmp_path: Path) -> None:
+    with (
+        MCPHTTPServer(protocol_version="2025-03-26") as server,
+        cl.MCPClient.http(server.url, timeout=5) as client,
+    ):
+        assert len(client.tools()) == 4
+        assert client.transport.protocol_version == "2025-03-26"  # type: ignore[attr-defined]

@@ -255,6 +255,19 @@ def test_server_error_then_success(server: FakeOpenAI, status: int) -> None:
     assert lm.stats.calls == 1  # retries are one logical call
 
 
+@pytest.mark.parametrize("status", [408, 409])
+@pytest.mark.parametrize("run_async", [False, True])
+def test_request_timeout_and_conflict_are_retried(
+    server: FakeOpenAI, status: int, run_async: bool
+) -> None:
+    # As the OpenAI SDK does: 408 (the server timed the request out) and 409 (a lock conflict).
+    server.fail(Fault.status_error(status))
+    lm = make_lm(server.base_url)
+    request = ask(lm)
+    reply = asyncio.run(lm.acomplete(request)) if run_async else lm.complete(request)
+    assert reply.text == "hello there" and len(server.chat_requests) == 2
+
+
 def test_dropped_connection_then_success(server: FakeOpenAI) -> None:
     server.fail(Fault.drop())
     lm = make_lm(server.base_url)

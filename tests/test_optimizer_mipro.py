@@ -217,6 +217,10 @@ def test_two_workers_share_one_study_and_run_exactly_num_trials(tmp_path: Path) 
         optuna.trial.TrialState.PRUNED,  # a slot claimed after the last one was taken
     }
     assert len({tuple(t.user_attrs["castlm_worker"]) for t in complete}) == 2
+    # every full-evaluation slot was recorded once, by one of them
+    fulls = [t for t in study.trials if t.user_attrs.get("castlm") == "full"]
+    recorded = [t.user_attrs["castlm_slot"] for t in fulls if t.state.name == "COMPLETE"]
+    assert recorded and len(recorded) == len(set(recorded))
     # both emitted the same answer: the best full evaluation of the shared study
     assert summaries[0]["scores"]["compiled"] == summaries[1]["scores"]["compiled"]
 

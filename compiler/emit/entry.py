@@ -27,6 +27,7 @@ RESERVED_NAMES = frozenset(
     | {"_LMCache", "_make_lm", "_COMPILED_LM", "_lm_from", "_env_cache", "_default_program"}
     | {"_configure_lms", "_configure", "_maker", "_COMPILED_LM_SETTINGS", "_Callable"}
     | {"_check_settings", "_settings_from_env", "_ConfigurationError"}
+    | {"_configure_lms", "_configure", "_as_lm"}
     | {"_default", "_default_lock", "_MEMBERS", "_Ensemble", "_reduce"}
 )
 _CASTLM_LM = "from ._runtime import LM"

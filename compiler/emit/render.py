@@ -34,6 +34,7 @@ _OWN_IMPORTS = (
     "import threading as _threading",
     "from pathlib import Path as _Path",
     "from ._runtime import LM",
+    "from ._runtime._lm_config import as_lm as _as_lm",
     "from ._runtime._lm_config import configure_lms as _configure_lms",
     "from ._runtime._cache import LMCache as _LMCache",
     "from ._runtime._lm_factory import make_lm as _make_lm",

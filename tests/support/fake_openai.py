@@ -49,7 +49,7 @@ def free_port() -> int:
 class Fault:
     """One misbehaviour, used up by the next chat request."""
 
-    kind: str  # "none", "drop", "slow", "raw", "broken_stream" or "bad_chunk"
+    kind: str  # "none", "drop", "slow", "raw", "broken_stream", "bad_chunk" or "echo_auth"
     status: int = 200
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -103,6 +103,11 @@ class Fault:
     def bad_chunk(cls, after_chunks: int = 1) -> Fault:
         """Stream ``after_chunks`` content chunks, then a ``data:`` line that is not JSON."""
         return cls("bad_chunk", after_chunks=after_chunks)
+
+    @classmethod
+    def echo_auth(cls, status: int = 401) -> Fault:
+        """An error quoting the request's credential headers back, as careless servers do."""
+        return cls("echo_auth", status=status)
 
     @classmethod
     def reject_response_format(cls) -> Fault:
@@ -227,6 +232,11 @@ class FakeOpenAI:
         with self._lock:
             self._faults.extend(faults)
 
+    def clear_faults(self) -> None:
+        """Drop the queued faults that no request used up."""
+        with self._lock:
+            self._faults.clear()
+
     @property
     def requests(self) -> list[RecordedRequest]:
         with self._lock:
@@ -260,6 +270,12 @@ class FakeOpenAI:
             return
         if fault is not None and fault.kind == "raw":
             handler.send(fault.status, fault.body, fault.headers)
+            return
+        if fault is not None and fault.kind == "echo_auth":
+            said = [
+                f"{n}: {handler.headers.get(n)}" for n in ("Authorization", "Proxy-Authorization")
+            ]
+            handler.send_json(fault.status, _error(f"Incorrect credentials: {'; '.join(said)}"))
             return
         if fault is not None and fault.kind == "slow":
             self._sleep(fault.delay)

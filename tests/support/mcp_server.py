@@ -6,6 +6,11 @@ real servers do that a client must cope with: a log notification before a result
 request to the client in the middle of ``tools/list``, log lines on stderr, and, over HTTP,
 session ids and answers as JSON or as a server-sent event stream.
 
+Every message it sends is valid for the official SDK's types (tests/test_mcp_sdk.py checks).
+It answers ``initialize`` with the revision asked for when it speaks it, else its newest; a
+forced answer (``$MCP_TEST_PROTOCOL_VERSION``, or ``MCPHTTPServer(protocol_version=...)``)
+plays a server of another revision.
+
 Tools: ``add(a, b)``, ``echo(text)``, ``fail()`` (an ``isError`` result) and
 ``weather.get(city)`` (a name models cannot call as is).
 """
@@ -53,6 +58,15 @@ TOOLS: list[dict[str, Any]] = [
 ]
 
 
+VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18")
+LOG_NOTIFICATION: dict[str, Any] = {
+    "jsonrpc": "2.0",
+    "method": "notifications/message",
+    "params": {"level": "info", "logger": "castlm-test-server", "data": "working on it"},
+}
+PING: dict[str, Any] = {"jsonrpc": "2.0", "id": "server-ping", "method": "ping"}
+
+
 def call_tool(name: str, args: dict[str, Any]) -> dict[str, Any]:
     if name == "add":
         return _text(str(int(args["a"]) + int(args["b"])))
@@ -69,8 +83,11 @@ def _text(text: str) -> dict[str, Any]:
     return {"content": [{"type": "text", "text": text}]}
 
 
-def answer(message: dict[str, Any], log: Callable[[str], None]) -> dict[str, Any] | None:
-    """The response to one client message (None for notifications)."""
+def answer(
+    message: dict[str, Any], log: Callable[[str], None], version: str | None = None
+) -> dict[str, Any] | None:
+    """The response to one client message (None for notifications); ``version`` forces the
+    protocol revision ``initialize`` answers with."""
     method = message.get("method")
     log(str(method))
     if "id" not in message:
@@ -78,8 +95,9 @@ def answer(message: dict[str, Any], log: Callable[[str], None]) -> dict[str, Any
     ident = message["id"]
     params = message.get("params") or {}
     if method == "initialize":
+        asked = params.get("protocolVersion")
         result: dict[str, Any] = {
-            "protocolVersion": params.get("protocolVersion", "2025-06-18"),
+            "protocolVersion": version or (asked if asked in VERSIONS else VERSIONS[-1]),
             "capabilities": {"tools": {}},
             "serverInfo": {"name": "castlm-test-server", "version": "1.0"},
         }
@@ -106,6 +124,7 @@ def answer(message: dict[str, Any], log: Callable[[str], None]) -> dict[str, Any
 # -- stdio -----------------------------------------------------------------------------------
 def serve_stdio() -> None:
     log_path = os.environ.get("MCP_TEST_LOG")
+    version = os.environ.get("MCP_TEST_PROTOCOL_VERSION") or None
 
     def log(method: str) -> None:
         print(f"server: {method}", file=sys.stderr, flush=True)
@@ -122,12 +141,12 @@ def serve_stdio() -> None:
             continue
         message = json.loads(line)
         if message.get("method") == "tools/list":
-            send({"jsonrpc": "2.0", "id": "server-ping", "method": "ping"})
+            send(PING)
             reply = json.loads(sys.stdin.readline())
-            assert reply.get("id") == "server-ping" and "result" in reply, reply
+            assert reply.get("id") == PING["id"] and "result" in reply, reply
         if message.get("method") == "tools/call":
-            send({"jsonrpc": "2.0", "method": "notifications/message", "params": {"data": "hi"}})
-        response = answer(message, log)
+            send(LOG_NOTIFICATION)
+        response = answer(message, log, version)
         if response is not None:
             send(response)
 
@@ -137,8 +156,9 @@ class MCPHTTPServer:
     """The server on 127.0.0.1 (a free port) in a thread; ``sse=True`` answers requests with
     an event stream. ``methods`` records what arrived; ``closed`` the sessions deleted."""
 
-    def __init__(self, *, sse: bool = False) -> None:
+    def __init__(self, *, sse: bool = False, protocol_version: str | None = None) -> None:
         self.sse = sse
+        self.protocol_version = protocol_version
         self.methods: list[str] = []
         self.closed: list[str] = []
         self.sessions: set[str] = set()
@@ -179,12 +199,11 @@ def _handler(server: MCPHTTPServer) -> type[BaseHTTPRequestHandler]:
             elif session not in server.sessions:
                 self._reply(400, b'{"error": "missing or unknown session"}', "application/json")
                 return
-            response = answer(message, server.log)
+            response = answer(message, server.log, server.protocol_version)
             if response is None:
                 self._reply(202, b"", "application/json", session)
             elif server.sse:
-                note = {"jsonrpc": "2.0", "method": "notifications/message", "params": {}}
-                events = f"event: message\ndata: {json.dumps(note)}\n\n"
+                events = f"event: message\ndata: {json.dumps(LOG_NOTIFICATION)}\n\n"
                 events += f"event: message\ndata: {json.dumps(response)}\n\n"
                 self._reply(200, events.encode(), "text/event-stream", session)
             else:

@@ -161,13 +161,14 @@ class Search:
             pending = self.study.search_trials(TrialState.WAITING, TrialState.RUNNING)
             if any(t.state == TrialState.WAITING for t in pending):
                 continue
-            if not pending:
+            if not pending and not self.study.claims(TrialState.RUNNING):
                 break
             time.sleep(POLL_SECONDS)
         if not self.plan.every_trial_full and self.plan.num_trials % self.plan.full_eval_steps:
             final = self._best_unevaluated(self.study.search_trials(TrialState.COMPLETE), set())
             if final is not None and "final" not in self.study.slots():
                 self._wave([], [(final, "final")])
+        self._wait_for_claims()
         self._offer_recorded()
         return SearchOutcome(
             self._best(),
@@ -201,18 +202,25 @@ class Search:
     def _wave(self, batch: Sequence[Claimed], fulls: Sequence[tuple[dict[str, int], str]]) -> None:
         """Score ``batch`` on their minibatches and ``fulls`` on the valset, all in one pool
         of ``ctx.threads``; then record them."""
+        claims = self._claim_fulls(fulls)
         evals = [(c.combo, self._minibatch(c.rank)) for c in batch]
-        evals += [(combo, list(range(len(self.valset)))) for combo, _ in fulls]
-        labels = [f"{c.rank + 1}" for c in batch] + [slot for _, slot in fulls]
+        evals += [(combo, list(range(len(self.valset)))) for combo, _, _ in claims]
+        labels = [f"{c.rank + 1}" for c in batch] + [slot for _, slot, _ in claims]
+        if not evals:
+            return
         label = f"mipro trials/full evaluations {', '.join(labels)} of {self.plan.num_trials}"
         with contextlib.ExitStack() as beats:
             for c in batch:
                 beats.enter_context(self.study.heartbeat(c.trial))
+            for _, _, claim in claims:
+                beats.enter_context(self.study.heartbeat(claim))
             try:
                 scores = self._score_many(evals, label)
             except BaseException:
                 for c in batch:
                     self.study.tell(c.trial, state=TrialState.FAIL)
+                for _, _, claim in claims:
+                    self.study.finish_full(claim, None)
                 raise
         for c, score in zip(batch, scores, strict=False):
             if self.plan.every_trial_full:
@@ -221,10 +229,30 @@ class Search:
             self._ran += 1
             if self.plan.every_trial_full:
                 self._offer(c.combo, score, c.trial.number)
-        for (combo, slot), score in zip(fulls, scores[len(batch) :], strict=True):
-            if self.study.add_full(combo, self.space.distributions(), score, slot):
-                self._fulls += 1
+        for (_, _, claim), score in zip(claims, scores[len(batch) :], strict=True):
+            self.study.finish_full(claim, score)
+            self._fulls += 1
         self._offer_recorded()
+
+    def _claim_fulls(
+        self, fulls: Sequence[tuple[dict[str, int], str]]
+    ) -> list[tuple[dict[str, int], str, int]]:
+        """The full evaluations of ``fulls`` this worker won the slot of, with its claims."""
+        claims = []
+        for combo, slot in fulls:
+            claim = self.study.claim_full(combo, self.space.distributions(), slot)
+            if claim is not None:
+                claims.append((combo, slot, claim))
+        return claims
+
+    def _wait_for_claims(self) -> None:
+        """Until the full evaluations other workers are running are recorded (or their
+        workers found dead): the answer is the best of them all, the same in every worker."""
+        while True:
+            self.study.reap(self.plan.grace)
+            if not self.study.claims(TrialState.RUNNING):
+                return
+            time.sleep(POLL_SECONDS)
 
     def _minibatch(self, rank: int) -> list[int]:
         """Indices into the valset: trial ``rank``'s minibatch (the same in every run)."""
@@ -269,7 +297,7 @@ class Search:
         if self.plan.every_trial_full:
             return []
         filled = self.study.slots()
-        done = {key_of(t.params) for t in self.study.full_records()}
+        done = {key_of(t.params) for t in self.study.claims()}
         due: list[tuple[dict[str, int], str]] = []
         if "unmodified" not in filled:
             due.append((self.space.default(), "unmodified"))
@@ -293,7 +321,7 @@ class Search:
     ) -> dict[str, int] | None:
         """The combination of ``trials`` with the best mean minibatch score that has no full
         evaluation yet and is not in ``chosen``."""
-        done = chosen | {key_of(t.params) for t in self.study.full_records()}
+        done = chosen | {key_of(t.params) for t in self.study.claims()}
         means: dict[str, list[float]] = {}
         first: dict[str, FrozenTrial] = {}
         for t in trials:

@@ -15,9 +15,11 @@ What the study holds:
   on a minibatch. Slots are claimed with ``study.ask()``: a trial's *rank* is the number of
   live search trials before it, and one ranked at ``num_trials`` or later is pruned unrun,
   so all workers together run exactly ``num_trials``;
-- full evaluations: trials added with ``study.add_trial`` and marked ``castlm=full``, each
-  for a *slot* (the unmodified program, every ``minibatch_full_eval_steps``-th rank, the
-  final one), so no slot is evaluated twice.
+- full evaluations: trials marked ``castlm=full``, each for a *slot* (the unmodified
+  program, every ``minibatch_full_eval_steps``-th rank, the final one). A worker claims a
+  slot before evaluating it, by adding a RUNNING trial for it; the lowest-numbered live claim
+  wins (trial numbers are assigned atomically by the storage), so no slot is evaluated or
+  recorded twice, however the workers interleave.
 
 A trial of a worker that died stays RUNNING in the storage. A worker fails such trials
 (which frees their slots) when their process is gone from this machine, or, for other
@@ -242,14 +244,15 @@ class SharedStudy:
             self.study.tell(trial, value, state=state, skip_if_finished=True)
 
     @contextlib.contextmanager
-    def heartbeat(self, trial: Trial) -> Iterator[None]:
-        """Record the trial's heartbeat while it runs (RDB storages only)."""
+    def heartbeat(self, trial: Trial | int) -> Iterator[None]:
+        """Record the heartbeat of a trial (or trial id) while it runs (RDB storages only)."""
         storage = self.study._storage
         if not isinstance(storage, RDBStorage) or storage.get_heartbeat_interval() is None:
             yield
             return
         interval = storage.get_heartbeat_interval() or 1
-        trial_id = trial._trial_id  # optuna's own optimize() keys heartbeats the same way
+        # optuna's own optimize() keys heartbeats by trial id too
+        trial_id = trial if isinstance(trial, int) else trial._trial_id
         stop = threading.Event()
 
         def beat() -> None:
@@ -269,7 +272,8 @@ class SharedStudy:
     def reap(self, grace: float) -> None:
         """Fail the trials of dead workers, freeing their slots."""
         now = datetime.datetime.now()
-        for trial in self.search_trials(TrialState.RUNNING):
+        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        for trial in running:  # search trials and full-evaluation claims
             owner = trial.user_attrs.get(WORKER)
             if owner is None:  # died between ask() and labelling its trial
                 started = trial.datetime_start
@@ -290,29 +294,43 @@ class SharedStudy:
             if t.user_attrs.get(KIND) == "full" or t.user_attrs.get(FULL)
         ]
 
-    def slots(self) -> set[str]:
-        """The full-evaluation slots already filled."""
-        return {str(t.user_attrs[SLOT]) for t in self.full_records() if SLOT in t.user_attrs}
+    def claims(self, *states: TrialState) -> list[FrozenTrial]:
+        """Full evaluations recorded or being run (RUNNING claims), in trial-number order."""
+        states = states or (TrialState.RUNNING, TrialState.COMPLETE)
+        trials = self.study.get_trials(deepcopy=False, states=states)
+        return [t for t in trials if t.user_attrs.get(KIND) == "full" or t.user_attrs.get(FULL)]
 
-    def add_full(
-        self,
-        params: dict[str, Any],
-        distributions: Mapping[str, BaseDistribution],
-        score: float,
-        slot: str,
-    ) -> bool:
-        """Record a full evaluation; False if another worker filled the slot meanwhile."""
-        if slot in self.slots():
-            return False
+    def slots(self) -> set[str]:
+        """The full-evaluation slots filled or claimed by a live worker."""
+        return {str(t.user_attrs[SLOT]) for t in self.claims() if SLOT in t.user_attrs}
+
+    def claim_full(
+        self, params: dict[str, Any], distributions: Mapping[str, BaseDistribution], slot: str
+    ) -> int | None:
+        """Claim ``slot`` for evaluating ``params``: the id of this worker's RUNNING claim,
+        or None when another worker's claim came first (this one is then failed)."""
         record = optuna.trial.create_trial(
+            state=TrialState.RUNNING,
             params=params,
             distributions=dict(distributions),
-            value=score,
-            user_attrs={KIND: "full", SLOT: slot},
+            user_attrs={KIND: "full", SLOT: slot, WORKER: [HOST, os.getpid()]},
         )
-        with quiet():
-            self.study.add_trial(record)
-        return True
+        storage = self.study._storage
+        trial_id = storage.create_new_trial(self.study._study_id, template_trial=record)
+        number = storage.get_trial_number_from_id(trial_id)
+        first = min(t.number for t in self.claims() if t.user_attrs.get(SLOT) == slot)
+        if first != number:
+            storage.set_trial_state_values(trial_id, TrialState.FAIL)
+            return None
+        return trial_id
+
+    def finish_full(self, trial_id: int, score: float | None) -> None:
+        """Record the score of a claimed full evaluation (None: it failed; the slot is free)."""
+        storage = self.study._storage
+        if score is None:
+            storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        else:
+            storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [score])
 
 
 def _rank(study: optuna.Study, number: int) -> int:

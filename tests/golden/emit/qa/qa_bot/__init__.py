@@ -16,6 +16,7 @@ from ._frozen import PARAMS as _PARAMS
 from ._runtime import LM
 from ._runtime._cache import LMCache as _LMCache
 from ._runtime._errors import ConfigurationError as _ConfigurationError
+from ._runtime._lm_config import as_lm as _as_lm
 from ._runtime._lm_config import configure_lms as _configure_lms
 from ._runtime._lm_factory import make_lm as _make_lm
 from ._runtime._lm_settings import check_settings as _check_settings
@@ -42,8 +43,9 @@ def load(
 ) -> QA:
     """A fresh ``QA`` with the compiled parameters, calling ``lm``.
 
-    ``lm`` is an LM object or an LM name (``"openai/<model>"`` or a bare model name for an
-    OpenAI-compatible endpoint, ``"litellm/<provider>/<model>"``, ``"standin"``); without it,
+    ``lm`` is an LM object (this package's, castlm's or another package's) or an LM name
+    (``"openai/<model>"`` or a bare model name for an OpenAI-compatible endpoint,
+    ``"litellm/<provider>/<model>"``, ``"standin"``); without it,
     ``$CASTLM_MODEL`` (required: the program was compiled with the offline stand-in, which
     is only used when chosen explicitly). ``base_url`` and
     ``api_key`` default to ``$CASTLM_BASE_URL`` / ``$OPENAI_BASE_URL`` and
@@ -84,7 +86,7 @@ def _default_program() -> QA:
 def _maker(
     base_url: str | None, api_key: str | None, settings: dict[str, object], lm: object
 ) -> _Callable[[str], LM]:
-    if settings and isinstance(lm, LM):
+    if settings and lm is not None and not isinstance(lm, str):
         raise _ConfigurationError(
             f"load(): settings {sorted(settings)} apply to LMs built from a name; "
             "configure the LM object you passed instead"
@@ -103,8 +105,9 @@ def _maker(
 
 
 def _lm_from(lm: LM | str | None, make: _Callable[[str], LM]) -> LM:
-    if isinstance(lm, LM):
-        return lm
+    if lm is not None and not isinstance(lm, str):
+        # castlm's own LMs, and other packages' vendored ones, are LMs of another class.
+        return _as_lm(lm)
     name = lm or _os.environ.get("CASTLM_MODEL", "").strip()
     if not name:
         # Compiled with the offline stand-in: its plausible fake answers must never reach
