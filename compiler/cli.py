@@ -179,12 +179,15 @@ def configs_for(target: str | None, args: argparse.Namespace) -> list[ProgramCon
 
 def _run_compile(args: argparse.Namespace) -> int:
     from .pipeline import compile_program
+    from .preflight import preflight
     from .report import CliProgress, print_outcome, print_plan
 
     outcomes = []
     console = _console(stderr=args.json)
     plans = _console(stderr=True)  # the plan goes to stderr, also with --json
-    for config in configs_for(args.target, args):
+    configs = configs_for(args.target, args)
+    preflight(configs)  # every program's mistakes, before the first one spends anything
+    for config in configs:
         progress = CliProgress(console, enabled=not args.json)
         outcome = compile_program(
             config, force=args.force, progress=progress, on_plan=partial(print_plan, plans, config)

@@ -1,4 +1,4 @@
-"""The compile pipeline: analyze, load, plan, evaluate, optimize, emit, verify.
+"""The compile pipeline: preflight, analyze, load, plan, evaluate, optimize, emit, verify.
 
 Each stage is a function; :func:`compile_program` runs them in order around the ProgramIR
 and the optimizer's parameters. Before the first LM call it computes a plan (calls, tokens
@@ -46,6 +46,7 @@ from .meter import Meter, PhaseStats, RoleLM, role_lms
 from .optimizers import OptimizeContext, Optimizer, OptimizeResult, Trial, make_optimizer
 from .outcome import BudgetUse, CompileOutcome
 from .plan import Plan, PlanInputs, make_plan, probe
+from .preflight import preflight
 from .pricing import Price, PriceBook
 from .progress import NoProgress, Progress
 from .verify import VerifyReport, to_json_data
@@ -107,6 +108,7 @@ def compile_program(
     """Compile one configured program; see the module docstring for the stages."""
     progress = progress or NoProgress()
     start = time.perf_counter()
+    preflight([config])
     ir = analyze(config)
     sources = project_sources(config)
     fingerprint = inputs_fingerprint(config, sources)
