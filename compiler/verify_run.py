@@ -24,8 +24,10 @@ VERIFY_FILE = "castlm-verify.json"
 
 
 def verify_data(rows: Sequence[Mapping[str, Any]]) -> bytes:
-    """The contents of castlm-verify.json."""
-    return json.dumps({"version": 1, "rows": list(rows)}, ensure_ascii=False, indent=1).encode()
+    """The contents of castlm-verify.json: ASCII JSON, since a program's outputs may hold
+    lone surrogates, which UTF-8 cannot encode."""
+    data = {"version": 1, "rows": list(rows)}
+    return json.dumps(data, ensure_ascii=True, indent=1).encode("ascii")
 
 
 def _load(out: Path) -> tuple[list[dict[str, Any]], list[ExpectedCall]]:

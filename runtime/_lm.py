@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ._errors import LMResponseError
 from ._instrument import LMCall, observe
+from ._unicode import surrogate_in
 
 if TYPE_CHECKING:
     from ._breaker import BreakerPolicy, CircuitBreaker
@@ -413,5 +414,11 @@ class LM(abc.ABC):
         with self._stats_lock:
             self.stats.calls += 1
             self.stats.usage = self.stats.usage + response.usage
+        found = surrogate_in([response.text, *(c.arguments for c in response.tool_calls)])
+        if found:  # not cached: it would fail every later use the same way
+            raise LMResponseError(
+                f"{self!r}: the reply holds {found}, which is not valid Unicode text; the "
+                f"endpoint sent a broken \\u escape"
+            )
         if key is not None and self.cache is not None:
             self.cache.put(key, response)
