@@ -15,7 +15,7 @@ from typing import Any
 
 from castlm import Example, Module, TraceStep, trace
 
-from .errors import CompileError, is_fatal
+from .errors import CompileError, is_fatal, is_transient
 from .metrics import Metric, score_of, takes_trace
 from .progress import NoProgress, Progress
 
@@ -28,6 +28,8 @@ class ExampleResult:
     score: float
     error: str | None = None
     trace: tuple[TraceStep, ...] = ()
+    #: The error came from the endpoint (errors.is_transient): a rerun may not repeat it.
+    transient: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,8 @@ class Evaluator:
         except Exception as exc:  # every failure is reported in the result, none is raised
             if is_fatal(exc):  # a broken metric, an unreachable endpoint: stop, do not score 0
                 raise
-            return ExampleResult(index, example, None, 0.0, f"{type(exc).__name__}: {exc}")
+            message = f"{type(exc).__name__}: {exc}"
+            return ExampleResult(index, example, None, 0.0, message, transient=is_transient(exc))
         finally:
             self.progress.advance()
 

@@ -508,6 +508,8 @@ def _verify_rows(compiled: EvalResult, program: Module) -> list[dict[str, Any]]:
                 for s in r.trace
             ],
             "error": r.error,
+            # A run the endpoint failed is not cached: replaying it would call the LM again.
+            "replay": not r.transient,
         }
         for r in compiled.results
     ]
@@ -526,7 +528,9 @@ def verify_staged(
         stage = Path(staging) / config.out.name
         write_package(files, stage)
         cache_dir = config.project_dir / ".castlm" if config.cache else None
-        report = verify_run.run(stage, config.package, config.lm, cache_dir, config.base_url)
+        report = verify_run.run(
+            stage, config.package, config.lm, cache_dir, config.base_url, where=config.out
+        )
         dev = [r.example for r in compiled.results]
         verify_run.rescore(
             report,
