@@ -67,7 +67,6 @@ def test_endpoint_errors_are_transient_and_program_errors_are_not() -> None:
 
     assert is_transient(LMStatusError("server error", status_code=503))
     assert is_transient(_raised_from(LMResponseError("broken body")))
-    assert not is_transient(
-        ParseError("no label", raw="?")
-    )  # the cached reply parses the same again
+    # The cached reply parses the same way again: not transient.
+    assert not is_transient(ParseError("no label", raw="?"))
     assert not is_transient(_raised_from(ValueError("a bug in the program")))
