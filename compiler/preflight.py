@@ -22,6 +22,10 @@ from .config import ProgramConfig, Target
 from .data import DATASET_SUFFIXES, MAX_DATASET_BYTES
 from .emit.owned import replace_refusal
 from .errors import CompileError
+from .optimizers import finetune_export
+from .optimizers.finetune import MULTITASK_FILE
+
+WORK_DIR = ".castlm"  # the project's cache and optimizer state
 
 
 def preflight(configs: Sequence[ProgramConfig]) -> None:
@@ -36,7 +40,14 @@ def preflight(configs: Sequence[ProgramConfig]) -> None:
 
 
 def _problems(config: ProgramConfig) -> list[CompileError]:
-    checks = (_sources(config), _datasets(config), _package(config), _output(config))
+    checks = (
+        _sources(config),
+        _datasets(config),
+        _package(config),
+        _output(config),
+        _work_dir(config),
+        _export(config),
+    )
     return [problem for check in checks for problem in check]
 
 
@@ -116,6 +127,35 @@ def _output(config: ProgramConfig) -> Iterator[CompileError]:
         yield _at(config, "out", problem)
 
 
+def _work_dir(config: ProgramConfig) -> Iterator[CompileError]:
+    work = config.project_dir / WORK_DIR
+    if work.exists() and not work.is_dir():
+        yield CompileError(
+            "castlm keeps its cache and optimizer state in this folder, but it is a file; "
+            "move the file away",
+            path=work,
+        )
+
+
+def _export(config: ProgramConfig) -> Iterator[CompileError]:
+    """finetune's ``export_path``, where the file names are known before the run."""
+    text = config.optimizer_options.get("export_path")
+    if config.optimizer != "finetune" or not isinstance(text, str):
+        return
+    path = finetune_export.export_path(text)
+    if path.suffix != ".jsonl":
+        if path.exists() and not path.is_dir():
+            problem = f"finetune: export_path {path} is not a folder"
+            yield _at(config, "export_path", problem, option=True)
+            return
+        if not config.optimizer_options.get("multitask", True):
+            return  # one file per predictor: their names are checked when they are written
+        path = path / f"{MULTITASK_FILE}.jsonl"
+    problem = finetune_export.refusal(path, config.project_dir / WORK_DIR)
+    if problem is not None:
+        yield _at(config, "export_path", problem, option=True)
+
+
 def _unwritable(folder: Path) -> str | None:
     """Why no folder can be created in ``folder`` (or its nearest existing parent)."""
     existing = folder
@@ -148,11 +188,13 @@ def _shared_outputs(configs: Sequence[ProgramConfig]) -> list[CompileError]:
     return problems
 
 
-def _at(config: ProgramConfig, key: str, message: str) -> CompileError:
-    """A CompileError at the config line that sets ``key``, or naming its flag."""
+def _at(config: ProgramConfig, key: str, message: str, *, option: bool = False) -> CompileError:
+    """A CompileError at the config line that sets ``key`` (an optimizer option when
+    ``option``), or naming the flag that set it."""
     file = config.config_file
-    if file is None or key in config.flags:
-        return CompileError(message, path=f"--{key.replace('_', '-')}")
+    if file is None or ("optimizer_options" if option else key) in config.flags:
+        flag = f"--option {key}" if option else f"--{key.replace('_', '-')}"
+        return CompileError(message, path=flag)
     return CompileError(message, path=file, line=_line_of(file, key))
 
 

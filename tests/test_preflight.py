@@ -162,3 +162,21 @@ def test_a_dataset_that_is_not_utf8_stops_before_the_plan(
     train = project / "data" / "train.jsonl"
     train.write_bytes(train.read_bytes() + b'{"review": "\xff", "label": "mixed"}\n')
     _refused(capsys, project, (), f"{train}:19: not valid UTF-8")
+
+
+def test_a_finetune_export_over_a_users_file_is_refused_before_any_lm_call(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mine = project / "data" / "mine.jsonl"
+    mine.write_text('{"mine": true}\n', encoding="utf-8")
+    flags = ("--optimizer", "finetune", "--export-only", "--option", f"export_path={mine}")
+    _refused(
+        capsys, project, flags, f"--option export_path: finetune: refusing to overwrite {mine}"
+    )
+
+
+def test_a_file_where_the_work_folder_belongs_is_refused(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / ".castlm").write_text("mine\n", encoding="utf-8")
+    _refused(capsys, project, (), "castlm keeps its cache and optimizer state in this folder")
