@@ -145,8 +145,8 @@ def _export(config: ProgramConfig) -> Iterator[CompileError]:
     path = finetune_export.export_path(text)
     if path.suffix != ".jsonl":
         if path.exists() and not path.is_dir():
-            problem = f"finetune: export_path {path} is not a folder"
-            yield _at(config, "export_path", problem, option=True)
+            message = f"finetune: export_path {path} is not a folder"
+            yield _at(config, "export_path", message, option=True)
             return
         if not config.optimizer_options.get("multitask", True):
             return  # one file per predictor: their names are checked when they are written
