@@ -157,6 +157,8 @@ def _parse_option(text: str) -> tuple[str, Any]:
         value: Any = json.loads(raw)
     except ValueError:
         value = raw
+    except RecursionError as exc:
+        raise CompileError(f"--option {key}: the JSON value is nested too deeply") from exc
     return key.strip(), value
 
 

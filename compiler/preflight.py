@@ -193,6 +193,8 @@ def _at(config: ProgramConfig, key: str, message: str, *, option: bool = False) 
     ``option``), or naming the flag that set it."""
     file = config.config_file
     if file is None or ("optimizer_options" if option else key) in config.flags:
+        if key == "program":  # the PROGRAM.py:Class argument; the message names the file
+            return CompileError(message)
         flag = f"--option {key}" if option else f"--{key.replace('_', '-')}"
         return CompileError(message, path=flag)
     return CompileError(message, path=file, line=_line_of(file, key))

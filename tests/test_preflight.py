@@ -180,3 +180,21 @@ def test_a_file_where_the_work_folder_belongs_is_refused(
 ) -> None:
     (project / ".castlm").write_text("mine\n", encoding="utf-8")
     _refused(capsys, project, (), "castlm keeps its cache and optimizer state in this folder")
+
+
+def test_a_missing_program_given_as_an_argument_is_a_user_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_project(tmp_path / "p")
+    monkeypatch.chdir(root)
+    flags = ["--train", "data/train.jsonl", "--metric", "exact_match", "--lm", "standin"]
+    assert main(["compile", "missing.py:Reviewer", *flags]) == EXIT_USER
+    err = capsys.readouterr().err
+    assert f"error: the program file {root / 'missing.py'} does not exist" in err
+
+
+def test_an_option_nested_too_deeply_is_a_user_error(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    _refused(capsys, project, ("--option", f"k={deep}"), "--option k: the JSON value is nested")
