@@ -198,3 +198,22 @@ def test_an_option_nested_too_deeply_is_a_user_error(
 ) -> None:
     deep = "[" * 100_000 + "]" * 100_000
     _refused(capsys, project, ("--option", f"k={deep}"), "--option k: the JSON value is nested")
+
+
+def test_a_file_added_to_the_output_during_the_compile_is_kept_and_a_user_error(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from castlm.compiler import pipeline
+
+    out = project / "build" / "reviewer"
+    assert _compile(capsys, project)[0] == EXIT_OK
+    real_render = pipeline._Build.render
+
+    def render_then_add_a_file(self: pipeline._Build) -> dict[str, bytes]:
+        (out / "added-meanwhile.txt").write_text("mine\n", encoding="utf-8")
+        return real_render(self)
+
+    monkeypatch.setattr(pipeline._Build, "render", render_then_add_a_file)
+    code, err = _compile(capsys, project, "--force")
+    assert code == EXIT_USER and "castlm did not write added-meanwhile.txt" in err
+    assert (out / "added-meanwhile.txt").read_text(encoding="utf-8") == "mine\n"

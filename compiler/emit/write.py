@@ -14,7 +14,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from castlm.compiler.emit.errors import EmitError
+from castlm.compiler.emit.errors import EmitError, OutputRefused
 from castlm.compiler.emit.owned import MARKER, marker_bytes, replace_refusal
 
 
@@ -28,8 +28,8 @@ def write_package(files: Mapping[str, bytes], out_dir: Path) -> None:
     """
     out_dir = Path(out_dir).absolute()
     refusal = replace_refusal(out_dir)
-    if refusal is not None:
-        raise EmitError(refusal)
+    if refusal is not None:  # the compile checked before its first LM call: changed since
+        raise OutputRefused(refusal)
     if MARKER in files:
         raise EmitError(f"internal error: {MARKER} is castlm's own marker, not an output file")
     files = {**files, MARKER: marker_bytes(files)}
