@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from castlm import Example, Module, Signature, spec_of
+from castlm._unicode import surrogate_in
 from pydantic import TypeAdapter, ValidationError
 
 from .errors import CompileError
@@ -199,31 +200,23 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         yield reader.line_num, {k: v for k, v in row.items() if k is not None}
 
 
-def _value_problem(value: Any, depth: int = 0) -> str | None:
-    """What makes a parsed JSON value unusable: a lone surrogate, or too deep a nesting."""
-    if depth > MAX_DEPTH:
+def _value_problem(value: Any) -> str | None:
+    """What makes a parsed JSON value unusable: too deep a nesting, or a lone surrogate."""
+    if _too_deep(value):
         return f"is nested more than {MAX_DEPTH} levels deep; flatten it"
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            return (
-                f"holds a lone surrogate ({value[exc.start]!r} at character {exc.start}), "
-                f"which is not valid Unicode text; fix the \\u escape in the data"
-            )
-        return None
-    items = (
-        value.items()
-        if isinstance(value, dict)
-        else enumerate(value)
-        if isinstance(value, list)
-        else ()
-    )
-    for key, item in items:
-        problem = _value_problem(key, depth + 1) or _value_problem(item, depth + 1)
-        if problem is not None:
-            return problem
+    found = surrogate_in(value)
+    if found:
+        return f"holds {found}, which is not valid Unicode text; fix the \\u escape in the data"
     return None
+
+
+def _too_deep(value: Any, depth: int = 0) -> bool:
+    if depth > MAX_DEPTH:
+        return True
+    children = (
+        value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    )
+    return any(_too_deep(child, depth + 1) for child in children)
 
 
 def _check_row(path: Path, line: int, row: dict[str, Any], shape: ProgramShape) -> Example:
