@@ -508,7 +508,7 @@ def _verify_rows(compiled: EvalResult, program: Module) -> list[dict[str, Any]]:
                 for s in r.trace
             ],
             "error": r.error,
-            # A run the endpoint failed is not cached: replaying it would call the LM again.
+            # An LM call the endpoint failed is not cached: a replay would call it again.
             "replay": not r.transient,
         }
         for r in compiled.results

@@ -37,7 +37,7 @@ def verify_data(rows: Sequence[Mapping[str, Any]]) -> bytes:
 class _Rows:
     """The rows of castlm-verify.json that are replayed, and where each sits in the dev set."""
 
-    total: int
+    recorded: list[Any]  # every row's in-process prediction
     indexes: list[int]
     inputs: list[dict[str, Any]]
     expected: list[ExpectedCall]
@@ -50,6 +50,7 @@ def _load(out: Path) -> _Rows:
         rows: list[dict[str, Any]] = data["rows"]
         replayed = [i for i, row in enumerate(rows) if row.get("replay", True)]
         inputs = [dict(rows[i]["inputs"]) for i in replayed]
+        recorded = [row.get("prediction") for row in rows]
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise VerifyError(
             f"cannot read the verification data ({exc}); recompile with `castlm compile --force`",
@@ -66,7 +67,7 @@ def _load(out: Path) -> _Rows:
         )
         for i in replayed
     ]
-    return _Rows(len(rows), replayed, inputs, expected)
+    return _Rows(recorded, replayed, inputs, expected)
 
 
 def run(
@@ -80,9 +81,10 @@ def run(
 ) -> VerifyReport:
     """Verify the package in ``out``; errors name ``where`` (default ``out``).
 
-    Rows whose compile-time run the endpoint failed (``"replay": false``) are not replayed:
-    that failure was not cached, so a replay would call the LM again and might get an
-    answer. Their prediction is None, as it was at compile time.
+    Rows whose compile-time run saw an LM call fail at the endpoint (``"replay": false``)
+    are not replayed: that failure was not cached, so a replay would call the LM again and
+    might go another way. Their prediction is the recorded in-process one (None when the
+    run failed), so re-scoring gives the compiled score for them.
     """
     rows = _load(out)
     env = {"CASTLM_BASE_URL": base_url} if base_url else None
@@ -103,7 +105,7 @@ def run(
 
 def _in_dev_order(report: VerifyReport, rows: _Rows) -> VerifyReport:
     """The report with one prediction per dev row and mismatches numbered by dev row."""
-    predictions: list[Any] = [None] * rows.total
+    predictions = list(rows.recorded)
     for position, prediction in enumerate(report.predictions):
         predictions[rows.indexes[position]] = prediction
     mismatches = tuple(replace(m, example=rows.indexes[m.example]) for m in report.mismatches)

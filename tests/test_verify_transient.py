@@ -54,6 +54,37 @@ def test_one_failed_call_in_the_compiled_evaluation_still_verifies(
         assert len(server.chat_requests) == 12
 
 
+def test_a_failed_call_the_program_caught_still_verifies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The program answers "mixed" when the LM fails; replayed, the call would be made
+    again and answer "positive": that example is not replayed either."""
+    root = write_project(tmp_path / "p", optimizer="labeled")
+    program = root / "program.py"
+    program.write_text(
+        program.read_text(encoding="utf-8").replace(
+            "        return self.classify(review=review)\n",
+            "        try:\n"
+            "            return self.classify(review=review)\n"
+            "        except cl.LMError:\n"
+            '            return Sentiment(review=review, label="mixed")\n',
+        ),
+        encoding="utf-8",
+    )
+    with FakeOpenAI(reply=REPLY) as server:
+        server.fail(*[Fault.none()] * 6, Fault.malformed())
+        code = _compile(root, server)
+        captured = capsys.readouterr()
+        assert code == EXIT_OK, captured.err
+        assert len(server.chat_requests) == 12
+    outcome = json.loads(captured.out)
+    assert outcome["verified"] is True and outcome["errors"] == 0
+    verify_file = root / "build" / "reviewer" / "castlm-verify.json"
+    rows = json.loads(verify_file.read_text(encoding="utf-8"))["rows"]
+    assert [r["replay"] for r in rows] == [False] + [True] * 5
+    assert rows[0]["prediction"]["label"] == "mixed" and rows[0]["error"] is None
+
+
 def _raised_from(cause: BaseException) -> BaseException:
     try:
         raise RuntimeError("the program wrapped it") from cause
