@@ -7,6 +7,7 @@ import json
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from castlm import PredictorParams
@@ -232,3 +233,22 @@ def test_refuses_a_file_and_a_symbolic_link(tmp_path: Path, files: dict[str, byt
     with pytest.raises(EmitError, match="symbolic link"):
         write_package(files, link)
     assert link.is_symlink() and not (tmp_path / "elsewhere").exists()
+
+
+def test_a_subfolder_it_cannot_list_counts_as_foreign(
+    old: Path, files: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from castlm.compiler.emit import owned
+
+    real_walk = os.walk
+
+    def walk(top: Path, onerror: Any = None) -> Iterator[tuple[str, list[str], list[str]]]:
+        for entry in real_walk(top, onerror=onerror):
+            if Path(entry[0]) == Path(top) / "support_pkg":
+                onerror(PermissionError(13, "Permission denied", entry[0]))
+                entry[1].clear()
+                entry[2].clear()
+            yield entry
+
+    monkeypatch.setattr(owned.os, "walk", walk)
+    _refused(old, files, r"castlm did not write support_pkg/")

@@ -37,9 +37,12 @@ def replace_refusal(out_dir: Path) -> str | None:
     if not out_dir.exists():
         return None
     if not out_dir.is_dir():
-        return f"{out_dir} is a file, not a folder"
-    if not any(out_dir.iterdir()):
-        return None
+        return f"{out_dir} is a file, not a folder; pass a folder as the output"
+    try:
+        if not any(out_dir.iterdir()):
+            return None
+    except OSError as exc:
+        return f"cannot read {out_dir} ({exc.strerror}), so castlm cannot tell what it holds"
     listed = _listed(out_dir)
     if listed is None:
         return (
@@ -82,7 +85,8 @@ def _differences(out_dir: Path, listed: Mapping[str, str]) -> tuple[list[str], l
     folders = {str(parent) for path in listed for parent in PurePosixPath(path).parents}
     foreign: list[str] = []
     changed: list[str] = []
-    for root, dirs, files in os.walk(out_dir):  # never follows symbolic links
+    unreadable: list[OSError] = []
+    for root, dirs, files in os.walk(out_dir, onerror=unreadable.append):  # no symlinks
         here = Path(root).relative_to(out_dir)
         kept = []
         for name in dirs:
@@ -101,6 +105,8 @@ def _differences(out_dir: Path, listed: Mapping[str, str]) -> tuple[list[str], l
                 foreign.append(relative)
             elif _sha256(Path(root, name)) != listed[relative]:
                 changed.append(relative)
+    # A folder it cannot list may hold anything: count it as not castlm's.
+    foreign += [f"{Path(str(e.filename)).relative_to(out_dir).as_posix()}/" for e in unreadable]
     return sorted(foreign), sorted(changed)
 
 
