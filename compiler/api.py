@@ -22,6 +22,7 @@ from .metrics import Metric
 from .optimizers import OptimizeContext, OptimizeResult, make_optimizer
 from .outcome import CompileOutcome
 from .pipeline import compile_program
+from .preflight import preflight
 
 
 def compile(
@@ -66,7 +67,9 @@ def compile_configured(folder: str | Path = ".", *, force: bool = False) -> list
     config_file = path if path.is_file() else find_config(path)
     if config_file is None:
         raise CompileError("no castlm.toml or [tool.castlm] in pyproject.toml", path=path)
-    return [compile_program(c, force=force) for c in load_config_file(config_file.resolve())]
+    configs = load_config_file(config_file.resolve())
+    preflight(configs)  # every program's mistakes, before the first one spends anything
+    return [compile_program(c, force=force) for c in configs]
 
 
 def optimize(

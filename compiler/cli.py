@@ -195,6 +195,8 @@ def _parse_option(text: str) -> tuple[str, Any]:
         value: Any = json.loads(raw)
     except ValueError:
         value = raw
+    except RecursionError as exc:
+        raise CompileError(f"--option {key}: the JSON value is nested too deeply") from exc
     return key.strip(), value
 
 
@@ -217,12 +219,15 @@ def configs_for(target: str | None, args: argparse.Namespace) -> list[ProgramCon
 
 def _run_compile(args: argparse.Namespace) -> int:
     from .pipeline import compile_program
+    from .preflight import preflight
     from .report import CliProgress, print_outcome, print_plan
 
     outcomes = []
     console = _console(stderr=args.json)
     plans = _console(stderr=True)  # the plan goes to stderr, also with --json
-    for config in configs_for(args.target, args):
+    configs = configs_for(args.target, args)
+    preflight(configs)  # every program's mistakes, before the first one spends anything
+    for config in configs:
         progress = CliProgress(console, enabled=not args.json)
         outcome = compile_program(
             config, force=args.force, progress=progress, on_plan=partial(print_plan, plans, config)

@@ -71,7 +71,11 @@ def render_report(inputs: ReportInputs) -> dict[str, bytes]:
         _usage(inputs.phases, inputs.plan),
     ]
     markdown = "\n\n".join(s.rstrip("\n") for s in sections) + "\n"
-    return {REPORT_MD: markdown.encode("utf-8"), REPORT_SVG: chart.encode("utf-8")}
+    # A program's own outputs may hold lone surrogates: shown as \udXXX, not a crash.
+    return {
+        REPORT_MD: markdown.encode("utf-8", "backslashreplace"),
+        REPORT_SVG: chart.encode("utf-8", "backslashreplace"),
+    }
 
 
 # -- escaping ----------------------------------------------------------------------------

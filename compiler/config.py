@@ -18,6 +18,7 @@ from typing import Any
 from .errors import CompileError
 
 CONFIG_FILES = ("castlm.toml", "pyproject.toml")
+_MAX_CONFIG_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ class ProgramConfig:
     require_improvement: bool = False
     #: Fail the build when the compiled program's dev score (0-100) is below this.
     min_score: float | None = None
+    #: Settings given on the command line, which win over the config file's (error locations).
+    flags: frozenset[str] = frozenset()
 
 
 _KEYS: dict[str, type | tuple[type, ...]] = {
@@ -140,7 +143,8 @@ def load_config_file(path: Path, overrides: Mapping[str, Any] | None = None) -> 
     configs = []
     for entry in programs:
         merged = _override({**defaults, **(entry or {})}, overrides or {})
-        configs.append(build_config(merged, base=path.parent, origin=str(path)))
+        config = build_config(merged, base=path.parent, origin=str(path))
+        configs.append(replace(config, flags=frozenset(overrides or {})))
     return configs
 
 
@@ -301,14 +305,26 @@ def _check_keys(raw: Mapping[str, Any], origin: str) -> None:
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
-            return tomllib.load(handle)
+            raw = handle.read(_MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise CompileError(f"cannot read config: {exc.strerror}", path=path) from exc
+    if len(raw) > _MAX_CONFIG_BYTES:
+        raise CompileError(f"a config file is at most {_MAX_CONFIG_BYTES} bytes", path=path)
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise CompileError(
+            f"not valid UTF-8 (byte {raw[exc.start]:#04x}); save the file as UTF-8",
+            path=path,
+            line=raw.count(b"\n", 0, exc.start) + 1,
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
         line = re.search(r"line (\d+)", str(exc))
         raise CompileError(
             f"invalid TOML: {exc}", path=path, line=int(line[1]) if line else None
         ) from exc
-    except OSError as exc:
-        raise CompileError(f"cannot read config: {exc.strerror}", path=path) from exc
+    except RecursionError as exc:
+        raise CompileError("the TOML is nested too deeply to read", path=path) from exc
 
 
 def _snake(name: str) -> str:

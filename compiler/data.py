@@ -20,9 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from castlm import Example, Module, Signature, spec_of
+from castlm._unicode import surrogate_in
 from pydantic import TypeAdapter, ValidationError
 
 from .errors import CompileError
+
+DATASET_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv")
+# Rows are held in memory, so a dataset's size is bounded: far above any useful training set.
+MAX_DATASET_BYTES = 256 * 2**20
+MAX_DEPTH = 64  # nesting of a field's value; deeper JSON is a mistake, not data
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,9 @@ def load_dataset(path: Path, shape: ProgramShape) -> list[Example]:
 def file_hash(*paths: Path) -> str:
     digest = hashlib.sha256()
     for path in paths:
-        digest.update(path.read_bytes())
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -108,27 +116,72 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise CompileError("unknown dataset format; use .jsonl, .json or .csv", path=path)
 
 
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Each line, decoded, with its number; at most MAX_DATASET_BYTES are ever read."""
+    left = MAX_DATASET_BYTES
+    number = 0
+    with path.open("rb") as handle:
+        while raw := handle.readline(left + 1):
+            number += 1
+            left -= len(raw)
+            if left < 0:
+                raise _too_big(path)
+            yield number, _decode(path, raw, number)
+
+
+def _decode(path: Path, raw: bytes, line: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        where = line + raw.count(b"\n", 0, exc.start)
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise CompileError(
+            f"not valid UTF-8 (byte {raw[exc.start]:#04x} at column {column}); save the file "
+            f"as UTF-8",
+            path=path,
+            line=where,
+        ) from exc
+
+
+def _too_big(path: Path) -> CompileError:
+    return CompileError(
+        f"the dataset is larger than {MAX_DATASET_BYTES // 2**20} MiB; sample it down (a "
+        f"compile needs tens to thousands of rows)",
+        path=path,
+    )
+
+
+def _parse_json(path: Path, text: str, line: int | None) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        if line is None:
+            raise CompileError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from exc
+        raise CompileError(
+            f"invalid JSON: {exc.msg} (column {exc.colno})", path=path, line=line
+        ) from exc
+    except RecursionError as exc:
+        raise CompileError(
+            "the JSON is nested too deeply to read; flatten it", path=path, line=line
+        ) from exc
+
+
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise CompileError(
-                    f"invalid JSON: {exc.msg} (column {exc.colno})", path=path, line=number
-                ) from exc
-            if not isinstance(row, dict):
-                raise CompileError("each line must be a JSON object", path=path, line=number)
-            yield number, row
+    for number, text in _lines(path):
+        if not text.strip():
+            continue
+        row = _parse_json(path, text, number)
+        if not isinstance(row, dict):
+            raise CompileError("each line must be a JSON object", path=path, line=number)
+        yield number, row
 
 
 def _json_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise CompileError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from exc
+    with path.open("rb") as handle:
+        raw = handle.read(MAX_DATASET_BYTES + 1)
+    if len(raw) > MAX_DATASET_BYTES:
+        raise _too_big(path)
+    data = _parse_json(path, _decode(path, raw, 1), None)
     if not isinstance(data, list):
         raise CompileError("a .json dataset must be an array of objects", path=path)
     for index, row in enumerate(data):
@@ -138,14 +191,32 @@ def _json_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        for row in reader:
-            if None in row:
-                raise CompileError(
-                    "row has more cells than the header", path=path, line=reader.line_num
-                )
-            yield reader.line_num, {k: v for k, v in row.items() if k is not None}
+    reader = csv.DictReader(text for _, text in _lines(path))
+    for row in reader:
+        if None in row:
+            raise CompileError(
+                "row has more cells than the header", path=path, line=reader.line_num
+            )
+        yield reader.line_num, {k: v for k, v in row.items() if k is not None}
+
+
+def _value_problem(value: Any) -> str | None:
+    """What makes a parsed JSON value unusable: too deep a nesting, or a lone surrogate."""
+    if _too_deep(value):
+        return f"is nested more than {MAX_DEPTH} levels deep; flatten it"
+    found = surrogate_in(value)
+    if found:
+        return f"holds {found}, which is not valid Unicode text; fix the \\u escape in the data"
+    return None
+
+
+def _too_deep(value: Any, depth: int = 0) -> bool:
+    if depth > MAX_DEPTH:
+        return True
+    children = (
+        value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    )
+    return any(_too_deep(child, depth + 1) for child in children)
 
 
 def _check_row(path: Path, line: int, row: dict[str, Any], shape: ProgramShape) -> Example:
@@ -156,6 +227,9 @@ def _check_row(path: Path, line: int, row: dict[str, Any], shape: ProgramShape) 
             raise CompileError(f"missing input field {name!r}", path=path, line=line)
     checked: dict[str, Any] = {}
     for name, value in row.items():
+        problem = _value_problem(name) or _value_problem(value)
+        if problem is not None:
+            raise CompileError(f"field {name!r} {problem}", path=path, line=line)
         if name in known:
             checked[name] = _check_value(path, line, name, known[name], value, from_csv)
             continue

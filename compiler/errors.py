@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from castlm import CastlmError, ConfigurationError, LMConnectionError, LMStatusError
+from castlm import CastlmError, ConfigurationError, LMConnectionError, LMError, LMStatusError
 from castlm._errors import CircuitOpenError
 
 
@@ -48,3 +48,20 @@ def is_fatal(exc: BaseException) -> bool:
     if isinstance(exc, CompileError | ConfigurationError | LMConnectionError | CircuitOpenError):
         return True
     return isinstance(exc, LMStatusError) and exc.status_code in _FATAL_STATUSES
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failed run failed because of the endpoint (a timeout, a 5xx, a broken
+    reply), anywhere in the chain of causes: rerun, it may well succeed.
+
+    Such a failure is not cached, so replaying the run would call the LM again and could
+    get an answer this time; verification does not replay it (see verify_run.py).
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, LMError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False

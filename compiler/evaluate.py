@@ -10,12 +10,13 @@ import contextvars
 import inspect
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from castlm import Example, Module, TraceStep, trace
+from castlm import AuditRecord, Example, Module, TraceStep, add_audit_hook, trace
 
-from .errors import CompileError, is_fatal
+from .errors import CompileError, is_fatal, is_transient
 from .metrics import Metric, score_of, takes_trace
 from .progress import NoProgress, Progress
 
@@ -28,6 +29,9 @@ class ExampleResult:
     score: float
     error: str | None = None
     trace: tuple[TraceStep, ...] = ()
+    #: An LM call failed at the endpoint during this run (errors.is_transient), raised or
+    #: caught by the program: that failure is not cached, so a rerun may go another way.
+    transient: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,8 @@ class Evaluator:
         self, program: Module, examples: Sequence[Example], *, label: str = "evaluate"
     ) -> EvalResult:
         self.progress.start(label, len(examples))
+        # A hook of its own (removing one removes every registration of that function).
+        stop_watching = add_audit_hook(lambda record: _note_lm_failure(record))
         try:
             with ThreadPoolExecutor(max_workers=max(1, self.threads)) as pool:
                 futures = [
@@ -70,20 +76,28 @@ class Evaluator:
                 ]
                 return EvalResult(tuple(f.result() for f in futures))
         finally:
+            stop_watching()
             self.progress.finish()
 
     def run_one(self, program: Module, index: int, example: Example) -> ExampleResult:
         """One example: run, score, keep the trace; an exception becomes a scored failure."""
+        failures: list[BaseException] = []
+        watching = _lm_failures.set(failures)
         try:
             with trace() as steps:
                 prediction = program(**self.call_args(example))
             score = self.score(example, prediction, steps)
-            return ExampleResult(index, example, prediction, score, None, tuple(steps))
+            return ExampleResult(
+                index, example, prediction, score, None, tuple(steps), transient=bool(failures)
+            )
         except Exception as exc:  # every failure is reported in the result, none is raised
             if is_fatal(exc):  # a broken metric, an unreachable endpoint: stop, do not score 0
                 raise
-            return ExampleResult(index, example, None, 0.0, f"{type(exc).__name__}: {exc}")
+            message = f"{type(exc).__name__}: {exc}"
+            transient = bool(failures) or is_transient(exc)
+            return ExampleResult(index, example, None, 0.0, message, transient=transient)
         finally:
+            _lm_failures.reset(watching)
             self.progress.advance()
 
     def score(self, example: Example, prediction: Any, steps: Sequence[TraceStep] | None) -> float:
@@ -93,6 +107,19 @@ class Evaluator:
         except Exception as exc:  # the metric is the user's code: its bug stops the compile
             raise metric_failure(self.metric, exc, example) from exc
         return score_of(value, self.metric)
+
+
+# The LM calls that failed during the example being run in this context, also those the
+# program caught (a fallback, a retry of its own): the replay would not see them fail.
+_lm_failures: ContextVar[list[BaseException] | None] = ContextVar(
+    "castlm_eval_lm_failures", default=None
+)
+
+
+def _note_lm_failure(record: AuditRecord) -> None:
+    failures = _lm_failures.get()
+    if failures is not None and record.error is not None and is_transient(record.error):
+        failures.append(record.error)
 
 
 def metric_failure(metric: Metric, exc: Exception, example: Example) -> CompileError:

@@ -20,14 +20,18 @@ from .config import ProgramConfig
 
 # Settings that change how a compile runs but not what a complete compile produces. Budgets
 # and prices only decide what a compile may spend (a stopped compile is never up to date).
-_NOT_OUTPUT = ("threads", "verify", "config_file", "cache", "max_lm_calls", "max_cost", "prices")
+_NOT_OUTPUT = (
+    "threads", "verify", "config_file", "cache", "max_lm_calls", "max_cost", "prices", "flags",
+)  # fmt: skip
 
 
 def source_hash(paths: Iterable[Path]) -> str:
     digest = hashlib.sha256()
     for path in sorted(set(paths)):
         digest.update(str(path.name).encode())
-        digest.update(path.read_bytes())
+        with path.open("rb") as handle:  # datasets can be large: never whole in memory
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
     return digest.hexdigest()
 
 

@@ -1,4 +1,4 @@
-"""The compile pipeline: analyze, load, plan, evaluate, optimize, emit, verify.
+"""The compile pipeline: preflight, analyze, load, plan, evaluate, optimize, emit, verify.
 
 Each stage is a function; :func:`compile_program` runs them in order around the ProgramIR
 and the optimizer's parameters. Before the first LM call it computes a plan (calls, tokens
@@ -47,6 +47,7 @@ from .meter import Meter, PhaseStats, RoleLM, role_lms
 from .optimizers import OptimizeContext, Optimizer, OptimizeResult, Trial, make_optimizer
 from .outcome import BudgetUse, CompileOutcome
 from .plan import Plan, PlanInputs, make_plan, probe
+from .preflight import preflight
 from .pricing import Price, PriceBook
 from .progress import NoProgress, Progress
 from .score_checks import below_baseline, check_gates, check_some_ran
@@ -113,6 +114,7 @@ def compile_program(
     """Compile one configured program; see the module docstring for the stages."""
     progress = progress or NoProgress()
     start = time.perf_counter()
+    preflight([config])
     ir = analyze(config)
     sources = project_sources(config)
     fingerprint = inputs_fingerprint(config, sources)
@@ -530,6 +532,8 @@ def _verify_rows(compiled: EvalResult, program: Module) -> list[dict[str, Any]]:
                 for s in r.trace
             ],
             "error": r.error,
+            # An LM call the endpoint failed is not cached: a replay would call it again.
+            "replay": not r.transient,
         }
         for r in compiled.results
     ]
@@ -548,7 +552,9 @@ def verify_staged(
         stage = Path(staging) / config.out.name
         write_package(files, stage)
         cache_dir = config.project_dir / ".castlm" if config.cache else None
-        report = verify_run.run(stage, config.package, config.lm, cache_dir, config.base_url)
+        report = verify_run.run(
+            stage, config.package, config.lm, cache_dir, config.base_url, where=config.out
+        )
         dev = [r.example for r in compiled.results]
         verify_run.rescore(
             report,

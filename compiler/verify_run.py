@@ -4,6 +4,8 @@ A compile writes ``castlm-verify.json`` beside the package: the dev inputs with 
 predictions and exact prompts of the in-process run. Verification replays those inputs
 through the emitted package (mypy-checked, imported where castlm is not importable) and
 requires the same predictions, the same prompt bytes and, at compile time, the same score.
+Runs that the endpoint failed at compile time are left out (see :func:`run`), so a
+transient endpoint error never makes verification fail.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,50 +27,89 @@ VERIFY_FILE = "castlm-verify.json"
 
 
 def verify_data(rows: Sequence[Mapping[str, Any]]) -> bytes:
-    """The contents of castlm-verify.json."""
-    return json.dumps({"version": 1, "rows": list(rows)}, ensure_ascii=False, indent=1).encode()
+    """The contents of castlm-verify.json: ASCII JSON, since a program's outputs may hold
+    lone surrogates, which UTF-8 cannot encode."""
+    data = {"version": 1, "rows": list(rows)}
+    return json.dumps(data, ensure_ascii=True, indent=1).encode("ascii")
 
 
-def _load(out: Path) -> tuple[list[dict[str, Any]], list[ExpectedCall]]:
+@dataclass(frozen=True)
+class _Rows:
+    """The rows of castlm-verify.json that are replayed, and where each sits in the dev set."""
+
+    recorded: list[Any]  # every row's in-process prediction
+    indexes: list[int]
+    inputs: list[dict[str, Any]]
+    expected: list[ExpectedCall]
+
+
+def _load(out: Path) -> _Rows:
     path = out / VERIFY_FILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         rows: list[dict[str, Any]] = data["rows"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        replayed = [i for i, row in enumerate(rows) if row.get("replay", True)]
+        inputs = [dict(rows[i]["inputs"]) for i in replayed]
+        recorded = [row.get("prediction") for row in rows]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise VerifyError(
             f"cannot read the verification data ({exc}); recompile with `castlm compile --force`",
             path=path,
         ) from exc
     expected = [
         ExpectedCall(
-            prediction=row.get("prediction"),
+            prediction=rows[i].get("prediction"),
             prompts=tuple(
-                PromptRecord(p["predictor"], tuple(p["messages"])) for p in row.get("prompts", [])
+                PromptRecord(p["predictor"], tuple(p["messages"]))
+                for p in rows[i].get("prompts", [])
             ),
-            error=row.get("error"),
+            error=rows[i].get("error"),
         )
-        for row in rows
+        for i in replayed
     ]
-    return [dict(row["inputs"]) for row in rows], expected
+    return _Rows(recorded, replayed, inputs, expected)
 
 
 def run(
-    out: Path, package: str, lm_name: str, cache_dir: Path | None, base_url: str | None
+    out: Path,
+    package: str,
+    lm_name: str,
+    cache_dir: Path | None,
+    base_url: str | None,
+    *,
+    where: Path | None = None,
 ) -> VerifyReport:
-    inputs, expected = _load(out)
+    """Verify the package in ``out``; errors name ``where`` (default ``out``).
+
+    Rows whose compile-time run saw an LM call fail at the endpoint (``"replay": false``)
+    are not replayed: that failure was not cached, so a replay would call the LM again and
+    might go another way. Their prediction is the recorded in-process one (None when the
+    run failed), so re-scoring gives the compiled score for them.
+    """
+    rows = _load(out)
     env = {"CASTLM_BASE_URL": base_url} if base_url else None
     report = verify_package(
         out,
         package,
-        dev_inputs=inputs,
-        expected=expected,
+        dev_inputs=rows.inputs,
+        expected=rows.expected,
         lm_name=lm_name,
         cache_dir=cache_dir,
         env=env,
     )
-    if not report.ok:
-        raise VerifyError(_describe(report), path=out)
-    return report
+    ordered = _in_dev_order(report, rows)
+    if not ordered.ok:
+        raise VerifyError(_describe(ordered), path=where or out)
+    return ordered
+
+
+def _in_dev_order(report: VerifyReport, rows: _Rows) -> VerifyReport:
+    """The report with one prediction per dev row and mismatches numbered by dev row."""
+    predictions = list(rows.recorded)
+    for position, prediction in enumerate(report.predictions):
+        predictions[rows.indexes[position]] = prediction
+    mismatches = tuple(replace(m, example=rows.indexes[m.example]) for m in report.mismatches)
+    return replace(report, predictions=tuple(predictions), mismatches=mismatches)
 
 
 def _describe(report: VerifyReport) -> str:

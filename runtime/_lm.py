@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ._errors import LMResponseError, LMStatusError
 from ._instrument import LMCall, observe
 from ._structured import AUTO_ORDER, LEARNED, Dialect, DialectRejected, body_fields, next_dialect
+from ._unicode import surrogate_in
 
 if TYPE_CHECKING:
     from ._breaker import BreakerPolicy, CircuitBreaker
@@ -578,5 +579,11 @@ class LM(abc.ABC):
         with self._stats_lock:
             self.stats.calls += 1
             self.stats.usage = self.stats.usage + response.usage
+        found = surrogate_in([response.text, *(c.arguments for c in response.tool_calls)])
+        if found:  # not cached: it would fail every later use the same way
+            raise LMResponseError(
+                f"{self!r}: the reply holds {found}, which is not valid Unicode text; the "
+                f"endpoint sent a broken \\u escape"
+            )
         if key is not None and self.cache is not None:
             self.cache.put(key, response)

@@ -14,6 +14,7 @@ from ._context import CallContext, TraceStep, current
 from ._errors import ConfigurationError, InputError, ParseError
 from ._lm import LM, LMRequest, LMResponse, Message
 from ._signature import Signature, SignatureSpec, spec_of, with_reasoning
+from ._unicode import surrogate_in
 
 if TYPE_CHECKING:
     from . import _guards
@@ -297,7 +298,14 @@ class Predict(Generic[S]):
                 f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5]
             )
             raise InputError(f"{self.spec.name}: invalid inputs ({problems})") from exc
-        return {f.name: getattr(model, f.name) for f in self.spec.inputs}
+        values = {f.name: getattr(model, f.name) for f in self.spec.inputs}
+        for name, value in values.items():
+            if found := surrogate_in(value):
+                raise InputError(
+                    f"{self.spec.name}: input {name!r} holds {found}, which is not valid "
+                    f"Unicode text and cannot be sent to an LM"
+                )
+        return values
 
     def _unknown_input(self, name: str) -> str:
         import difflib  # only on this error path: keeps `import castlm` lean

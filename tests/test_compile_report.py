@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,11 @@ def test_a_compile_writes_the_report_beside_the_package(tmp_path: Path) -> None:
     ET.fromstring((out / "report.svg").read_text())
     manifest = json.loads((out / "reviewer/manifest.json").read_text())
     assert manifest["report"] == ["report.md", "report.svg"]
+
+
+def test_a_lone_surrogate_from_a_program_is_shown_escaped() -> None:
+    inputs = evil_inputs([Trial("lone \ud800", 50.0)])
+    params = {"classify": PredictorParams("Answer \udfff.")}
+    files = render_report(replace(inputs, params=params))
+    assert "Answer \\udfff." in files["report.md"].decode("utf-8")
+    assert "lone \\ud800" in files["report.svg"].decode("utf-8")

@@ -109,3 +109,53 @@ def test_split_is_seeded_and_disjoint(tmp_path: Path) -> None:
     assert len(dev) == 2 and len(train) == 8
     assert split(rows, 0.2, seed=1) == (train, dev)
     assert {e.ticket for e in train}.isdisjoint({e.ticket for e in dev})
+
+
+# -- hostile files: named errors, bounded reads ----------------------------------------
+def _raw(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("name", ["d.jsonl", "d.csv"])
+def test_invalid_utf8_is_named_at_its_line(tmp_path: Path, name: str) -> None:
+    first = ROW if name.endswith(".jsonl") else "ticket,category\nrefund,billing"
+    path = _raw(tmp_path, name, first.encode() + b'\n{"ticket": "caf\xe9"}\n')
+    line = 2 if name.endswith(".jsonl") else 3
+    with pytest.raises(CompileError, match=r"not valid UTF-8 \(byte 0xe9 at column 16\)") as err:
+        load_dataset(path, SHAPE)
+    assert err.value.location == f"{path}:{line}"
+
+
+def test_invalid_utf8_in_a_json_array_is_named_at_its_line(tmp_path: Path) -> None:
+    path = _raw(tmp_path, "d.json", b'[\n{"ticket": "a"},\n{"ticket": "\xff"}\n]')
+    with pytest.raises(CompileError, match="not valid UTF-8") as err:
+        load_dataset(path, SHAPE)
+    assert err.value.location == f"{path}:3"
+
+
+@pytest.mark.parametrize("name", ["d.jsonl", "d.json"])
+def test_json_nested_too_deeply_is_a_user_error(tmp_path: Path, name: str) -> None:
+    deep = '{"ticket": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    path = write(tmp_path, name, deep if name.endswith("l") else f"[{deep}]")
+    with pytest.raises(CompileError, match="nested too deeply"):
+        load_dataset(path, SHAPE)
+
+
+def test_a_value_nested_deeper_than_json_needs_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "d.jsonl", '{"ticket": "a", "extra": ' + "[" * 80 + "]" * 80 + "}")
+    with pytest.raises(CompileError, match="field 'extra' is nested more than 64 levels"):
+        load_dataset(path, SHAPE)
+
+
+def test_reading_stops_at_the_size_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from castlm.compiler import data
+
+    monkeypatch.setattr(data, "MAX_DATASET_BYTES", 1000)
+    lines = write(tmp_path, "d.jsonl", (ROW + "\n") * 20)
+    one_line = write(tmp_path, "e.jsonl", '{"ticket": "' + "x" * 5000 + '"}\n')
+    array = write(tmp_path, "d.json", "[" + ",".join([ROW] * 20) + "]")
+    for path in (lines, one_line, array):
+        with pytest.raises(CompileError, match="larger than 0 MiB"):
+            load_dataset(path, SHAPE)

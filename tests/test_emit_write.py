@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from castlm import PredictorParams
 from castlm.compiler.emit import EmitError, render_package, write_package
 from castlm.compiler.emit import write as write_module
+from castlm.compiler.emit.owned import MARKER
 from test_emit_support import request_for, write_sources
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def _written(root: Path) -> dict[str, bytes]:
+    """What castlm wrote to ``root``, less its marker (checked once, below)."""
+    return {k: v for k, v in _snapshot(root).items() if k != MARKER}
 
 
 def _siblings(out: Path) -> list[str]:
@@ -40,13 +49,16 @@ def old(tmp_path: Path, files: dict[str, bytes]) -> Path:
 def test_writes_exactly_the_files(tmp_path: Path, files: dict[str, bytes]) -> None:
     out = tmp_path / "fresh" / "out"
     write_package(files, out)
-    assert _snapshot(out) == files
+    assert _written(out) == files
+    marker = json.loads((out / MARKER).read_bytes())
+    assert marker["generator"] == "castlm"
+    assert marker["files"] == {k: hashlib.sha256(v).hexdigest() for k, v in files.items()}
     assert _siblings(out) == []
 
 
 def test_replaces_a_previous_output_completely(old: Path, files: dict[str, bytes]) -> None:
     write_package(files, old)
-    assert _snapshot(old) == files  # the stale file is gone
+    assert _written(old) == files  # the stale file is gone
     assert _siblings(old) == []
 
 
@@ -135,7 +147,7 @@ def test_refuses_to_replace_a_directory_it_did_not_write(
     project = tmp_path / "project"
     project.mkdir()
     (project / "important.py").write_text("keep me\n", encoding="utf-8")
-    with pytest.raises(EmitError, match="refusing to replace"):
+    with pytest.raises(EmitError, match="castlm did not write it"):
         write_package(files, project)
     assert (project / "important.py").read_text(encoding="utf-8") == "keep me\n"
     assert _siblings(project) == []
@@ -145,7 +157,7 @@ def test_an_empty_directory_may_be_replaced(tmp_path: Path, files: dict[str, byt
     out = tmp_path / "empty"
     out.mkdir()
     write_package(files, out)
-    assert _snapshot(out) == files
+    assert _written(out) == files
 
 
 @pytest.mark.parametrize("path", ["../escape.py", "/abs.py", "a/../../b.py", "./x.py", ""])
@@ -153,3 +165,90 @@ def test_paths_outside_the_output_are_refused(tmp_path: Path, path: str) -> None
     with pytest.raises(EmitError, match="outside the output"):
         write_package({path: b""}, tmp_path / "out")
     assert _siblings(tmp_path / "out") == []
+
+
+def _refused(out: Path, files: dict[str, bytes], match: str) -> None:
+    before = _snapshot(out)
+    with pytest.raises(EmitError, match=match):
+        write_package(files, out)
+    assert _snapshot(out) == before
+    assert _siblings(out) == []
+
+
+def test_refuses_a_project_that_holds_a_copy_of_a_package(
+    tmp_path: Path, old: Path, files: dict[str, bytes]
+) -> None:
+    """The data-loss bug: a folder with a castlm manifest next to the user's own code (and
+    .git) was treated as replaceable output and deleted."""
+    project = tmp_path / "myservice"
+    (project / ".git").mkdir(parents=True)
+    (project / ".git" / "HEAD").write_text("ref: refs/heads/main\n", encoding="utf-8")
+    (project / "app.py").write_text("print('mine')\n", encoding="utf-8")
+    for name, data in _snapshot(old).items():  # a copied package, marker included
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_bytes(data)
+    _refused(project, files, r"castlm did not write \.git/, app\.py")
+
+
+def test_refuses_its_own_output_once_a_user_added_a_file(
+    old: Path, files: dict[str, bytes]
+) -> None:
+    (old / "support_pkg" / "notes.txt").write_text("mine\n", encoding="utf-8")
+    _refused(old, files, r"castlm did not write support_pkg/notes\.txt")
+    (old / "support_pkg" / "notes.txt").unlink()
+    (old / "extra").mkdir()
+    _refused(old, files, r"castlm did not write extra/")
+
+
+def test_refuses_its_own_output_once_a_user_edited_a_file(
+    old: Path, files: dict[str, bytes]
+) -> None:
+    (old / "support_pkg" / "stale.py").write_text("# edited by hand\n", encoding="utf-8")
+    _refused(old, files, r"support_pkg/stale\.py changed since castlm wrote it")
+
+
+def test_refuses_a_folder_without_the_marker(tmp_path: Path, files: dict[str, bytes]) -> None:
+    out = tmp_path / "out"
+    write_package(files, out)
+    (out / MARKER).unlink()
+    _refused(out, files, "castlm did not write it")
+
+
+def test_replaces_its_own_output_with_byte_code_caches(old: Path, files: dict[str, bytes]) -> None:
+    cache = old / "support_pkg" / "__pycache__"
+    cache.mkdir()
+    (cache / "__init__.cpython-312.pyc").write_bytes(b"\0")
+    write_package(files, old)
+    assert _written(old) == files
+
+
+def test_refuses_a_file_and_a_symbolic_link(tmp_path: Path, files: dict[str, bytes]) -> None:
+    target = tmp_path / "afile"
+    target.write_text("mine\n", encoding="utf-8")
+    with pytest.raises(EmitError, match="is a file, not a folder"):
+        write_package(files, target)
+    assert target.read_text(encoding="utf-8") == "mine\n"
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(EmitError, match="symbolic link"):
+        write_package(files, link)
+    assert link.is_symlink() and not (tmp_path / "elsewhere").exists()
+
+
+def test_a_subfolder_it_cannot_list_counts_as_foreign(
+    old: Path, files: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from castlm.compiler.emit import owned
+
+    real_walk = os.walk
+
+    def walk(top: Path, onerror: Any = None) -> Iterator[tuple[str, list[str], list[str]]]:
+        for entry in real_walk(top, onerror=onerror):
+            if Path(entry[0]) == Path(top) / "support_pkg":
+                onerror(PermissionError(13, "Permission denied", entry[0]))
+                entry[1].clear()
+                entry[2].clear()
+            yield entry
+
+    monkeypatch.setattr(owned.os, "walk", walk)
+    _refused(old, files, r"castlm did not write support_pkg/")

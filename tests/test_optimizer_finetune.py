@@ -202,3 +202,25 @@ def test_the_package_calls_the_fine_tuned_model_without_castlm() -> None:
     assert result["run"] == result["loaded"] == result["arun"]
     sent = [json.dumps(m) for m in result["messages"][: len(tickets)]]
     assert sum(s in trained for s in sent) >= 5  # training prompts are what the package sends
+
+
+def test_export_never_overwrites_a_file_castlm_did_not_write(tmp_path: Path) -> None:
+    target = tmp_path / "data" / "triage.jsonl"
+    target.parent.mkdir()
+    target.write_text('{"mine": true}\n', encoding="utf-8")
+    with pytest.raises(CompileError, match=f"refusing to overwrite {target}"):
+        compile_triage(None, export_only=True, export_path=str(target))
+    assert target.read_text(encoding="utf-8") == '{"mine": true}\n'
+
+
+def test_export_replaces_what_it_exported_until_someone_changes_it(tmp_path: Path) -> None:
+    from castlm.compiler.optimizers import finetune_export
+
+    work, target = tmp_path / ".castlm", tmp_path / "out.jsonl"
+    finetune_export.write({target: b"first\n"}, work)
+    finetune_export.write({target: b"second\n"}, work)  # castlm's own: replaced
+    assert target.read_bytes() == b"second\n"
+    target.write_bytes(b"edited by hand\n")
+    with pytest.raises(CompileError, match="castlm did not export it there"):
+        finetune_export.write({target: b"third\n"}, work)
+    assert target.read_bytes() == b"edited by hand\n"

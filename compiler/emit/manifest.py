@@ -32,12 +32,3 @@ def manifest_bytes(request: EmitRequest, files: Mapping[str, bytes]) -> bytes:
     except (TypeError, ValueError) as exc:
         raise EmitError(f"the manifest is not JSON data: {exc}") from exc
     return (text + "\n").encode("ascii")
-
-
-def is_castlm_output(manifest: bytes) -> bool:
-    """Whether a ``manifest.json`` was written by this emitter."""
-    try:
-        data = json.loads(manifest)
-    except ValueError:
-        return False
-    return isinstance(data, dict) and data.get("generator") == GENERATOR

@@ -14,18 +14,25 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from castlm.compiler.emit.errors import EmitError
-from castlm.compiler.emit.manifest import is_castlm_output
+from castlm.compiler.emit.errors import EmitError, OutputRefused
+from castlm.compiler.emit.owned import MARKER, marker_bytes, replace_refusal
 
 
 def write_package(files: Mapping[str, bytes], out_dir: Path) -> None:
-    """Replace ``out_dir`` with exactly ``files`` (paths relative to it, ``/``-separated).
+    """Replace ``out_dir`` with exactly ``files`` (paths relative to it, ``/``-separated)
+    and the marker that lists them (see owned.py).
 
-    An existing ``out_dir`` is only replaced when it is empty or holds a castlm-generated
-    package, so a mistyped ``--out`` cannot delete a project.
+    An existing ``out_dir`` is only replaced when it is empty or holds exactly what castlm
+    wrote there, so a mistyped ``--out`` cannot delete a project. The compile checks this
+    before its first LM call (preflight.py); the check here guards every other caller.
     """
     out_dir = Path(out_dir).absolute()
-    _check_replaceable(out_dir)
+    refusal = replace_refusal(out_dir)
+    if refusal is not None:  # the compile checked before its first LM call: changed since
+        raise OutputRefused(refusal)
+    if MARKER in files:
+        raise EmitError(f"internal error: {MARKER} is castlm's own marker, not an output file")
+    files = {**files, MARKER: marker_bytes(files)}
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = _sibling(out_dir, "new")
     staging.mkdir()  # fails rather than reuse a directory; mode follows the umask
@@ -68,18 +75,3 @@ def _swap_in(staging: Path, out_dir: Path) -> None:
 def _sibling(out_dir: Path, role: str) -> Path:
     """A fresh hidden name next to ``out_dir`` (same filesystem, so renames are atomic)."""
     return out_dir.with_name(f".{out_dir.name}.{role}-{secrets.token_hex(6)}")
-
-
-def _check_replaceable(out_dir: Path) -> None:
-    if not out_dir.exists():
-        return
-    if not out_dir.is_dir():
-        raise EmitError(f"cannot write the package to {out_dir}: it exists and is not a directory")
-    if not any(out_dir.iterdir()):
-        return
-    manifests = out_dir.glob("*/manifest.json")
-    if not any(is_castlm_output(m.read_bytes()) for m in manifests if m.is_file()):
-        raise EmitError(
-            f"refusing to replace {out_dir}: it is not empty and holds no castlm-generated "
-            f"package; choose another output directory or empty this one"
-        )

@@ -26,6 +26,7 @@ from castlm import Example, Module, Predict, PredictorParams
 from pydantic import Field
 
 from ..errors import CompileError
+from . import finetune_export
 from .base import OptimizeContext, Optimizer, OptimizeResult, Settings
 from .finetune_api import FineTuneClient, FineTuneError, FineTuneJob
 from .traces import Run, bootstrap_runs
@@ -95,7 +96,7 @@ class BootstrapFinetune(Optimizer[FinetuneSettings]):
                 "so there is nothing to train on; check the metric or lower metric_threshold"
             )
         files = self._files(data)
-        self._export(files)
+        self._export(files, ctx.work_dir)
         accepted = sum(r.accepted for r in runs)
         count = sum(len(lines) for lines in data.values())
         notes = [f"{count} training examples from {accepted} of {len(runs)} accepted runs"]
@@ -128,20 +129,10 @@ class BootstrapFinetune(Optimizer[FinetuneSettings]):
             f"{DATA_DIR}/{_file_name(name)}.jsonl": _jsonl(lines) for name, lines in data.items()
         }
 
-    def _export(self, files: Mapping[str, bytes]) -> None:
-        if self.opts.export_path is None:
-            return
-        target = Path(self.opts.export_path).expanduser()
-        single = target.suffix == ".jsonl"
-        if single and len(files) > 1:
-            raise CompileError(
-                "finetune: export_path is one .jsonl file but there is one file per predictor "
-                "(multitask=false); give a folder"
-            )
-        for path, content in files.items():
-            where = target if single else target / Path(path).name
-            where.parent.mkdir(parents=True, exist_ok=True)
-            where.write_bytes(content)
+    def _export(self, files: Mapping[str, bytes], work_dir: Path | None) -> None:
+        if self.opts.export_path is not None:
+            exports = finetune_export.targets(self.opts.export_path, files)
+            finetune_export.write(exports, work_dir)
 
     # -- training ------------------------------------------------------------------------
     def _train(
