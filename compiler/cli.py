@@ -68,6 +68,14 @@ def _compile_parser(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--train", help="training data (.jsonl, .json or .csv)")
     p.add_argument("--dev", help="dev data; default: split off the training data")
+    p.add_argument(
+        "--val", help="validation data the optimizer chooses with (default: the training data)"
+    )
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        help="split this share of the training data off as validation data (instead of --val)",
+    )
     p.add_argument("--metric", help="PROGRAM.py:function, or exact_match / f1")
     p.add_argument("--optimizer", help="labeled, bootstrap, ...")
     p.add_argument(
@@ -114,6 +122,8 @@ def _compile_parser(p: argparse.ArgumentParser) -> None:
 _FLAG_KEYS = (
     "train",
     "dev",
+    "val",
+    "val_fraction",
     "metric",
     "optimizer",
     "lm",
@@ -133,7 +143,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     values: dict[str, Any] = {
         k: getattr(args, k) for k in _FLAG_KEYS if getattr(args, k) is not None
     }
-    for key in ("train", "dev", "out"):  # flags are relative to the working directory
+    for key in ("train", "dev", "val", "out"):  # flags are relative to the working directory
         if key in values:
             values[key] = str(Path(values[key]).resolve())
     if ".py:" in values.get("metric", ""):

@@ -51,6 +51,10 @@ class ProgramConfig:
     project_dir: Path
     dev: Path | None = None
     dev_fraction: float = 0.2
+    #: Validation data the optimizers choose with, kept apart from train and dev: a file, or
+    #: a share split off the training data. Neither: the optimizers validate on train.
+    val: Path | None = None
+    val_fraction: float | None = None
     seed: int = 0
     optimizer: str = "bootstrap"
     optimizer_options: Mapping[str, Any] = field(default_factory=dict)
@@ -72,6 +76,8 @@ _KEYS: dict[str, type | tuple[type, ...]] = {
     "train": str,
     "dev": str,
     "dev_fraction": (float, int),
+    "val": str,
+    "val_fraction": (float, int),
     "seed": int,
     "optimizer": str,
     "optimizer_options": dict,
@@ -190,12 +196,32 @@ def _optional(raw: Mapping[str, Any], base: Path, origin: str) -> dict[str, Any]
         if not 0.0 < fraction < 1.0:
             raise CompileError(f"dev_fraction must be between 0 and 1, got {fraction}", path=origin)
         values["dev_fraction"] = fraction
+    values.update(_validation(raw, base, origin))
     if raw.get("optimizer_options"):
         values["optimizer_options"] = dict(raw["optimizer_options"])
     if values.get("threads", 1) < 1:
         raise CompileError("threads must be at least 1", path=origin)
     values.update(_budget(raw, origin))
     return values
+
+
+def _validation(raw: Mapping[str, Any], base: Path, origin: str) -> dict[str, Any]:
+    """``val`` (a file) or ``val_fraction`` (a share of the training data), checked."""
+    if raw.get("val") and raw.get("val_fraction") is not None:
+        raise CompileError(
+            "set either val (a file) or val_fraction (a share of the training data), not both",
+            path=origin,
+        )
+    if raw.get("val"):
+        return {"val": (base / raw["val"]).resolve()}
+    if raw.get("val_fraction") is None:
+        return {}
+    fraction = float(raw["val_fraction"])
+    if not 0.0 < fraction < 1.0:
+        raise CompileError(
+            f"val_fraction must be between 0 and 1 (e.g. 0.2), got {fraction}", path=origin
+        )
+    return {"val_fraction": fraction}
 
 
 def _budget(raw: Mapping[str, Any], origin: str) -> dict[str, Any]:

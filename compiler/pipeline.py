@@ -79,6 +79,20 @@ def load_data(config: ProgramConfig, shape: ProgramShape) -> tuple[list[Example]
     return split(train, config.dev_fraction, config.seed)
 
 
+def load_val(
+    config: ProgramConfig, shape: ProgramShape, train: list[Example]
+) -> tuple[list[Example], list[Example]]:
+    """``(train, val)``: the validation data the optimizer chooses with, kept apart from
+    train and dev. Without ``val`` or ``val_fraction`` it is the training data itself."""
+    if config.val is not None:
+        return train, load_dataset(config.val, shape)
+    if config.val_fraction is not None:
+        # Another seed than the dev split's, so the two splits do not mirror each other.
+        rest, val = split(train, config.val_fraction, config.seed + 1, what="val")
+        return rest, val
+    return train, train
+
+
 def make_role_lms(config: ProgramConfig) -> dict[str, tuple[str, LM]]:
     """``{role: (name, LM)}`` for task, teacher and prompt; roles with the task LM's name
     share its LM object (and its counts)."""
@@ -117,13 +131,14 @@ def compile_program(
     metric = resolve_metric(config)
     shape = program_shape(module_class)
     train, dev = load_data(config, shape)
+    train, val = load_val(config, shape, train)
     lms = role_lms(make_role_lms(config), PriceBook(config.prices))
     student = _instantiate(module_class, config)
     student.set_lm(lms[0].lm)
     optimizer = make_optimizer(
         config.optimizer, config.optimizer_options, str(config.config_file or "")
     )
-    plan = plan_compile(config, student, optimizer, shape, train, dev, lms)
+    plan = plan_compile(config, student, optimizer, shape, train, dev, lms, val)
     _check_cost_budget(config, lms)
     if on_plan is not None:
         on_plan(plan)
@@ -133,9 +148,10 @@ def compile_program(
     try:
         baseline = run.evaluate(student, dev, "baseline", "baseline (zero-shot)")
         ctx = _optimize_context(config, run, metric, lms, progress)
-        chosen = run.optimize(optimizer, student, train, ctx)
+        chosen = run.optimize(optimizer, student, train, val, ctx)
         program = chosen.program(student)
         compiled = run.evaluate(program, dev, "compiled", "compiled")
+        splits = run.split_scores(program, train, val)
     finally:
         run.budget.uninstall([r.lm for r in lms])
 
@@ -143,6 +159,7 @@ def compile_program(
     build = _Build(
         config, ir, sources, fingerprint, describe, chosen, baseline, compiled, dev, program, run
     )
+    build.splits.update(splits)
     files = build.render()
     if config.verify:
         _verify(config, files, compiled, shape, run)
@@ -154,6 +171,8 @@ def compile_program(
         compiled=compiled.score,
         train_size=len(train),
         dev_size=len(dev),
+        val_size=len(val) if val is not train else 0,
+        split_scores=splits,
         errors=baseline.errors + compiled.errors,
         phases=tuple(run.meter.phases),
         notes=tuple(chosen.notes) + tuple(_error_notes(baseline, compiled)),
@@ -213,8 +232,12 @@ def plan_compile(
     train: Sequence[Example],
     dev: Sequence[Example],
     lms: Sequence[RoleLM],
+    val: Sequence[Example] | None = None,
 ) -> Plan:
-    """Measure prompt sizes with a stand-in dry run and size every phase (see plan.py)."""
+    """Measure prompt sizes with a stand-in dry run and size every phase (see plan.py).
+
+    ``val`` None or the training data: the optimizer validates on the training set."""
+    separate = val is not None and val is not train
     prices = [r.price for r in lms]
     dearest: Price | None = None
     if all(p is not None for p in prices):
@@ -222,8 +245,10 @@ def plan_compile(
     inputs = PlanInputs(
         n_predictors=len(student.named_predictors()),
         n_train=len(train),
-        n_val=len(train),  # the optimizers validate on the training set
+        n_val=len(val) if separate and val is not None else len(train),
         n_dev=len(dev),
+        # With a separate validation set the compiled program is also scored on train and val.
+        n_scored=len(train) + len(val) if separate and val is not None else 0,
         task_price=lms[0].price,
         optimize_price=dearest,
         cache=config.cache,
@@ -313,11 +338,24 @@ class _Run:
             f"cached, so the next compile resumes from them."
         )
 
+    def split_scores(
+        self, program: Module, train: Sequence[Example], val: Sequence[Example]
+    ) -> dict[str, float]:
+        """The compiled program's scores on train and val, when val is a separate split (in
+        the compiled phase, planned with it); none when the optimizer validated on train."""
+        if val is train:
+            return {}
+        return {
+            "train": self.evaluate(program, train, "compiled", "compiled (train)").score,
+            "val": self.evaluate(program, val, "compiled", "compiled (val)").score,
+        }
+
     def optimize(
         self,
         optimizer: Optimizer[Any],
         student: Module,
         train: Sequence[Example],
+        val: Sequence[Example],
         ctx: OptimizeContext,
     ) -> Chosen:
         """Run the optimizer with the compiled evaluation's share kept back."""
@@ -330,7 +368,7 @@ class _Run:
             self.budget.keeping(reserve.calls, reserve.cost),
             contextlib.suppress(BudgetExhausted),
         ):
-            result = optimizer.compile(student.deepcopy(), trainset=train, valset=train, ctx=ctx)
+            result = optimizer.compile(student.deepcopy(), trainset=train, valset=val, ctx=ctx)
         stop = self.budget.lift()
         if stop is None and result is not None:
             return Chosen(dict(result.params), tuple(result.notes), None, result.stats, result)
@@ -408,11 +446,13 @@ class _Build:
     dev: list[Example]
     program: Module
     run: _Run
+    #: The compiled program's train and val scores (with a separate validation set).
+    splits: dict[str, float] = field(default_factory=dict)
 
     def manifest(self) -> dict[str, Any]:
         config = self.config
         phases = self.run.meter.phases
-        datasets = [p for p in (config.train, config.dev) if p is not None]
+        datasets = [p for p in (config.train, config.dev, config.val) if p is not None]
         return {
             "castlm_version": castlm.__version__,
             "program": f"{config.program.path.name}:{config.program.name}",
@@ -429,6 +469,8 @@ class _Build:
                 "baseline": round(self.baseline.score, 4),
                 "compiled": round(self.compiled.score, 4),
                 "dev_size": len(self.dev),
+                **{split: round(score, 4) for split, score in self.splits.items()},
+                "validation": "val" if self.splits else "train",
             },
             "lm_calls": sum(p.calls for p in phases),
             "cache_hits": sum(p.cache_hits for p in phases),
@@ -475,6 +517,7 @@ class _Build:
                 plan=self.run.plan,
                 stopped=self.chosen.stopped,
                 notes=self.chosen.notes,
+                splits=self.splits,
             )
         )
 
