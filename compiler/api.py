@@ -8,11 +8,13 @@ call ``optimizer.compile(program, trainset=...)``, and returns the learned param
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from castlm import LM, ConfigurationError, Example, Module, make_lm
 
+from . import predictor_lms as predictor_lms_
 from .config import build_config, find_config, load_config_file
 from .data import program_shape
 from .errors import CompileError
@@ -83,16 +85,22 @@ def optimize(
     threads: int = 8,
     seed: int = 0,
     work_dir: Path | None = None,
+    predictor_lms: Mapping[str, LM | str] | None = None,
 ) -> OptimizeResult:
     """Run one optimizer on ``program`` in-process; ``program`` itself is left unchanged.
 
     Apply the result with ``program.set_params(result.params)`` (or ``result.program(program)``
     for a copy, which is also how an ensemble is built). ``lm`` defaults to the LM of the
     program's first predictor; the validation set defaults to the training set.
+    ``predictor_lms`` gives named predictors (dotted names) LMs of their own, used while
+    optimizing and frozen as their ``model`` in the result's parameters.
     """
     student = program.deepcopy()
     task_lm = _lm(lm) if lm is not None else _program_lm(student)
     student.set_lm(task_lm)
+    own = {name: _lm(value) for name, value in (predictor_lms or {}).items()}
+    predictor_lms_.check(student, own, None, "optimize()")
+    predictor_lms_.apply(student, own)
     check_metric_signature(metric, "optimize()")
     evaluator = Evaluator(metric, _call_args(student), threads)
     ctx = OptimizeContext(
@@ -106,7 +114,8 @@ def optimize(
         work_dir=work_dir,
     )
     chosen = make_optimizer(optimizer, options or {})
-    return chosen.compile(student, trainset=trainset, valset=valset or trainset, ctx=ctx)
+    result = chosen.compile(student, trainset=trainset, valset=valset or trainset, ctx=ctx)
+    return replace(result, params=predictor_lms_.freeze(result.params, own))
 
 
 def _lm(value: LM | str) -> LM:

@@ -68,6 +68,9 @@ class ProgramConfig:
     max_lm_calls: int | None = None
     max_cost: float | None = None
     prices: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    #: An LM per predictor, by dotted predictor name (``"stage.route" = "openai/small"``):
+    #: used while optimizing and frozen as that predictor's model in the package.
+    predictor_lms: Mapping[str, str] = field(default_factory=dict)
 
 
 _KEYS: dict[str, type | tuple[type, ...]] = {
@@ -93,6 +96,7 @@ _KEYS: dict[str, type | tuple[type, ...]] = {
     "max_lm_calls": int,
     "max_cost": (float, int),
     "prices": dict,
+    "predictor_lms": dict,
 }
 _REQUIRED = ("program", "metric", "train", "lm")
 
@@ -202,7 +206,19 @@ def _optional(raw: Mapping[str, Any], base: Path, origin: str) -> dict[str, Any]
     if values.get("threads", 1) < 1:
         raise CompileError("threads must be at least 1", path=origin)
     values.update(_budget(raw, origin))
+    if raw.get("predictor_lms"):
+        values["predictor_lms"] = _predictor_lms(raw["predictor_lms"], origin)
     return values
+
+
+def _predictor_lms(table: Mapping[str, Any], origin: str) -> dict[str, str]:
+    for name, lm in table.items():
+        if not isinstance(lm, str) or not lm.strip():
+            raise CompileError(
+                f'predictor_lms.{name} must be an LM name such as "openai/gpt-4o-mini", got {lm!r}',
+                path=origin,
+            )
+    return {str(name): str(lm).strip() for name, lm in table.items()}
 
 
 def _validation(raw: Mapping[str, Any], base: Path, origin: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import contextlib
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from castlm import LM, Example, Module, PredictorParams
 from castlm._cache import LMCache
 from castlm._lm_factory import make_lm
 
-from . import metrics, verify_run
+from . import metrics, predictor_lms, verify_run
 from .analyze import analyze_file, check_target
 from .budget import Budget, BudgetExhausted, Stop
 from .compile_report import REPORT_FILES, ReportInputs, render_report
@@ -108,6 +108,11 @@ def make_role_lms(config: ProgramConfig) -> dict[str, tuple[str, LM]]:
     roles = {"task": (config.lm, task)}
     for role, name in (("teacher", config.teacher_lm), ("prompt", config.prompt_lm)):
         roles[role] = (name, build(name)) if name and name != config.lm else (config.lm, task)
+    by_name = {name: lm for name, lm in roles.values()}
+    for predictor, name in config.predictor_lms.items():  # one LM object per distinct name
+        lm = by_name.get(name) or build(name)
+        by_name[name] = lm
+        roles[predictor_lms.ROLE_PREFIX + predictor] = (name, lm)
     return roles
 
 
@@ -135,6 +140,7 @@ def compile_program(
     lms = role_lms(make_role_lms(config), PriceBook(config.prices))
     student = _instantiate(module_class, config)
     student.set_lm(lms[0].lm)
+    own_lms = _predictor_lms(config, student, lms)
     optimizer = make_optimizer(
         config.optimizer, config.optimizer_options, str(config.config_file or "")
     )
@@ -149,6 +155,7 @@ def compile_program(
         baseline = run.evaluate(student, dev, "baseline", "baseline (zero-shot)")
         ctx = _optimize_context(config, run, metric, lms, progress)
         chosen = run.optimize(optimizer, student, train, val, ctx)
+        chosen = replace(chosen, params=predictor_lms.freeze(chosen.params, own_lms))
         program = chosen.program(student)
         compiled = run.evaluate(program, dev, "compiled", "compiled")
         splits = run.split_scores(program, train, val)
@@ -198,6 +205,19 @@ def _verify(
     stats = verify_staged(config, files, compiled, shape, run.evaluator).lm_stats
     calls, hits = int(stats.get("calls", 0)), int(stats.get("cache_hits", 0))
     run.meter.add("verify", calls, hits, time.perf_counter() - started)
+
+
+def _predictor_lms(config: ProgramConfig, student: Module, lms: Sequence[RoleLM]) -> dict[str, LM]:
+    """Give the predictors named in ``predictor_lms`` their LMs; ``{predictor: LM}``."""
+    predictor_lms.check(student, config.predictor_lms, config.lm, config.config_file)
+    found = {
+        role.removeprefix(predictor_lms.ROLE_PREFIX): r.lm
+        for r in lms
+        for role in r.roles.split("+")
+        if role.startswith(predictor_lms.ROLE_PREFIX)
+    }
+    predictor_lms.apply(student, found)
+    return found
 
 
 def _optimize_context(
@@ -463,6 +483,7 @@ class _Build:
             "lm": config.lm,
             "teacher_lm": config.teacher_lm,
             "prompt_lm": config.prompt_lm,
+            "predictor_lms": dict(config.predictor_lms),
             "seed": config.seed,
             "scores": {
                 "metric": _metric_name(config),

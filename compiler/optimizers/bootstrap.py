@@ -75,7 +75,11 @@ class BootstrapFewShot(Optimizer[BootstrapSettings]):
         self, student: Module, trainset: Sequence[Example], ctx: OptimizeContext
     ) -> Module:
         teacher = student.deepcopy()
-        teacher.set_lm(ctx.teacher)
+        if ctx.teacher_lm is not None:
+            teacher.set_lm(ctx.teacher_lm)
+        else:  # the student's own LMs teach (a predictor may have an LM of its own)
+            for predictor in teacher.predictors():
+                predictor.lm = predictor.lm or ctx.task_lm
         for name, predictor in teacher.named_predictors():
             demos = sample_labeled(name, predictor, trainset, self.opts.max_labeled_demos, ctx.seed)
             predictor.demos = demos
