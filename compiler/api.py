@@ -23,7 +23,7 @@ from .loader import check_metric_signature
 from .metrics import Metric
 from .optimizers import OptimizeContext, OptimizeResult, make_optimizer
 from .outcome import CompileOutcome
-from .pipeline import compile_program
+from .pipeline import check_teacher, compile_program
 
 
 def compile(
@@ -86,6 +86,7 @@ def optimize(
     seed: int = 0,
     work_dir: Path | None = None,
     predictor_lms: Mapping[str, LM | str] | None = None,
+    teacher: Module | None = None,
 ) -> OptimizeResult:
     """Run one optimizer on ``program`` in-process; ``program`` itself is left unchanged.
 
@@ -93,7 +94,9 @@ def optimize(
     for a copy, which is also how an ensemble is built). ``lm`` defaults to the LM of the
     program's first predictor; the validation set defaults to the training set.
     ``predictor_lms`` gives named predictors (dotted names) LMs of their own, used while
-    optimizing and frozen as their ``model`` in the result's parameters.
+    optimizing and frozen as their ``model`` in the result's parameters. ``teacher`` is a
+    teacher program (with the student's predictor names) that bootstrapping runs as it is,
+    on its own LMs (``teacher_lm`` when given).
     """
     student = program.deepcopy()
     task_lm = _lm(lm) if lm is not None else _program_lm(student)
@@ -113,6 +116,11 @@ def optimize(
         threads,
         work_dir=work_dir,
     )
+    if teacher is not None:
+        check_teacher(teacher, student, "optimize()")
+        ctx.teacher_program = teacher.deepcopy()
+        for predictor in ctx.teacher_program.predictors():  # teacher_lm, else its own LMs
+            predictor.lm = ctx.teacher_lm or predictor.lm or task_lm
     chosen = make_optimizer(optimizer, options or {})
     result = chosen.compile(student, trainset=trainset, valset=valset or trainset, ctx=ctx)
     return replace(result, params=predictor_lms_.freeze(result.params, own))

@@ -92,6 +92,10 @@ def _compile_parser(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--lm", help="task LM: a model name, openai/<model>, litellm/<model> or standin")
     p.add_argument("--teacher-lm", help="LM for bootstrapping (default: --lm)")
+    p.add_argument(
+        "--teacher",
+        help="teacher program PROGRAM.py:Class that bootstrapping runs (default: the student)",
+    )
     p.add_argument("--prompt-lm", help="LM that writes instructions (default: --lm)")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $CASTLM_BASE_URL)")
     p.add_argument("--out", help="output folder (default: build/<package>)")
@@ -128,6 +132,7 @@ _FLAG_KEYS = (
     "optimizer",
     "lm",
     "teacher_lm",
+    "teacher",
     "prompt_lm",
     "base_url",
     "out",
@@ -146,9 +151,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     for key in ("train", "dev", "val", "out"):  # flags are relative to the working directory
         if key in values:
             values[key] = str(Path(values[key]).resolve())
-    if ".py:" in values.get("metric", ""):
-        path, name = values["metric"].rsplit(":", 1)
-        values["metric"] = f"{Path(path).resolve()}:{name}"
+    for key in ("metric", "teacher"):  # a file.py:name flag is relative to the working dir
+        if ".py:" in values.get(key, ""):
+            path, name = values[key].rsplit(":", 1)
+            values[key] = f"{Path(path).resolve()}:{name}"
     options = [*args.option, *(["export_only=true"] if getattr(args, "export_only", False) else [])]
     if options:
         values["optimizer_options"] = dict(_parse_option(o) for o in options)

@@ -71,6 +71,8 @@ class ProgramConfig:
     #: An LM per predictor, by dotted predictor name (``"stage.route" = "openai/small"``):
     #: used while optimizing and frozen as that predictor's model in the package.
     predictor_lms: Mapping[str, str] = field(default_factory=dict)
+    #: A teacher program (``file.py:Class``) that bootstrapping runs instead of the student.
+    teacher: Target | None = None
 
 
 _KEYS: dict[str, type | tuple[type, ...]] = {
@@ -97,6 +99,7 @@ _KEYS: dict[str, type | tuple[type, ...]] = {
     "max_cost": (float, int),
     "prices": dict,
     "predictor_lms": dict,
+    "teacher": str,
 }
 _REQUIRED = ("program", "metric", "train", "lm")
 
@@ -206,6 +209,8 @@ def _optional(raw: Mapping[str, Any], base: Path, origin: str) -> dict[str, Any]
     if values.get("threads", 1) < 1:
         raise CompileError("threads must be at least 1", path=origin)
     values.update(_budget(raw, origin))
+    if raw.get("teacher"):
+        values["teacher"] = Target.parse(raw["teacher"], base, "teacher", origin)
     if raw.get("predictor_lms"):
         values["predictor_lms"] = _predictor_lms(raw["predictor_lms"], origin)
     return values

@@ -154,6 +154,7 @@ def compile_program(
     try:
         baseline = run.evaluate(student, dev, "baseline", "baseline (zero-shot)")
         ctx = _optimize_context(config, run, metric, lms, progress)
+        ctx.teacher_program = teacher_program(config, student, ctx.teacher)
         chosen = run.optimize(optimizer, student, train, val, ctx)
         chosen = replace(chosen, params=predictor_lms.freeze(chosen.params, own_lms))
         program = chosen.program(student)
@@ -218,6 +219,30 @@ def _predictor_lms(config: ProgramConfig, student: Module, lms: Sequence[RoleLM]
     }
     predictor_lms.apply(student, found)
     return found
+
+
+def teacher_program(config: ProgramConfig, student: Module, lm: LM) -> Module | None:
+    """The configured teacher program, on ``lm``; it must have the student's predictors."""
+    if config.teacher is None:
+        return None
+    teacher = _instantiate(load_module_class(config.teacher), config)
+    teacher.set_lm(lm)
+    check_teacher(teacher, student, config.config_file)
+    return teacher
+
+
+def check_teacher(teacher: Module, student: Module, origin: Path | str | None) -> None:
+    """A teacher's demos go to the student's predictors of the same name: it needs them all."""
+    theirs = {n for n, _ in teacher.named_predictors()}
+    missing = [n for n, _ in student.named_predictors() if n not in theirs]
+    if missing:
+        raise CompileError(
+            f"the teacher {type(teacher).__name__} lacks the student's predictor(s) "
+            f"{', '.join(missing)}; a teacher's demos go to the student's predictors of the same "
+            f"name, so give it the same attributes (they may carry other instructions, demos "
+            f"or LMs)",
+            path=origin,
+        )
 
 
 def _optimize_context(

@@ -77,6 +77,8 @@ class BootstrapFewShot(Optimizer[BootstrapSettings]):
     def _teacher(
         self, student: Module, trainset: Sequence[Example], ctx: OptimizeContext
     ) -> Module:
+        if ctx.teacher_program is not None:  # run as it is: it is not primed with demos
+            return ctx.teacher_program.deepcopy()
         teacher = student.deepcopy()
         if ctx.teacher_lm is not None:
             teacher.set_lm(ctx.teacher_lm)
