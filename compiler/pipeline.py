@@ -28,7 +28,7 @@ from castlm import LM, Example, Module, PredictorParams
 from castlm._cache import LMCache
 from castlm._lm_factory import make_lm
 
-from . import metrics, predictor_lms, verify_run
+from . import metric_lms, metrics, predictor_lms, verify_run
 from .analyze import analyze_file, check_target
 from .budget import Budget, BudgetExhausted, Stop
 from .compile_report import REPORT_FILES, ReportInputs, render_report
@@ -116,6 +116,13 @@ def make_role_lms(config: ProgramConfig) -> dict[str, tuple[str, LM]]:
     return roles
 
 
+def _with_metric_lms(roles: dict[str, tuple[str, LM]], metric: Metric) -> dict[str, tuple[str, LM]]:
+    """The roles plus the LMs an LM-judge metric calls (metered and budgeted as "metric")."""
+    for number, lm in enumerate(metric_lms.metric_lms(metric)):
+        roles[f"{metric_lms.ROLE}{number or ''}"] = (lm.model, lm)
+    return roles
+
+
 def compile_program(
     config: ProgramConfig,
     *,
@@ -137,7 +144,7 @@ def compile_program(
     shape = program_shape(module_class)
     train, dev = load_data(config, shape)
     train, val = load_val(config, shape, train)
-    lms = role_lms(make_role_lms(config), PriceBook(config.prices))
+    lms = role_lms(_with_metric_lms(make_role_lms(config), metric), PriceBook(config.prices))
     student = _instantiate(module_class, config)
     student.set_lm(lms[0].lm)
     own_lms = _predictor_lms(config, student, lms)
