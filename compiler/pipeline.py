@@ -163,7 +163,7 @@ def compile_program(
         ctx = _optimize_context(config, run, metric, lms, progress)
         ctx.teacher_program = teacher_program(config, student, ctx.teacher)
         chosen = run.optimize(optimizer, student, train, val, ctx)
-        chosen = replace(chosen, params=predictor_lms.freeze(chosen.params, own_lms))
+        chosen = _frozen_models(chosen, own_lms)
         program = chosen.program(student)
         compiled = run.evaluate(program, dev, "compiled", "compiled")
         splits = run.split_scores(program, train, val)
@@ -250,6 +250,17 @@ def check_teacher(teacher: Module, student: Module, origin: Path | str | None) -
             f"or LMs)",
             path=origin,
         )
+
+
+def _frozen_models(chosen: Chosen, lms: Mapping[str, LM]) -> Chosen:
+    """``chosen`` with the per-predictor LMs frozen as models, ensemble members included."""
+    if not lms:
+        return chosen
+    result = chosen.result
+    if result is not None and result.members:
+        members = tuple(predictor_lms.freeze(m, lms) for m in result.members)
+        result = replace(result, members=members)
+    return replace(chosen, params=predictor_lms.freeze(chosen.params, lms), result=result)
 
 
 def _optimize_context(

@@ -87,3 +87,14 @@ def test_config_mistakes_name_the_file(
     assert main(["compile", str(root)]) == EXIT_USER
     err = capsys.readouterr().err
     assert message in err and "castlm.toml" in err
+
+
+def test_every_ensemble_member_freezes_the_predictor_lm(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _project(tmp_path, '[predictor_lms]\nflag = "standin"\n')
+    args = ["compile", str(root), "--optimizer", "ensemble", "--option", "size=2"]
+    args += ["--option", 'base_options={"max_bootstrapped_demos": 1, "max_labeled_demos": 1}']
+    assert main(args) == EXIT_OK
+    frozen = (root / "build/desk/desk/_frozen.py").read_text()
+    assert frozen.count('model="standin"') == 2  # flag's, in each member
