@@ -8,11 +8,13 @@ call ``optimizer.compile(program, trainset=...)``, and returns the learned param
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from castlm import LM, ConfigurationError, Example, Module, make_lm
 
+from . import predictor_lms as predictor_lms_
 from .config import build_config, find_config, load_config_file
 from .data import program_shape
 from .errors import CompileError
@@ -21,7 +23,7 @@ from .loader import check_metric_signature
 from .metrics import Metric
 from .optimizers import OptimizeContext, OptimizeResult, make_optimizer
 from .outcome import CompileOutcome
-from .pipeline import compile_program
+from .pipeline import check_teacher, compile_program
 from .preflight import preflight
 
 
@@ -86,16 +88,25 @@ def optimize(
     threads: int = 8,
     seed: int = 0,
     work_dir: Path | None = None,
+    predictor_lms: Mapping[str, LM | str] | None = None,
+    teacher: Module | None = None,
 ) -> OptimizeResult:
     """Run one optimizer on ``program`` in-process; ``program`` itself is left unchanged.
 
     Apply the result with ``program.set_params(result.params)`` (or ``result.program(program)``
     for a copy, which is also how an ensemble is built). ``lm`` defaults to the LM of the
     program's first predictor; the validation set defaults to the training set.
+    ``predictor_lms`` gives named predictors (dotted names) LMs of their own, used while
+    optimizing and frozen as their ``model`` in the result's parameters. ``teacher`` is a
+    teacher program (with the student's predictor names) that bootstrapping runs as it is,
+    on its own LMs (``teacher_lm`` when given).
     """
     student = program.deepcopy()
     task_lm = _lm(lm) if lm is not None else _program_lm(student)
     student.set_lm(task_lm)
+    own = {name: _lm(value) for name, value in (predictor_lms or {}).items()}
+    predictor_lms_.check(student, own, None, "optimize()")
+    predictor_lms_.apply(student, own)
     check_metric_signature(metric, "optimize()")
     evaluator = Evaluator(metric, _call_args(student), threads)
     ctx = OptimizeContext(
@@ -108,8 +119,14 @@ def optimize(
         threads,
         work_dir=work_dir,
     )
+    if teacher is not None:
+        check_teacher(teacher, student, "optimize()")
+        ctx.teacher_program = teacher.deepcopy()
+        for predictor in ctx.teacher_program.predictors():  # teacher_lm, else its own LMs
+            predictor.lm = ctx.teacher_lm or predictor.lm or task_lm
     chosen = make_optimizer(optimizer, options or {})
-    return chosen.compile(student, trainset=trainset, valset=valset or trainset, ctx=ctx)
+    result = chosen.compile(student, trainset=trainset, valset=valset or trainset, ctx=ctx)
+    return replace(result, params=predictor_lms_.freeze(result.params, own))
 
 
 def _lm(value: LM | str) -> LM:

@@ -70,6 +70,14 @@ def _compile_parser(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--train", help="training data (.jsonl, .json or .csv)")
     p.add_argument("--dev", help="dev data; default: split off the training data")
+    p.add_argument(
+        "--val", help="validation data the optimizer chooses with (default: the training data)"
+    )
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        help="split this share of the training data off as validation data (instead of --val)",
+    )
     p.add_argument("--metric", help="PROGRAM.py:function, or exact_match / f1")
     p.add_argument("--optimizer", help="labeled, bootstrap, ...")
     p.add_argument(
@@ -86,6 +94,10 @@ def _compile_parser(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--lm", help="task LM: a model name, openai/<model>, litellm/<model> or standin")
     p.add_argument("--teacher-lm", help="LM for bootstrapping (default: --lm)")
+    p.add_argument(
+        "--teacher",
+        help="teacher program PROGRAM.py:Class that bootstrapping runs (default: the student)",
+    )
     p.add_argument("--prompt-lm", help="LM that writes instructions (default: --lm)")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $CASTLM_BASE_URL)")
     roles = (("the task", "lm"), ("the teacher", "teacher-lm"), ("the prompt", "prompt-lm"))
@@ -137,10 +149,13 @@ def _compile_parser(p: argparse.ArgumentParser) -> None:
 _FLAG_KEYS = (
     "train",
     "dev",
+    "val",
+    "val_fraction",
     "metric",
     "optimizer",
     "lm",
     "teacher_lm",
+    "teacher",
     "prompt_lm",
     "base_url",
     "out",
@@ -157,12 +172,13 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     values: dict[str, Any] = {
         k: getattr(args, k) for k in _FLAG_KEYS if getattr(args, k) is not None
     }
-    for key in ("train", "dev", "out"):  # flags are relative to the working directory
+    for key in ("train", "dev", "val", "out"):  # flags are relative to the working directory
         if key in values:
             values[key] = str(Path(values[key]).resolve())
-    if ".py:" in values.get("metric", ""):
-        path, name = values["metric"].rsplit(":", 1)
-        values["metric"] = f"{Path(path).resolve()}:{name}"
+    for key in ("metric", "teacher"):  # a file.py:name flag is relative to the working dir
+        if ".py:" in values.get(key, ""):
+            path, name = values[key].rsplit(":", 1)
+            values[key] = f"{Path(path).resolve()}:{name}"
     options = [*args.option, *(["export_only=true"] if getattr(args, "export_only", False) else [])]
     if options:
         values["optimizer_options"] = dict(_parse_option(o) for o in options)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
@@ -53,6 +53,8 @@ class ReportInputs:
     stopped: str | None
     notes: Sequence[str]
     warnings: Sequence[str] = ()
+    #: The compiled program's train and val scores (with a separate validation set).
+    splits: Mapping[str, float] = field(default_factory=dict)
 
 
 def render_report(inputs: ReportInputs) -> dict[str, bytes]:
@@ -113,12 +115,21 @@ def _summary(inputs: ReportInputs) -> str:
         *(f"- {inline(r.roles)} LM: {inline(r.name)}" for r in inputs.lms),
         f"- dev score ({len(inputs.compiled.results)} examples): baseline "
         f"{inputs.baseline.score:.1f} → compiled **{inputs.compiled.score:.1f}**",
+        _splits(inputs.splits),
     ]
     if inputs.stopped:
         lines.append(f"- **{inline(inputs.stopped, None)}**")
     lines += [f"- **warning: {inline(w, None)}**" for w in inputs.warnings]
     lines += [f"- note: {inline(n, None)}" for n in inputs.notes]
     return "\n".join(lines)
+
+
+def _splits(splits: Mapping[str, float]) -> str:
+    if not splits:
+        return "- validation: the training set (set val or val_fraction to keep them apart)"
+    return "- compiled on train / val: " + " / ".join(
+        f"{splits[name]:.1f}" for name in ("train", "val") if name in splits
+    )
 
 
 def _candidates(trials: Sequence[Trial]) -> str:

@@ -52,6 +52,10 @@ class ProgramConfig:
     project_dir: Path
     dev: Path | None = None
     dev_fraction: float = 0.2
+    #: Validation data the optimizers choose with, kept apart from train and dev: a file, or
+    #: a share split off the training data. Neither: the optimizers validate on train.
+    val: Path | None = None
+    val_fraction: float | None = None
     seed: int = 0
     optimizer: str = "bootstrap"
     optimizer_options: Mapping[str, Any] = field(default_factory=dict)
@@ -82,6 +86,11 @@ class ProgramConfig:
     min_score: float | None = None
     #: Settings given on the command line, which win over the config file's (error locations).
     flags: frozenset[str] = frozenset()
+    #: An LM per predictor, by dotted predictor name (``"stage.route" = "openai/small"``):
+    #: used while optimizing and frozen as that predictor's model in the package.
+    predictor_lms: Mapping[str, str] = field(default_factory=dict)
+    #: A teacher program (``file.py:Class``) that bootstrapping runs instead of the student.
+    teacher: Target | None = None
 
 
 _KEYS: dict[str, type | tuple[type, ...]] = {
@@ -90,6 +99,8 @@ _KEYS: dict[str, type | tuple[type, ...]] = {
     "train": str,
     "dev": str,
     "dev_fraction": (float, int),
+    "val": str,
+    "val_fraction": (float, int),
     "seed": int,
     "optimizer": str,
     "optimizer_options": dict,
@@ -110,6 +121,8 @@ _KEYS: dict[str, type | tuple[type, ...]] = {
     "prompt_lm_settings": dict,
     "require_improvement": bool,
     "min_score": (float, int),
+    "predictor_lms": dict,
+    "teacher": str,
 }
 LM_SETTINGS_KEYS = ("lm_settings", "teacher_lm_settings", "prompt_lm_settings")
 _REQUIRED = ("program", "metric", "train", "lm")
@@ -220,6 +233,7 @@ def _optional(raw: Mapping[str, Any], base: Path, origin: str) -> dict[str, Any]
         if not 0.0 < fraction < 1.0:
             raise CompileError(f"dev_fraction must be between 0 and 1, got {fraction}", path=origin)
         values["dev_fraction"] = fraction
+    values.update(_validation(raw, base, origin))
     if raw.get("optimizer_options"):
         values["optimizer_options"] = dict(raw["optimizer_options"])
     if values.get("threads", 1) < 1:
@@ -230,6 +244,10 @@ def _optional(raw: Mapping[str, Any], base: Path, origin: str) -> dict[str, Any]
             values[key] = _lm_settings(raw[key], key, origin)
     if raw.get("min_score") is not None:
         values["min_score"] = _min_score(raw["min_score"], origin)
+    if raw.get("teacher"):
+        values["teacher"] = Target.parse(raw["teacher"], base, "teacher", origin)
+    if raw.get("predictor_lms"):
+        values["predictor_lms"] = _predictor_lms(raw["predictor_lms"], origin)
     return values
 
 
@@ -251,6 +269,35 @@ def _min_score(score: Any, origin: str) -> float:
             path=origin,
         )
     return float(score)
+
+
+def _predictor_lms(table: Mapping[str, Any], origin: str) -> dict[str, str]:
+    for name, lm in table.items():
+        if not isinstance(lm, str) or not lm.strip():
+            raise CompileError(
+                f'predictor_lms.{name} must be an LM name such as "openai/gpt-4o-mini", got {lm!r}',
+                path=origin,
+            )
+    return {str(name): str(lm).strip() for name, lm in table.items()}
+
+
+def _validation(raw: Mapping[str, Any], base: Path, origin: str) -> dict[str, Any]:
+    """``val`` (a file) or ``val_fraction`` (a share of the training data), checked."""
+    if raw.get("val") and raw.get("val_fraction") is not None:
+        raise CompileError(
+            "set either val (a file) or val_fraction (a share of the training data), not both",
+            path=origin,
+        )
+    if raw.get("val"):
+        return {"val": (base / raw["val"]).resolve()}
+    if raw.get("val_fraction") is None:
+        return {}
+    fraction = float(raw["val_fraction"])
+    if not 0.0 < fraction < 1.0:
+        raise CompileError(
+            f"val_fraction must be between 0 and 1 (e.g. 0.2), got {fraction}", path=origin
+        )
+    return {"val_fraction": fraction}
 
 
 def _budget(raw: Mapping[str, Any], origin: str) -> dict[str, Any]:

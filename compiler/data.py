@@ -93,11 +93,13 @@ def file_hash(*paths: Path) -> str:
 
 
 def split(
-    examples: list[Example], fraction: float, seed: int
+    examples: list[Example], fraction: float, seed: int, what: str = "dev"
 ) -> tuple[list[Example], list[Example]]:
-    """Shuffle with ``seed`` and split off ``fraction`` as the dev set."""
+    """Shuffle with ``seed`` and split off ``fraction`` as the dev (or ``what``) set."""
     if len(examples) < 2:
-        raise CompileError("need at least 2 training rows to split off a dev set; pass --dev")
+        raise CompileError(
+            f"need at least 2 training rows to split off a {what} set; pass --{what}"
+        )
     shuffled = list(examples)
     random.Random(seed).shuffle(shuffled)
     n_dev = min(len(shuffled) - 1, max(1, round(len(shuffled) * fraction)))

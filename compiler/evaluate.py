@@ -80,13 +80,17 @@ class Evaluator:
             self.progress.finish()
 
     def run_one(self, program: Module, index: int, example: Example) -> ExampleResult:
-        """One example: run, score, keep the trace; an exception becomes a scored failure."""
+        """One example: run, score, keep the trace; an exception becomes a scored failure.
+
+        The metric gets ``trace=None``, as DSPy's evaluation passes it: a metric written as
+        ``if trace is None:`` is strict only while bootstrapping, which passes the trace.
+        """
         failures: list[BaseException] = []
         watching = _lm_failures.set(failures)
         try:
             with trace() as steps:
                 prediction = program(**self.call_args(example))
-            score = self.score(example, prediction, steps)
+            score = self.score(example, prediction, None)
             return ExampleResult(
                 index, example, prediction, score, None, tuple(steps), transient=bool(failures)
             )

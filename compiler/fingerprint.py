@@ -43,7 +43,7 @@ def inputs_fingerprint(config: ProgramConfig, sources: Iterable[Path]) -> str:
     }
     settings["program"] = str(config.program)
     settings["metric"] = str(config.metric)
-    datasets = [p for p in (config.train, config.dev) if p is not None]
+    datasets = [p for p in (config.train, config.dev, config.val) if p is not None]
     material = {
         "castlm": castlm.__version__,
         "settings": settings,

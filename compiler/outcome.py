@@ -40,6 +40,10 @@ class CompileOutcome:
     compiled: float | None = None
     train_size: int = 0
     dev_size: int = 0
+    #: 0 when the optimizer validated on the training set.
+    val_size: int = 0
+    #: The compiled program's train and val scores (with a separate validation set).
+    split_scores: Mapping[str, float] = field(default_factory=dict)
     errors: int = 0
     phases: tuple[PhaseStats, ...] = ()
     notes: tuple[str, ...] = ()
@@ -83,8 +87,13 @@ class CompileOutcome:
             "package": self.config.package,
             "out": str(self.config.out),
             "up_to_date": self.up_to_date,
-            "scores": {"baseline": self.baseline, "compiled": self.compiled},
+            "scores": {
+                "baseline": self.baseline,
+                "compiled": self.compiled,
+                **dict(self.split_scores),
+            },
             "train_size": self.train_size,
+            "val_size": self.val_size,
             "dev_size": self.dev_size,
             "errors": self.errors,
             "lm_calls": self.lm_calls,

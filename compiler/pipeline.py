@@ -19,7 +19,7 @@ import contextlib
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from castlm import LM, Example, Module, PredictorParams
 from castlm._cache import LMCache
 from castlm._lm_factory import make_lm
 
-from . import metrics, verify_run
+from . import metric_lms, metrics, predictor_lms, verify_run
 from .analyze import analyze_file, check_target
 from .budget import Budget, BudgetExhausted, Stop
 from .compile_report import REPORT_FILES, ReportInputs, render_report
@@ -83,6 +83,20 @@ def load_data(config: ProgramConfig, shape: ProgramShape) -> tuple[list[Example]
     return split(train, config.dev_fraction, config.seed)
 
 
+def load_val(
+    config: ProgramConfig, shape: ProgramShape, train: list[Example]
+) -> tuple[list[Example], list[Example]]:
+    """``(train, val)``: the validation data the optimizer chooses with, kept apart from
+    train and dev. Without ``val`` or ``val_fraction`` it is the training data itself."""
+    if config.val is not None:
+        return train, load_dataset(config.val, shape)
+    if config.val_fraction is not None:
+        # Another seed than the dev split's, so the two splits do not mirror each other.
+        rest, val = split(train, config.val_fraction, config.seed + 1, what="val")
+        return rest, val
+    return train, train
+
+
 def make_role_lms(config: ProgramConfig) -> dict[str, tuple[str, LM]]:
     """``{role: (name, LM)}`` for task, teacher and prompt; roles with the task LM's name
     share its LM object (and its counts)."""
@@ -101,6 +115,18 @@ def make_role_lms(config: ProgramConfig) -> dict[str, tuple[str, LM]]:
             roles[role] = (name, build(name, role))
         else:
             roles[role] = (config.lm, task)
+    by_name = {name: lm for name, lm in roles.values()}
+    for predictor, name in config.predictor_lms.items():  # one LM object per distinct name
+        lm = by_name.get(name) or build(name, "task")
+        by_name[name] = lm
+        roles[predictor_lms.ROLE_PREFIX + predictor] = (name, lm)
+    return roles
+
+
+def _with_metric_lms(roles: dict[str, tuple[str, LM]], metric: Metric) -> dict[str, tuple[str, LM]]:
+    """The roles plus the LMs an LM-judge metric calls (metered and budgeted as "metric")."""
+    for number, lm in enumerate(metric_lms.metric_lms(metric)):
+        roles[f"{metric_lms.ROLE}{number or ''}"] = (lm.model, lm)
     return roles
 
 
@@ -126,13 +152,15 @@ def compile_program(
     shape = program_shape(module_class)
     train, dev = load_data(config, shape)
     check_rows_have_metric_fields(metric, (config.train, config.dev))
-    lms = role_lms(make_role_lms(config), PriceBook(config.prices))
+    train, val = load_val(config, shape, train)
+    lms = role_lms(_with_metric_lms(make_role_lms(config), metric), PriceBook(config.prices))
     student = _instantiate(module_class, config)
     student.set_lm(lms[0].lm)
+    own_lms = _predictor_lms(config, student, lms)
     optimizer = make_optimizer(
         config.optimizer, config.optimizer_options, str(config.config_file or "")
     )
-    plan = plan_compile(config, student, optimizer, shape, train, dev, lms)
+    plan = plan_compile(config, student, optimizer, shape, train, dev, lms, val)
     _check_cost_budget(config, lms)
     if config.verify:  # verification runs mypy --strict on these sources, after the spend
         typecheck_sources(sources, config.project_dir / ".castlm" / "mypy-cache", sources[0])
@@ -145,10 +173,13 @@ def compile_program(
         baseline = run.evaluate(student, dev, "baseline", "baseline (zero-shot)")
         check_some_ran(baseline, "baseline")
         ctx = _optimize_context(config, run, metric, lms, progress)
-        chosen = run.optimize(optimizer, student, train, ctx)
+        ctx.teacher_program = teacher_program(config, student, ctx.teacher)
+        chosen = run.optimize(optimizer, student, train, val, ctx)
+        chosen = _frozen_models(chosen, own_lms)
         program = chosen.program(student)
         compiled = run.evaluate(program, dev, "compiled", "compiled")
         check_some_ran(compiled, "compiled")
+        splits = run.split_scores(program, train, val)
     finally:
         run.budget.uninstall([r.lm for r in lms])
     check_gates(config, baseline.score, compiled.score)
@@ -158,6 +189,7 @@ def compile_program(
     build = _Build(
         config, ir, sources, fingerprint, describe, chosen, baseline, compiled, dev, program, run
     )
+    build.splits.update(splits)
     files = build.render()
     if config.verify:
         _verify(config, files, compiled, shape, run)
@@ -169,6 +201,8 @@ def compile_program(
         compiled=compiled.score,
         train_size=len(train),
         dev_size=len(dev),
+        val_size=len(val) if val is not train else 0,
+        split_scores=splits,
         errors=baseline.errors + compiled.errors,
         phases=tuple(run.meter.phases),
         notes=tuple(chosen.notes) + tuple(_error_notes(baseline, compiled)),
@@ -195,6 +229,54 @@ def _verify(
     stats = verify_staged(config, files, compiled, shape, run.evaluator).lm_stats
     calls, hits = int(stats.get("calls", 0)), int(stats.get("cache_hits", 0))
     run.meter.add("verify", calls, hits, time.perf_counter() - started)
+
+
+def _predictor_lms(config: ProgramConfig, student: Module, lms: Sequence[RoleLM]) -> dict[str, LM]:
+    """Give the predictors named in ``predictor_lms`` their LMs; ``{predictor: LM}``."""
+    predictor_lms.check(student, config.predictor_lms, config.lm, config.config_file)
+    found = {
+        role.removeprefix(predictor_lms.ROLE_PREFIX): r.lm
+        for r in lms
+        for role in r.roles.split("+")
+        if role.startswith(predictor_lms.ROLE_PREFIX)
+    }
+    predictor_lms.apply(student, found)
+    return found
+
+
+def teacher_program(config: ProgramConfig, student: Module, lm: LM) -> Module | None:
+    """The configured teacher program, on ``lm``; it must have the student's predictors."""
+    if config.teacher is None:
+        return None
+    teacher = _instantiate(load_module_class(config.teacher), config)
+    teacher.set_lm(lm)
+    check_teacher(teacher, student, config.config_file)
+    return teacher
+
+
+def check_teacher(teacher: Module, student: Module, origin: Path | str | None) -> None:
+    """A teacher's demos go to the student's predictors of the same name: it needs them all."""
+    theirs = {n for n, _ in teacher.named_predictors()}
+    missing = [n for n, _ in student.named_predictors() if n not in theirs]
+    if missing:
+        raise CompileError(
+            f"the teacher {type(teacher).__name__} lacks the student's predictor(s) "
+            f"{', '.join(missing)}; a teacher's demos go to the student's predictors of the same "
+            f"name, so give it the same attributes (they may carry other instructions, demos "
+            f"or LMs)",
+            path=origin,
+        )
+
+
+def _frozen_models(chosen: Chosen, lms: Mapping[str, LM]) -> Chosen:
+    """``chosen`` with the per-predictor LMs frozen as models, ensemble members included."""
+    if not lms:
+        return chosen
+    result = chosen.result
+    if result is not None and result.members:
+        members = tuple(predictor_lms.freeze(m, lms) for m in result.members)
+        result = replace(result, members=members)
+    return replace(chosen, params=predictor_lms.freeze(chosen.params, lms), result=result)
 
 
 def _optimize_context(
@@ -229,8 +311,12 @@ def plan_compile(
     train: Sequence[Example],
     dev: Sequence[Example],
     lms: Sequence[RoleLM],
+    val: Sequence[Example] | None = None,
 ) -> Plan:
-    """Measure prompt sizes with a stand-in dry run and size every phase (see plan.py)."""
+    """Measure prompt sizes with a stand-in dry run and size every phase (see plan.py).
+
+    ``val`` None or the training data: the optimizer validates on the training set."""
+    separate = val is not None and val is not train
     prices = [r.price for r in lms]
     dearest: Price | None = None
     if all(p is not None for p in prices):
@@ -238,8 +324,10 @@ def plan_compile(
     inputs = PlanInputs(
         n_predictors=len(student.named_predictors()),
         n_train=len(train),
-        n_val=len(train),  # the optimizers validate on the training set
+        n_val=len(val) if separate and val is not None else len(train),
         n_dev=len(dev),
+        # With a separate validation set the compiled program is also scored on train and val.
+        n_scored=len(train) + len(val) if separate and val is not None else 0,
         task_price=lms[0].price,
         optimize_price=dearest,
         cache=config.cache,
@@ -329,11 +417,24 @@ class _Run:
             f"cached, so the next compile resumes from them."
         )
 
+    def split_scores(
+        self, program: Module, train: Sequence[Example], val: Sequence[Example]
+    ) -> dict[str, float]:
+        """The compiled program's scores on train and val, when val is a separate split (in
+        the compiled phase, planned with it); none when the optimizer validated on train."""
+        if val is train:
+            return {}
+        return {
+            "train": self.evaluate(program, train, "compiled", "compiled (train)").score,
+            "val": self.evaluate(program, val, "compiled", "compiled (val)").score,
+        }
+
     def optimize(
         self,
         optimizer: Optimizer[Any],
         student: Module,
         train: Sequence[Example],
+        val: Sequence[Example],
         ctx: OptimizeContext,
     ) -> Chosen:
         """Run the optimizer with the compiled evaluation's share kept back."""
@@ -346,7 +447,7 @@ class _Run:
             self.budget.keeping(reserve.calls, reserve.cost),
             contextlib.suppress(BudgetExhausted),
         ):
-            result = optimizer.compile(student.deepcopy(), trainset=train, valset=train, ctx=ctx)
+            result = optimizer.compile(student.deepcopy(), trainset=train, valset=val, ctx=ctx)
         stop = self.budget.lift()
         if stop is None and result is not None:
             return Chosen(dict(result.params), tuple(result.notes), None, result.stats, result)
@@ -424,11 +525,13 @@ class _Build:
     dev: list[Example]
     program: Module
     run: _Run
+    #: The compiled program's train and val scores (with a separate validation set).
+    splits: dict[str, float] = field(default_factory=dict)
 
     def manifest(self) -> dict[str, Any]:
         config = self.config
         phases = self.run.meter.phases
-        datasets = [p for p in (config.train, config.dev) if p is not None]
+        datasets = [p for p in (config.train, config.dev, config.val) if p is not None]
         return {
             "castlm_version": castlm.__version__,
             "program": f"{config.program.path.name}:{config.program.name}",
@@ -440,12 +543,15 @@ class _Build:
             "teacher_lm": config.teacher_lm,
             "prompt_lm": config.prompt_lm,
             "lm_settings": self.lm_settings(),
+            "predictor_lms": dict(config.predictor_lms),
             "seed": config.seed,
             "scores": {
                 "metric": _metric_name(config),
                 "baseline": round(self.baseline.score, 4),
                 "compiled": round(self.compiled.score, 4),
                 "dev_size": len(self.dev),
+                **{split: round(score, 4) for split, score in self.splits.items()},
+                "validation": "val" if self.splits else "train",
             },
             "lm_calls": sum(p.calls for p in phases),
             "cache_hits": sum(p.cache_hits for p in phases),
@@ -501,6 +607,7 @@ class _Build:
                 stopped=self.chosen.stopped,
                 notes=self.chosen.notes,
                 warnings=warnings,
+                splits=self.splits,
             )
         )
 

@@ -200,6 +200,8 @@ class PlanInputs:
     max_lm_calls: int | None = None
     max_cost: float | None = None
     unpriced: tuple[str, ...] = ()
+    #: Extra runs of the compiled program (its train and val scores, with a separate val).
+    n_scored: int = 0
 
 
 def make_plan(measured: Probe, optimizer: Optimizer[Any], inputs: PlanInputs) -> Plan:
@@ -225,7 +227,13 @@ def make_plan(measured: Probe, optimizer: Optimizer[Any], inputs: PlanInputs) ->
             inputs.optimize_price,
             "a guess: the optimizer gives no estimate" if guessed else "at most",
         ),
-        phase("compiled", dev_calls, with_demos, inputs.task_price, f"up to {demos} demos"),
+        phase(
+            "compiled",
+            math.ceil((inputs.n_dev + inputs.n_scored) * per_run),
+            with_demos,
+            inputs.task_price,
+            f"up to {demos} demos" + (", dev + train + val" if inputs.n_scored else ""),
+        ),
     ]
     if inputs.verify:
         phases.append(

@@ -16,9 +16,9 @@ from support.project import BROKEN_PROGRAM, write_jsonl, write_project
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 TOP_KEYS = {
-    "program", "package", "out", "up_to_date", "scores", "train_size", "dev_size", "errors",
-    "lm_calls", "cache_hits", "tokens", "cost", "phases", "lms", "plan", "budget", "stopped",
-    "optimizer_stats", "report", "seconds", "verified", "notes", "warnings",
+    "program", "package", "out", "up_to_date", "scores", "train_size", "val_size", "dev_size",
+    "errors", "lm_calls", "cache_hits", "tokens", "cost", "phases", "lms", "plan", "budget",
+    "stopped", "optimizer_stats", "report", "seconds", "verified", "notes", "warnings",
 }  # fmt: skip
 PHASE_KEYS = {
     "name", "calls", "cache_hits", "tokens", "seconds", "prompt_tokens", "completion_tokens",

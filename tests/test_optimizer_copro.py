@@ -63,9 +63,11 @@ def test_later_rounds_see_earlier_attempts_worst_first_with_scores(small: Compil
     _, ctx, roles = small
     first_round, second_round = roles.prompt.requests[:2], roles.prompt.requests[2:]
     assert len(first_round) == 2 and len(second_round) == 3
-    assert all("tried so far" not in _task_text(r) for r in first_round)
+    # The first round asks for an instruction; later ones show the attempts, worst first.
+    assert all("attempted_instructions" not in r.messages[-1]["content"] for r in first_round)
     for request in second_round:
-        scores = [float(s) for s in re.findall(r"\[score ([\d.]+)\]", _task_text(request))]
+        attempts = [json.loads(line) for line in _field(request, "attempted_instructions")]
+        scores = [a["score"] for a in attempts]
         assert len(scores) == 3 and scores == sorted(scores)
         assert max(scores) == pytest.approx(max(t.score for t in ctx.trials[:3]), abs=0.05)
     # proposals differ from one another: distinct tips, rollouts and evidence samples
@@ -137,7 +139,7 @@ def both_right(example: cl.Example, pred: dict[str, Any], trace: object = None) 
     return float(sum(hits)) / 2
 
 
-def test_two_predictors_are_improved_in_turn_without_rescoring() -> None:
+def _two_steps(options: dict[str, Any]) -> tuple[OptimizeResult, OptimizeContext, Roles]:
     task = triage()
     roles = Roles()
     ctx = OptimizeContext(
@@ -145,22 +147,50 @@ def test_two_predictors_are_improved_in_turn_without_rescoring() -> None:
     )
     student = TwoSteps()
     student.set_lm(roles.task)
-    options = {"breadth": 3, "depth": 2}
     result = make_optimizer("copro", options).compile(
         student, trainset=task.train, valset=task.train, ctx=ctx
     )
+    return result, ctx, roles
+
+
+def test_two_predictors_are_improved_in_turn() -> None:
+    task = triage()
+    options = {"breadth": 3, "depth": 2}
+    result, ctx, roles = _two_steps(options)
     n = len(task.train)
     proposals = 2 * (2 * 3 - 1)
     assert roles.prompt.stats.calls == proposals
-    # DSPy re-scores every past candidate of a predictor each round; castlm keeps scores
-    assert len(ctx.trials) <= 1 + proposals
     assert roles.task.stats.calls == len(ctx.trials) * n * 2
     assert roles.calls <= make_optimizer("copro", options).estimate_calls(2, n, n)
     assert result.params["categorize"].instructions != Category.__doc__
+    student = TwoSteps()
+    student.set_lm(roles.task)
     before = Evaluator(both_right)(student, task.dev).score
     after = student.deepcopy()
     after.set_params(result.params)
     assert Evaluator(both_right)(after, task.dev).score > before
+
+
+def test_past_instructions_are_rescored_with_the_others_current_ones() -> None:
+    """DSPy's COPRO re-scores a predictor's past candidates once the other predictors have
+    changed, so its pick compares like with like; castlm used to keep stale scores."""
+    _, ctx, _ = _two_steps({"breadth": 3, "depth": 2})
+    rescored = [t for t in ctx.trials if "rescore" in t.label]
+    assert rescored
+    # Each pick compares like with like: the candidates re-scored for one predictor in one
+    # round all run with the same instruction for the other predictor.
+    groups: dict[str, set[str]] = {}
+    for trial in rescored:
+        group = trial.label.split(" rescore")[0]
+        other = "judge" if " categorize" in group else "categorize"
+        groups.setdefault(group, set()).add(trial.params[other].instructions)
+    assert all(len(others) == 1 for others in groups.values())
+
+
+def test_without_rescore_past_scores_are_kept() -> None:
+    _, ctx, _ = _two_steps({"breadth": 3, "depth": 2, "rescore": False})
+    assert len(ctx.trials) <= 1 + 2 * (2 * 3 - 1)
+    assert not [t for t in ctx.trials if "rescore" in t.label]
 
 
 @pytest.mark.parametrize(
@@ -197,7 +227,3 @@ def _field(request: cl.LMRequest, name: str) -> list[str]:
     text = request.messages[-1]["content"]
     body = text.split(f"[[ ## {name} ## ]]\n", 1)[1].split("\n\n[[ ## ", 1)[0]
     return [line for line in body.splitlines() if line.strip()]
-
-
-def _task_text(request: cl.LMRequest) -> str:
-    return "\n".join(_field(request, "task_description"))

@@ -22,11 +22,17 @@ from castlm import LMCache, Module, PredictorParams
 from castlm.compiler.errors import CompileError
 from castlm.compiler.evaluate import Evaluator
 from castlm.compiler.optimizers import OptimizeContext, OptimizeResult, make_optimizer
-from castlm.compiler.optimizers.mipro.settings import MiproSettings, full_evaluations, redact
+from castlm.compiler.optimizers.mipro.settings import (
+    MiproSettings,
+    full_evaluations,
+    minibatching,
+    redact,
+)
 from castlm.testing import StandInLM
 from support.ticket_task import examples, load_program, write_project
 
-TRAIN, VAL, DEV = examples(24, 1), examples(30, 3), examples(40, 2)
+# VAL has more than 50 rows: below that, trials are full evaluations (as DSPy).
+TRAIN, VAL, DEV = examples(24, 1), examples(60, 3), examples(40, 2)
 SMALL: dict[str, Any] = {
     "num_candidates": 6,
     "num_trials": 8,
@@ -89,10 +95,12 @@ def test_compiled_beats_zero_shot_with_grounded_instructions(task: ModuleType) -
 
 def test_slot_zero_keeps_the_original_and_no_proposal_is_wasted_on_it(task: ModuleType) -> None:
     run = Run(task, None)
-    # light: 6 demo sets, 3 instruction slots; slot 0 is the original, so 2 proposals, plus
-    # 3 dataset batches described and 1 summary, all on the prompt model.
-    assert run.prompt_lm.stats.calls == 2 + 3 + 1
-    assert run.result.stats["lm_calls_proposals"] == 2
+    # num_candidates=6: 6 demo sets and, as in DSPy, 6 instruction slots (an explicit count
+    # is not halved); slot 0 is the original, so 5 proposals, plus 3 dataset batches
+    # described and 1 summary, and the program and its one step described, all on the
+    # prompt model.
+    assert run.prompt_lm.stats.calls == 5 + 3 + 1 + 2
+    assert run.result.stats["lm_calls_proposals"] == 5
     instructions = {t.params["route"].instructions for t in run.ctx.trials}
     assert task.Router().route.instructions in instructions
 
@@ -116,10 +124,11 @@ def test_first_trial_is_the_unmodified_program_and_full_evals_follow_the_schedul
     assert first.params == {"route::instruction": 0, "route::demos": 0}
     assert first.user_attrs["castlm"] == "trial" and first.value is not None
     searched = [t for t in study.trials if t.user_attrs.get("castlm") == "trial"]
-    assert len(searched) == 7
+    # As in DSPy, the unmodified program is not one of the num_trials trials.
+    assert len(searched) == 7 + 1
     slots = [t.user_attrs["castlm_slot"] for t in study.trials if "castlm_slot" in t.user_attrs]
     assert slots == ["unmodified", "step 3", "step 6", "final"]
-    assert len(slots) == full_evaluations(7, 3, every_trial=False)
+    assert len(slots) == full_evaluations(8, 3, every_trial=False)
     # every full evaluation was offered, and the answer is the best of them
     fulls = [t.value or 0.0 for t in study.trials if "castlm_slot" in t.user_attrs]
     assert sorted(t.score for t in run.ctx.trials) == sorted(fulls)
@@ -133,7 +142,7 @@ def test_a_rerun_resumes_the_study_without_lm_calls(task: ModuleType, tmp_path: 
     assert again.result.stats["trials"] == 0 and again.result.stats["lm_calls"] == 0
     assert any("resumed study" in note for note in again.result.notes)
     other_seed = Run(task, tmp_path, seed=10)  # other settings: another study
-    assert other_seed.result.stats["trials"] == SMALL["num_trials"]
+    assert other_seed.result.stats["trials"] == SMALL["num_trials"] + 1  # + the unmodified
     assert len(optuna.get_all_study_names(f"sqlite:///{tmp_path / 'mipro.db'}")) == 2
 
 
@@ -153,8 +162,8 @@ def test_every_trial_is_a_full_evaluation_when_the_minibatch_covers_the_valset(
     run = Run(task, None, minibatch_size=len(VAL), num_trials=4)
     stats = run.result.stats
     assert stats["full_evals"] == 0  # no separate full evaluations
-    assert stats["study_full_evals"] == 4 == len(run.ctx.trials)
-    assert stats["program_runs"] == 4 * len(VAL)
+    assert stats["study_full_evals"] == 4 + 1 == len(run.ctx.trials)  # + the unmodified
+    assert stats["program_runs"] == (4 + 1) * len(VAL)
 
 
 def test_settings_presets_and_errors() -> None:
@@ -166,6 +175,11 @@ def test_settings_presets_and_errors() -> None:
     assert MiproSettings(auto="heavy").valset_cap == 1000
     assert MiproSettings(num_trials=3).trials(4) == 3
     assert MiproSettings(auto=None, num_candidates=4).valset_cap is None
+    # DSPy halves the preset's n for instructions, never an explicit num_candidates
+    assert MiproSettings(num_candidates=4).instruction_count == 4
+    # minibatches only above DSPy's 50 validation rows (and above one minibatch)
+    assert not minibatching(MiproSettings(), 50) and minibatching(MiproSettings(), 51)
+    assert not minibatching(MiproSettings(minibatch_size=60), 55)
     with pytest.raises(CompileError, match="num_candidates"):
         make_optimizer("mipro", {"auto": None})
     with pytest.raises(CompileError, match="did you mean 'num_trials'"):
@@ -203,7 +217,8 @@ def finish(process: subprocess.Popen[str]) -> dict[str, Any]:
 
 
 def test_two_workers_share_one_study_and_run_exactly_num_trials(tmp_path: Path) -> None:
-    project = write_project(tmp_path / "p", train=60, dev=12, **CLI_OPTIONS)
+    # 80 rows: the 64 that validate are enough for minibatches (more than 50).
+    project = write_project(tmp_path / "p", train=80, dev=12, **CLI_OPTIONS)
     # A short sleep per scored example keeps both workers busy at the same time.
     env = {"TICKET_TASK_MARKER": str(tmp_path / "marker"), "TICKET_TASK_SLEEP": "0.01"}
     workers = [compile_cli(project, "--out", str(tmp_path / f"out{i}"), **env) for i in (1, 2)]
@@ -211,7 +226,7 @@ def test_two_workers_share_one_study_and_run_exactly_num_trials(tmp_path: Path) 
     study = only_study(project / ".castlm")
     searched = [t for t in study.trials if t.user_attrs.get("castlm") == "trial"]
     complete = [t for t in searched if t.state == optuna.trial.TrialState.COMPLETE]
-    assert len(complete) == SMALL["num_trials"]
+    assert len(complete) == SMALL["num_trials"] + 1  # + the unmodified program
     assert {t.state for t in searched} <= {
         optuna.trial.TrialState.COMPLETE,
         optuna.trial.TrialState.PRUNED,  # a slot claimed after the last one was taken
@@ -226,20 +241,20 @@ def test_two_workers_share_one_study_and_run_exactly_num_trials(tmp_path: Path) 
 
 
 def test_a_killed_compile_resumes_its_study_without_repeating_lm_calls(tmp_path: Path) -> None:
-    reference = write_project(tmp_path / "reference", train=60, dev=12, **CLI_OPTIONS)
-    project = write_project(tmp_path / "killed", train=60, dev=12, **CLI_OPTIONS)
+    reference = write_project(tmp_path / "reference", train=80, dev=12, **CLI_OPTIONS)
+    project = write_project(tmp_path / "killed", train=80, dev=12, **CLI_OPTIONS)
     marker = tmp_path / "reference-marker"
     uninterrupted = compile_cli(reference, TICKET_TASK_MARKER=str(marker))
-    # The same compile, killed (SIGKILL from inside the metric) after 130 scored examples:
+    # The same compile, killed (SIGKILL from inside the metric) after 190 scored examples:
     # past the baseline, the demo sets and the first full evaluation, inside the search.
-    env = {"TICKET_TASK_MARKER": str(tmp_path / "marker"), "TICKET_TASK_KILL_AFTER": "130"}
+    env = {"TICKET_TASK_MARKER": str(tmp_path / "marker"), "TICKET_TASK_KILL_AFTER": "190"}
     killed = compile_cli(project, **env)
     killed.communicate(timeout=120)
     assert killed.returncode != 0
     done_before = LMCache.default(project).size()  # one cache entry per real LM call
     interrupted = only_study(project / ".castlm")
     finished = [t for t in interrupted.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert 0 < len([t for t in finished if t.user_attrs.get("castlm") == "trial"]) < 8
+    assert 0 < len([t for t in finished if t.user_attrs.get("castlm") == "trial"]) < 9
 
     resumed = finish(compile_cli(project))
     expected = finish(uninterrupted)
@@ -250,4 +265,4 @@ def test_a_killed_compile_resumes_its_study_without_repeating_lm_calls(tmp_path:
     assert resumed["scores"] == expected["scores"]
     study = only_study(project / ".castlm")
     searched = [t for t in study.trials if t.user_attrs.get("castlm") == "trial"]
-    assert len([t for t in searched if t.state == optuna.trial.TrialState.COMPLETE]) == 8
+    assert len([t for t in searched if t.state == optuna.trial.TrialState.COMPLETE]) == 9

@@ -151,3 +151,29 @@ def test_teacher_runs_are_shared_by_the_candidates(small: Compiled) -> None:
         found = re.fullmatch(r"seed \d+ \(bootstrap, (\d)\)", trial.label)
         assert found
         assert len(trial.params["triage"].demos) == 8  # bootstrapped + labeled fill-up
+
+
+def test_several_teachers_give_more_diverse_demos_within_their_bound(small: Compiled) -> None:
+    """With teachers=3 the candidates bootstrap from three teachers primed differently: more
+    distinct demos than from one shared teacher, and at most 3 teacher runs per example."""
+    task = triage()
+    _, one_ctx, _ = small
+    _, three_ctx, three = task.compile("random_search", {**SMALL, "teachers": 3})
+    assert three.teacher.stats.calls <= 3 * len(task.train)
+
+    def distinct(ctx: OptimizeContext) -> int:
+        return len(
+            {
+                json.dumps(d, sort_keys=True)
+                for t in ctx.trials[3:]
+                for p in t.params.values()
+                for d in p.demos
+                if "reasoning" in d  # bootstrapped, not labeled
+            }
+        )
+
+    assert distinct(three_ctx) > distinct(one_ctx)
+    estimate = make_optimizer("random_search", {**SMALL, "teachers": 3}).estimate_calls(
+        1, len(task.train), len(task.train)
+    )
+    assert three.calls <= estimate

@@ -66,6 +66,7 @@ def test_rules_come_from_runs_with_outputs_and_feedback(rules_only: Compiled) ->
     for request in roles.prompt.requests:
         text = request.messages[-1]["content"]
         body = text.split("[[ ## examples ## ]]\n", 1)[1].split("\n\n[[ ## ", 1)[0]
+        body = body.split("\n\nRespond with", 1)[0]
         records = [json.loads(line) for line in body.splitlines()]
         assert len(records) == SMALL["bsize"]  # the contrasted example, then the mini-batch
         assert all({"outputs", "expected", "feedback"} <= set(r) for r in records)
@@ -145,6 +146,7 @@ def test_defaults_follow_the_reference() -> None:
         "max_demos": 4,
         "temperature_for_sampling": 0.2,
         "temperature_for_candidates": 0.2,
+        "prompt_template": None,
     }
 
 

@@ -106,13 +106,24 @@ def test_bootstrap_runs_the_teacher_on_the_teacher_lm() -> None:
 
 
 def test_proposals_go_to_the_prompt_lm() -> None:
-    from castlm.compiler.optimizers.propose import evidence_from, propose
+    from castlm.compiler.optimizers.copro_prompts import copro_propose
+    from castlm.compiler.optimizers.propose import evidence_from
 
     task, prompter = RoleLM("task"), RoleLM("prompter")
     ctx = OptimizeContext(task, Evaluator(accuracy), accuracy, prompt_lm=prompter)
     predictor = Reviewer().classify
-    proposal = propose(ctx.prompter, predictor, evidence_from(TRAIN, predictor))
-    assert proposal and prompter.callers == ["ProposeInstruction"] and not task.callers
+    proposal = copro_propose(
+        ctx.prompter,
+        predictor,
+        evidence_from(TRAIN, predictor),
+        attempts=(),
+        tip="",
+        program_doc="",
+        template=None,
+        temperature=None,
+        rollout=0,
+    )
+    assert proposal and prompter.callers == ["CoproPropose"] and not task.callers
 
 
 def test_roles_sharing_an_lm_are_counted_once() -> None:

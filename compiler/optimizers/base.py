@@ -62,6 +62,10 @@ class OptimizeContext:
     #: Where optimizers may keep state between compiles (the project's ``.castlm/``); None:
     #: nowhere (run from Python without a project).
     work_dir: Path | None = None
+    #: A teacher *program* (a bigger or already compiled one, with the student's predictor
+    #: names) that bootstrapping runs as it is, instead of the student primed with labeled
+    #: demos; it calls its own LMs (the teacher LM, when one is configured).
+    teacher_program: Module | None = None
 
     @property
     def teacher(self) -> LM:

@@ -10,6 +10,8 @@ predictor samples its labeled fill-up independently.
 from __future__ import annotations
 
 import contextvars
+import random
+import zlib
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from ..budget import BudgetExhausted
 from ..errors import is_fatal
 from .base import OptimizeContext, Optimizer, OptimizeResult, Settings
 from .labeled import sample_labeled
+from .propose import dumps
 
 Demo = Mapping[str, Any]
 
@@ -74,8 +77,14 @@ class BootstrapFewShot(Optimizer[BootstrapSettings]):
     def _teacher(
         self, student: Module, trainset: Sequence[Example], ctx: OptimizeContext
     ) -> Module:
+        if ctx.teacher_program is not None:  # run as it is: it is not primed with demos
+            return ctx.teacher_program.deepcopy()
         teacher = student.deepcopy()
-        teacher.set_lm(ctx.teacher)
+        if ctx.teacher_lm is not None:
+            teacher.set_lm(ctx.teacher_lm)
+        else:  # the student's own LMs teach (a predictor may have an LM of its own)
+            for predictor in teacher.predictors():
+                predictor.lm = predictor.lm or ctx.task_lm
         for name, predictor in teacher.named_predictors():
             demos = sample_labeled(name, predictor, trainset, self.opts.max_labeled_demos, ctx.seed)
             predictor.demos = demos
@@ -191,9 +200,18 @@ def _is_from(demo: Demo, row: Mapping[str, Any]) -> bool:
 
 
 def _demos_from(steps: Sequence[TraceStep], names: Mapping[int, str]) -> dict[str, list[Demo]]:
-    demos: dict[str, list[Demo]] = {}
+    """One demo per predictor from one accepted run, as DSPy takes them: a predictor called
+    several times gives its last call or, half the time, one of the earlier calls (drawn from
+    a hash of the calls, so the choice is the same in every compile)."""
+    calls: dict[str, list[Demo]] = {}
     for step in steps:
         name = names.get(id(step.predictor))
         if name is not None:
-            demos.setdefault(name, []).append({**step.inputs, **step.outputs})
+            calls.setdefault(name, []).append({**step.inputs, **step.outputs})
+    demos: dict[str, list[Demo]] = {}
+    for name, made in calls.items():
+        if len(made) > 1:
+            rng = random.Random(zlib.crc32(dumps(made).encode()))
+            made = [rng.choice(made[:-1]) if rng.random() < 0.5 else made[-1]]
+        demos[name] = made
     return demos

@@ -1,17 +1,20 @@
 """COPRO: coordinate ascent over instructions, one predictor at a time.
 
 For each predictor in turn, the prompt model proposes ``breadth - 1`` new instructions (the
-original is the ``breadth``-th candidate); every candidate program is scored on the training
-set and the predictor keeps its best instruction. Each later round (``depth`` rounds in all)
+original is the ``breadth``-th candidate); every candidate program is scored on the
+validation set and the predictor keeps its best instruction. Each later round (``depth``
+rounds in all)
 shows the proposer the predictor's best attempts so far, worst first, with their scores, and
-asks for ``breadth`` more.
+asks for ``breadth`` more. The prompts are in ``copro_prompts.py``.
 
 Where castlm differs from DSPy: the proposer also sees evidence from the scored runs (the
 step's inputs, what it answered, what was expected, and a feedback line), proposals for a
-round are made in parallel with distinct temperature/rollout/tip so they differ, scores of
-past candidates are kept instead of re-scoring every past candidate each round (DSPy's
-quadratic cost with several predictors), identical programs are scored once, and the answer
-is the best program actually scored (the earliest on a tie).
+round are made in parallel with distinct temperature/rollout/tip so they differ, identical
+programs are scored once, and the answer is the best program actually scored (the earliest
+on a tie). As in DSPy, a predictor's past instructions are re-scored with the other
+predictors' current instructions before its best is picked (``rescore``; with one predictor
+nothing changes between rounds, so nothing is re-scored). Candidates are scored on the
+validation set (the training set when the compile has no separate one).
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from pydantic import Field
 
 from ..evaluate import EvalResult
 from .base import OptimizeContext, Optimizer, OptimizeResult, Settings, Trial
+from .copro_prompts import copro_propose
 from .evidence import run_evidence
 from .parallel import evaluate_many, parallel_map
-from .propose import TIPS, Evidence, propose
+from .propose import TIPS, Evidence
 
 Instructions = tuple[str, ...]  # one instruction per predictor, in named_predictors() order
 
@@ -39,6 +43,14 @@ class CoproSettings(Settings):
     init_temperature: float = Field(default=1.4, ge=0.0, description="proposal temperature")
     max_evidence: int = Field(
         default=64, ge=0, description="scored runs shown to the proposer per proposal"
+    )
+    rescore: bool = Field(
+        default=True,
+        description="re-score a predictor's past instructions with the other predictors' "
+        "current ones before picking its best (as DSPy does)",
+    )
+    prompt_template: str | None = Field(
+        default=None, description="replaces the proposal prompt's instructions"
     )
 
 
@@ -81,6 +93,16 @@ class _Search:
             self.trials.append(Trial(label, result.score, params))
         return [self.scored[key] for key in keys]
 
+    def rescore(
+        self, tried: dict[str, _Scored], current: Instructions, index: int, label: str
+    ) -> dict[str, _Scored]:
+        """Every instruction tried for predictor ``index``, scored alongside the others'
+        current instructions (a program already scored is not scored again)."""
+        keys = [(*current[:index], text, *current[index + 1 :]) for text in tried]
+        name = self.names[index]
+        labels = [f"{label} {name} rescore #{j + 1}" for j in range(len(keys))]
+        return dict(zip(tried, self.score(keys, labels), strict=True))
+
     def program(self, key: Instructions) -> Module:
         program = self.student.deepcopy()
         base = program.get_params()
@@ -110,7 +132,7 @@ class Copro(Optimizer[CoproSettings]):
         ctx: OptimizeContext,
     ) -> OptimizeResult:
         names = [n for n, _ in student.named_predictors()]
-        search = _Search(student, names, trainset, ctx)
+        search = _Search(student, names, valset, ctx)
         current = tuple(p.instructions for _, p in student.named_predictors())
         (start,) = search.score([current], ["copro: original"])
         # attempts[i]: every instruction tried for predictor i -> the program it was scored in
@@ -122,13 +144,17 @@ class Copro(Optimizer[CoproSettings]):
                 keys = [(*current[:i], text, *current[i + 1 :]) for text in proposals]
                 labels = [f"copro depth {depth + 1} {name} #{j + 1}" for j in range(len(proposals))]
                 for text, scored in zip(proposals, search.score(keys, labels), strict=True):
-                    attempts[i].setdefault(text, scored)  # a past score is kept, not re-scored
+                    attempts[i].setdefault(text, scored)
+                if self.opts.rescore:
+                    attempts[i] = search.rescore(
+                        attempts[i], current, i, f"copro depth {depth + 1}"
+                    )
                 best_text = max(attempts[i], key=lambda t: attempts[i][t].score)
                 current = (*current[:i], best_text, *current[i + 1 :])
         best = search.best()
         changed = sum(a != b for a, b in zip(best.instructions, start.instructions, strict=True))
         notes = (
-            f"scored {len(search.scored)} instruction sets on {len(trainset)} training examples; "
+            f"scored {len(search.scored)} instruction sets on {len(valset)} validation examples; "
             f"best {best.score:.1f} (original {start.score:.1f}); "
             f"{changed} of {len(names)} instruction(s) changed",
         )
@@ -160,16 +186,16 @@ class Copro(Optimizer[CoproSettings]):
             rng = random.Random(f"copro:{ctx.seed}:{name}:{serial}")
             rollout = rng.randrange(2**31)
             shown = _sample(records, opts.max_evidence, rng)
-            return propose(
+            return copro_propose(
                 ctx.prompter,
                 predictor,
                 shown,
-                current=predictor.instructions,
+                attempts=history,
                 tip=tips[serial % len(tips)],
                 program_doc=type(search.student).__doc__ or "",
+                template=opts.prompt_template,
                 temperature=opts.init_temperature or None,
                 rollout=rollout,
-                attempts=history,
             )
 
         ctx.progress.start(f"copro: propose ({name})", count)
@@ -179,10 +205,16 @@ class Copro(Optimizer[CoproSettings]):
             ctx.progress.finish()
 
     def estimate_calls(self, n_predictors: int, n_train: int, n_val: int) -> int:
-        """LM calls, at most: (1 + P) training-set runs of every predictor, plus P proposals,
-        with P = predictors x (depth x breadth - 1). Fewer when proposals coincide."""
-        proposals = n_predictors * (self.opts.depth * self.opts.breadth - 1)
-        return (1 + proposals) * n_train * n_predictors + proposals
+        """LM calls, at most: (1 + P + R) validation-set runs of every predictor, plus P
+        proposals, with P = predictors x (depth x breadth - 1) and R the re-scored programs
+        (with several predictors and ``rescore``: predictors x breadth x depth(depth-1)/2).
+        Fewer when proposals coincide."""
+        opts = self.opts
+        proposals = n_predictors * (opts.depth * opts.breadth - 1)
+        rescored = 0
+        if opts.rescore and n_predictors > 1:
+            rescored = n_predictors * opts.breadth * opts.depth * (opts.depth - 1) // 2
+        return (1 + proposals + rescored) * n_val * n_predictors + proposals
 
 
 def _sample(records: list[Evidence], limit: int, rng: random.Random) -> list[Evidence]:

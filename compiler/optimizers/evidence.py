@@ -8,14 +8,13 @@ the step was given and what it answered; the example says what was expected. Bot
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from castlm import Example, Module, Predict
 
 from ..evaluate import ExampleResult
-from .propose import Evidence
+from .propose import Evidence, dumps
 
 
 def step_records(
@@ -79,4 +78,18 @@ def run_evidence(program: Module, result: ExampleResult, name: str) -> list[Evid
 
 
 def _show(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, default=str)
+    return value if isinstance(value, str) else dumps(value)
+
+
+def trajectory(program: Module, result: ExampleResult) -> str:
+    """A run's predictor calls in order, one JSON object per line (module, inputs, outputs)."""
+    names = {id(p): n for n, p in program.named_predictors()}
+    lines = []
+    for step in result.trace:
+        name = names.get(id(step.predictor), step.signature)
+        lines.append(
+            dumps({"module": name, "inputs": dict(step.inputs), "outputs": dict(step.outputs)})
+        )
+    if result.error is not None:
+        lines.append(dumps({"error": result.error}))
+    return "\n".join(lines)

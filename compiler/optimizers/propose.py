@@ -1,21 +1,37 @@
-"""Instruction proposal: asking the prompt model for a better instruction.
+"""Instruction proposal: the machinery the instruction optimizers share.
 
-Shared by the instruction optimizers (COPRO, MIPROv2, GEPA, SIMBA). The prompt model is an
-ordinary castlm predictor over :class:`ProposeInstruction`, so proposals are cached, counted
-and traced like every other LM call, and any model (the stand-in included) answers it the
-same way. Evidence goes in as one JSON record per line: the inputs of an example, what the
-program answered, the expected labels and, for reflective optimizers, the metric's feedback.
+Each instruction optimizer asks the prompt model its own question, in the manner of the
+published optimizer it follows: COPRO (``copro_prompts.py``), MIPROv2
+(``mipro/prompts.py``), GEPA (``gepa/prompts.py``) and SIMBA (``simba_prompts.py``). Every
+question is an ordinary castlm Signature asked through :func:`ask`, so proposals are cached,
+counted and traced like every other LM call, and any model (the stand-in included) answers
+it the same way.
+
+The template hook: every instruction optimizer takes a ``prompt_template`` option, a text
+that replaces the default instructions of its proposal Signature (the task the prompt model
+is given). The Signature's fields (the current instruction, the evidence, ...) are still
+sent, as named fields, so a template only rewrites the request, never the data. See
+docs/optimizers.md.
+
+Evidence goes in as one JSON record per line: the inputs of an example, what the program
+answered, the expected labels and, for reflective optimizers, the metric's feedback. Nested
+values (pydantic models, enums) are written as JSON, never with ``str()``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import inspect
 import json
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import castlm as cl
-from castlm import LM, Example
+from castlm import LM, Example, Module
+from pydantic import BaseModel
 
 TIPS: dict[str, str] = {
     "none": "",
@@ -26,22 +42,28 @@ TIPS: dict[str, str] = {
     "persona": "Include a persona that fits the task in the instruction.",
 }
 
+MAX_SOURCE = 3000  # characters of program source shown to the prompt model
 
-class ProposeInstruction(cl.Signature):
-    """You improve the instruction of one step of a language-model program. Study the
-    examples: what the step was given, what it answered, what was expected and any feedback.
-    Write a new instruction that keeps what works and fixes what went wrong; state general
-    rules, not answers to single examples."""
+#: The output field every instruction proposal answers in (the stand-in model reads its
+#: ``current_instruction``, ``examples`` and ``tip`` inputs to write rules).
+PROPOSAL = "proposed_instruction"
 
-    current_instruction: str = cl.InputField(desc="the instruction the step uses now")
-    task_description: str = cl.InputField(
-        desc="the step's inputs and outputs, and what the program does"
-    )
-    examples: str = cl.InputField(
-        desc="one JSON object per line: inputs, outputs (answered), expected, feedback"
-    )
-    tip: str = cl.InputField(desc="advice on the style of the instruction", default="")
-    proposed_instruction: str = cl.OutputField(desc="the new instruction, and nothing else")
+
+def to_json(value: Any) -> Any:
+    """``json.dumps``'s fallback: models and dataclasses as JSON objects, enums by value."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, enum.Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=to_json)
 
 
 @dataclass(frozen=True)
@@ -61,22 +83,28 @@ class Evidence:
             data["expected"] = dict(self.expected)
         if self.feedback:
             data["feedback"] = self.feedback
-        return json.dumps(data, ensure_ascii=False, default=str)
+        return dumps(data)
+
+
+def records(evidence: Sequence[Evidence]) -> str:
+    """Evidence as the ``examples`` field: one JSON object per line."""
+    return "\n".join(e.record() for e in evidence)
 
 
 def evidence_from(examples: Sequence[Example], predictor: cl.Predict[Any]) -> list[Evidence]:
     """Labelled examples restricted to one predictor's fields (no program outputs)."""
     fields = predictor.spec.fields
-    records = []
+    found = []
     for ex in examples:
         inputs = {k: v for k, v in ex.items() if k in fields and fields[k].role == "input"}
         expected = {k: v for k, v in ex.items() if k in fields and fields[k].role == "output"}
         if inputs:
-            records.append(Evidence(inputs, expected))
-    return records
+            found.append(Evidence(inputs, expected))
+    return found
 
 
 def describe_task(predictor: cl.Predict[Any], program_doc: str = "") -> str:
+    """A step's inputs and outputs (with their types), and the program's description."""
     spec = predictor.spec
     ins = ", ".join(f"{f.name} ({f.type_description})" for f in spec.inputs)
     outs = ", ".join(f"{f.name} ({f.type_description})" for f in spec.outputs)
@@ -84,46 +112,34 @@ def describe_task(predictor: cl.Predict[Any], program_doc: str = "") -> str:
     return f"Inputs: {ins}. Outputs: {outs}.{about}"
 
 
-def describe_attempts(attempts: Sequence[tuple[str, float]]) -> str:
-    """Earlier instructions and their scores, as a paragraph of the task description."""
-    if not attempts:
-        return ""
-    lines = [
-        f"[score {score:.1f}] {json.dumps(text, ensure_ascii=False)}" for text, score in attempts
-    ]
-    return (
-        "\n\nInstructions tried so far, in increasing order of score (percent):\n"
-        + "\n".join(lines)
-        + "\nWrite an instruction that scores higher than all of them."
-    )
+def program_source(student: Module) -> str:
+    """The program's docstring and the source of its ``forward`` (what DSPy calls its code)."""
+    cls = type(student)
+    parts = [f"{cls.__name__}: {inspect.getdoc(cls) or ''}".strip()]
+    try:
+        source = textwrap.dedent(inspect.getsource(cls.forward))
+    except (OSError, TypeError):  # defined in a REPL or generated: the docstring must do
+        source = ""
+    if source:
+        parts.append("Its forward method:\n" + source[:MAX_SOURCE])
+    return "\n".join(parts)
 
 
-def propose(
+def ask(
     lm: LM,
-    predictor: cl.Predict[Any],
-    evidence: Sequence[Evidence],
+    signature: type[cl.Signature],
+    values: Mapping[str, Any],
     *,
-    current: str | None = None,
-    tip: str = "",
-    program_doc: str = "",
+    template: str | None = None,
     temperature: float | None = None,
     rollout: int | None = None,
-    attempts: Sequence[tuple[str, float]] = (),
+    output: str = PROPOSAL,
 ) -> str:
-    """One proposed instruction for ``predictor``; the current one if the reply is empty.
+    """The prompt model's answer to ``signature`` (its ``output`` field, stripped).
 
-    ``attempts`` are earlier instructions with their scores, worst first (COPRO's feedback);
-    they are appended to the task description.
+    ``template`` replaces the Signature's instructions (the optimizer's ``prompt_template``).
     """
-    proposer = cl.Predict(ProposeInstruction, lm=lm)
-    instruction = predictor.instructions if current is None else current
-    task = describe_task(predictor, program_doc) + describe_attempts(attempts)
+    asker = cl.Predict(signature, lm=lm, instructions=template or None)
     with cl.context(temperature=temperature, rollout=rollout):
-        result = proposer(
-            current_instruction=instruction,
-            task_description=task,
-            examples="\n".join(e.record() for e in evidence),
-            tip=tip,
-        )
-    proposal = result.proposed_instruction.strip()
-    return proposal or instruction
+        result = asker(**values)
+    return str(getattr(result, output)).strip()

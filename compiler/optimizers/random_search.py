@@ -5,11 +5,15 @@ the training set in order, and seeds 0.. BootstrapFewShot on a shuffled training
 random number of bootstrapped demos (1..max_bootstrapped_demos). Every candidate is scored on
 the validation set and the strictly best wins (the earliest seed on a tie).
 
-Unlike the reference, all bootstraps share one teacher (primed with labeled demos from the
-training set in order), so each training example runs through the teacher at most once per
-round and every candidate's shuffled walk picks from those outcomes: teacher calls are bounded
-by the training set, not by the number of candidates. Each candidate still takes exactly the
-runs a lone sequential BootstrapFewShot would (it stops right after its last needed success).
+Unlike the reference, bootstraps share ``teachers`` teachers (default 1: one primed with
+labeled demos from the training set in order; each further one primed with labeled demos from
+its own shuffle of the training set, so its runs, hence its demos, differ). Candidate seed s
+bootstraps from teacher s mod ``teachers``; each training example runs through each teacher at
+most once per round and every candidate's shuffled walk picks from those outcomes: teacher
+calls are bounded by ``teachers`` x the training set, not by the number of candidates (the
+reference primes one teacher per candidate, which is most diverse and most costly). Each
+candidate still takes exactly the runs a lone sequential BootstrapFewShot would (it stops
+right after its last needed success).
 All candidate evaluations share one bounded pool, identical candidates are scored once, and
 all randomness is drawn up front, so the result does not depend on thread timing.
 """
@@ -39,6 +43,12 @@ class RandomSearchSettings(Settings):
     max_bootstrapped_demos: int = Field(default=4, ge=1)
     max_labeled_demos: int = Field(default=16, ge=0)
     max_rounds: int = Field(default=1, ge=1)
+    teachers: int = Field(
+        default=1,
+        ge=1,
+        description="teachers primed with different labeled demos; candidates take turns "
+        "(more: more diverse demos, up to this many teacher runs per training example)",
+    )
     metric_threshold: float | None = None
     valset_fraction: float = Field(
         default=0.0,
@@ -64,9 +74,10 @@ class _Plan:
     seed: int
     order: tuple[int, ...]
     size: int
+    teacher: int = 0  # which shared teacher the candidate bootstraps from
 
 
-Key = tuple[int, int]  # (round, training-example index): one teacher run
+Key = tuple[int, int, int]  # (teacher, round, training-example index): one teacher run
 
 
 @dataclass
@@ -148,7 +159,8 @@ class RandomSearch(Optimizer[RandomSearchSettings]):
             rng = random.Random(f"random_search:{ctx.seed}:{seed}")
             order = list(range(len(train)))
             rng.shuffle(order)  # the same draws as shuffling the examples themselves
-            plans.append(_Plan(seed, tuple(order), rng.randint(1, opts.max_bootstrapped_demos)))
+            size = rng.randint(1, opts.max_bootstrapped_demos)
+            plans.append(_Plan(seed, tuple(order), size, seed % opts.teachers))
         walks = self._bootstrap_all(student, train, plans, ctx)
         return fixed + [
             self._candidate(student, train, plan, walk, ctx.seed)
@@ -181,14 +193,19 @@ class RandomSearch(Optimizer[RandomSearchSettings]):
         outcomes, hence the demos, do not depend on thread timing.
         """
         booter = self._booter(self.opts.max_bootstrapped_demos)
-        teacher = booter._teacher(student, train, ctx)
+        teachers = [booter._teacher(student, train, ctx)]
+        for number in range(1, self.opts.teachers):
+            shuffled = list(train)
+            random.Random(f"random_search-teacher:{ctx.seed}:{number}").shuffle(shuffled)
+            teachers.append(booter._teacher(student, shuffled, ctx))
         outcomes: dict[Key, _Attempt] = {}
 
         def run(key: Key) -> _Attempt:
-            round_, index = key
-            return booter._attempt(teacher, train[index], index, round_, ctx)
+            number, round_, index = key
+            return booter._attempt(teachers[number], train[index], index, round_, ctx)
 
-        ctx.progress.start("random search: bootstrap", self.opts.max_rounds * len(train))
+        runs = self.opts.teachers * self.opts.max_rounds * len(train)
+        ctx.progress.start("random search: bootstrap", runs)
         try:
             while True:
                 walks = [self._walk(plan, outcomes) for plan in plans]
@@ -208,12 +225,12 @@ class RandomSearch(Optimizer[RandomSearchSettings]):
             for pos, index in enumerate(plan.order):
                 if pos in walk.used:
                     continue
-                attempt = outcomes.get((round_, index))
+                attempt = outcomes.get((plan.teacher, round_, index))
                 if attempt is None or walk.needed:
                     # Counting every unknown run as a success, fewer than plan.size runs
                     # succeed before an unknown one, so each run asked for is needed.
                     if attempt is None:
-                        walk.needed.append((round_, index))
+                        walk.needed.append((plan.teacher, round_, index))
                     elif attempt.accepted:
                         ahead += 1
                     if len(walk.used) + len(walk.needed) + ahead >= plan.size:
@@ -272,15 +289,15 @@ class RandomSearch(Optimizer[RandomSearchSettings]):
     # -- cost ----------------------------------------------------------------------------
     def estimate_calls(self, n_predictors: int, n_train: int, n_val: int) -> int:
         """At most how many LM calls :meth:`compile` makes (empty cache, one call per predictor
-        per run): (num_candidate_programs + 3) validation-set runs, plus at most max_rounds
-        teacher runs per training example, shared by all the bootstraps (they stop once
-        they have their demos, usually far earlier)."""
+        per run): (num_candidate_programs + 3) validation-set runs, plus at most
+        teachers x max_rounds teacher runs per training example, shared by all the
+        bootstraps (they stop once they have their demos, usually far earlier)."""
         opts = self.opts
         train, val = n_train, n_val
         if opts.valset_fraction:
             val = max(1, round(opts.valset_fraction * n_train)) if n_train else 0
             train = n_train - val
-        boots = opts.max_rounds * train
+        boots = min(opts.teachers, opts.num_candidate_programs + 1) * opts.max_rounds * train
         evals = (opts.num_candidate_programs + 3) * val
         return (boots + evals) * n_predictors
 

@@ -4,18 +4,20 @@ Each step takes a mini-batch of the training set and runs it ``num_candidates`` 
 run on a program drawn from the best of the pool (softmax over their mean scores) and sampled
 at temperature 1.0 under its own rollout. The examples whose runs disagree most (largest gap
 between the best and the worst run) each seed a new candidate: a program from the pool, with
-a few demos dropped, plus either a demo taken from the example's best run or an instruction
-the prompt model rewrites from the contrast between the best and the worst run. The new
+a few demos dropped, plus either a demo taken from the example's best run or advice the
+prompt model writes, for every module, from the contrast between the best and the worst run
+(``simba_prompts.py``); the advice is appended to each module's instruction. The new
 candidates are scored on the mini-batch and join the pool; the best of each step is a
 "winner". At the end, up to ``num_candidates + 1`` winners, evenly spaced over the steps, are
 scored on the whole training set and the best is returned.
 
 Where castlm differs from DSPy: all randomness is drawn in one thread and every batch of runs
 shares one bounded pool (the result does not depend on thread timing); rule proposals run in
-parallel; a candidate identical to a program already in the pool is not scored again; the
-rule is written by the shared proposer (``propose.py``) from evidence records carrying the
-runs' outputs and feedback ("expected X, got Y"), and a mini-batch smaller than ``bsize`` is
-used when the training set is small, instead of failing.
+parallel, one call per module (DSPy asks one call for a dictionary of advice); the prompt
+model also sees each module's calls in the worse runs with feedback ("expected X, got Y"); a
+candidate identical to a program already in the pool is not scored again; the winners are
+scored on the validation set (the training set when the compile has no separate one); and a
+mini-batch smaller than ``bsize`` is used when the training set is small, instead of failing.
 """
 
 from __future__ import annotations
@@ -31,16 +33,16 @@ from pydantic import Field
 
 from ..evaluate import ExampleResult
 from .base import OptimizeContext, Optimizer, OptimizeResult, Settings, Trial
-from .evidence import expected_for, feedback, step_records
+from .evidence import expected_for, feedback, step_records, trajectory
 from .parallel import Job, evaluate_many, parallel_map, run_jobs
-from .propose import Evidence, propose
+from .propose import Evidence, dumps, program_source
 from .random_search import params_key
+from .simba_prompts import appended, offer_advice
 
 Params = dict[str, PredictorParams]
 
 # Trajectories are sampled like DSPy's resampled models: temperature 1.0, one rollout each.
 SAMPLING_TEMPERATURE = 1.0
-RULE_TIP = "Write general rules that would turn the first example's worse run into the better one."
 
 
 class SimbaSettings(Settings):
@@ -53,6 +55,9 @@ class SimbaSettings(Settings):
     )
     temperature_for_candidates: float = Field(
         default=0.2, gt=0.0, description="softmax temperature choosing programs to extend"
+    )
+    prompt_template: str | None = Field(
+        default=None, description="replaces the advice prompt's instructions"
     )
 
 
@@ -79,11 +84,12 @@ class _Run:
 
 @dataclass(frozen=True)
 class _Rule:
-    """A planned instruction rewrite for one predictor (made in parallel, after planning)."""
+    """Planned advice for every module, from one better/worse pair (asked after planning)."""
 
-    name: str
-    current: str
-    evidence: tuple[Evidence, ...]
+    worse: tuple[str, float]  # the worse run's trajectory and reward
+    better: tuple[str, float]
+    evidence: Mapping[str, tuple[Evidence, ...]]  # per module: its calls in the worse runs
+    current: Mapping[str, str]  # per module: its instruction now
     rollout: int
 
 
@@ -145,7 +151,7 @@ class Simba(Optimizer[SimbaSettings]):
             for (program, label), result in zip(built, results, strict=True):
                 pool.append(_Member(program, label, [r.score for r in result.results]))
             winners.append(len(pool) - len(built) + means.index(max(means)))
-        return self._finish(pool, winners, trainset, ctx, size)
+        return self._finish(pool, winners, valset or trainset, ctx, size)
 
     # -- step 1: sample trajectories -------------------------------------------------------
     def _sample(
@@ -203,28 +209,40 @@ class Simba(Optimizer[SimbaSettings]):
     def _build(
         self, student: Module, plans: list[_Plan], keys: set[str], ctx: OptimizeContext
     ) -> list[tuple[Module, str]]:
-        wanted = [plan.rule for plan in plans if plan.rule is not None]
+        wanted = [
+            (plan.rule, name)
+            for plan in plans
+            if plan.rule is not None
+            for name in plan.rule.current
+        ]
+        code = program_source(student)
 
-        def write(rule: _Rule) -> str:
-            predictor = student.predictor(rule.name)
-            return propose(
+        def write(job: tuple[_Rule, str]) -> str:
+            rule, name = job
+            return offer_advice(
                 ctx.prompter,
-                predictor,
-                rule.evidence,
-                current=rule.current,
-                tip=RULE_TIP,
-                program_doc=type(student).__doc__ or "",
+                program_code=code,
+                module=name,
+                instruction=rule.current[name],
+                worse=rule.worse,
+                better=rule.better,
+                evidence=rule.evidence[name],
+                template=self.opts.prompt_template,
                 temperature=SAMPLING_TEMPERATURE,
                 rollout=rule.rollout,
             )
 
-        written = dict(zip(map(id, wanted), parallel_map(write, wanted, ctx.threads), strict=True))
+        advice = parallel_map(write, wanted, ctx.threads)
+        written = {
+            (id(rule), name): text for (rule, name), text in zip(wanted, advice, strict=True)
+        }
         built = []
         for plan in plans:
             params = dict(plan.params)
             if plan.rule is not None:
-                old = params[plan.rule.name]
-                params[plan.rule.name] = PredictorParams(written[id(plan.rule)], old.demos)
+                for name, current in plan.rule.current.items():
+                    text = appended(current, written[(id(plan.rule), name)])
+                    params[name] = PredictorParams(text, params[name].demos)
             key = params_key(params)
             if key in keys:  # the same program is already in the pool: nothing new to learn
                 continue
@@ -258,7 +276,7 @@ class Simba(Optimizer[SimbaSettings]):
         best = scores.index(max(scores))
         notes = (
             f"{len(pool) - 1} candidate program(s) from {self.opts.max_steps} mini-batch "
-            f"step(s) of {size}; {len(chosen)} scored on the {len(trainset)} training "
+            f"step(s) of {size}; {len(chosen)} scored on the {len(trainset)} validation "
             f"examples; best: {trials[best].label} ({scores[best]:.1f}; original "
             f"{scores[0]:.1f})",
         )
@@ -270,8 +288,9 @@ class Simba(Optimizer[SimbaSettings]):
         per run).
 
         Per step and mini-batch example: num_candidates sampled runs and at most
-        num_candidates + 1 new candidates; per step at most num_candidates + 1 rule
-        proposals (about half of the candidates get a rule when max_demos > 0); at the end at
+        num_candidates + 1 new candidates; per step at most num_candidates + 1 advice rounds of
+        one call per predictor (about half of the candidates get advice when max_demos > 0);
+        at the end at
         most num_candidates + 1 programs on the whole training set. Candidates identical to a
         program of the pool are not scored, so real counts are a little lower.
         """
@@ -279,7 +298,7 @@ class Simba(Optimizer[SimbaSettings]):
         size = min(opts.bsize, n_train)
         step_runs = (2 * opts.num_candidates + 1) * size
         final_runs = min(opts.num_candidates + 1, opts.max_steps + 1) * n_train
-        rules = opts.max_steps * (opts.num_candidates + 1)
+        rules = opts.max_steps * (opts.num_candidates + 1) * n_predictors
         return (opts.max_steps * step_runs + final_runs) * n_predictors + rules
 
 
@@ -370,37 +389,33 @@ def _rule_for(
     params: Params,
     rng: random.Random,
 ) -> _Rule | None:
-    """Plan a rewrite from the example's best-vs-worst pair; None when there is no contrast."""
+    """Plan advice from the example's best-vs-worst pair; None when there is no contrast."""
     good, bad = bucket[0], bucket[-1]
     if good.result.score <= sampled.p10 or bad.result.score >= sampled.p90:
         return None
     if good.result.score <= bad.result.score:
         return None
-    names = _differing(pool, good, bad) or [n for n in params]
-    name = names[rng.randrange(len(names))]
-    focal = _contrast(pool, good, bad, name)
-    if not focal:
+    evidence: dict[str, tuple[Evidence, ...]] = {}
+    for name in params:
+        # The pair comes first; the other examples' runs follow, so the advice generalises.
+        focal = _contrast(pool, good, bad, name)
+        context = [
+            e
+            for other in buckets
+            if other is not bucket
+            for e in _contrast(pool, *_ends(other), name)
+        ]
+        evidence[name] = tuple(focal + context) if focal else ()
+    if not any(evidence.values()):  # no module call to learn from (the runs failed early)
         return None
-    # The pair comes first; the other examples' runs follow, so the rule generalises.
-    context = [
-        e for other in buckets if other is not bucket for e in _contrast(pool, *_ends(other), name)
-    ]
-    return _Rule(name, params[name].instructions, tuple(focal + context), rng.randrange(2**31))
+    worse = (trajectory(pool[bad.member].program, bad.result), bad.result.score)
+    better = (trajectory(pool[good.member].program, good.result), good.result.score)
+    current = {name: p.instructions for name, p in params.items()}
+    return _Rule(worse, better, evidence, current, rng.randrange(2**31))
 
 
 def _ends(bucket: list[_Run]) -> tuple[_Run, _Run]:
     return bucket[0], bucket[-1]
-
-
-def _differing(pool: list[_Member], good: _Run, bad: _Run) -> list[str]:
-    """Predictors whose calls differ between the two runs: where the runs went apart."""
-    names = []
-    for name, _ in pool[good.member].program.named_predictors():
-        better = step_records(pool[good.member].program, good.result, name)
-        worse = step_records(pool[bad.member].program, bad.result, name)
-        if better != worse:
-            names.append(name)
-    return names
 
 
 def _contrast(pool: list[_Member], good: _Run, bad: _Run, name: str) -> list[Evidence]:
@@ -422,4 +437,5 @@ def _contrast(pool: list[_Member], good: _Run, bad: _Run, name: str) -> list[Evi
 
 
 def _brief(outputs: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in outputs.items() if k not in ("reasoning", "rationale"))
+    shown = {k: v for k, v in outputs.items() if k not in ("reasoning", "rationale")}
+    return ", ".join(f"{k}={v if isinstance(v, str) else dumps(v)}" for k, v in shown.items())

@@ -3,8 +3,9 @@
 It reads a castlm prompt back (fields, types, reply format, instructions, demonstrations,
 inputs), decides each output by the rules stated in its instructions, by analogy with the most
 similar demonstration, or by a weak guess, and replies in exactly the requested format. When
-asked for a ``proposed_instruction`` it writes rules from labelled examples instead. The point
-is that prompt optimization has measurable effects offline: its scores measure castlm's
+asked for a ``proposed_instruction`` (or SIMBA's ``advice``) it writes rules from labelled
+examples instead. The point is that prompt optimization has measurable effects offline: its
+scores measure castlm's
 pipeline and optimizers, not the quality of any language model. See ``docs/standin.md``.
 """
 
@@ -20,7 +21,7 @@ from .._lm import LM, LMRequest, LMResponse, ResponseCache, Usage
 from ._standin_answer import answer
 from ._standin_guess import Guesser
 from ._standin_prompt import Prompt, read_prompt
-from ._standin_propose import PROPOSAL_FIELD, propose
+from ._standin_propose import ADVICE_FIELD, PROPOSAL_FIELD, advise, propose
 from ._standin_react import given_for
 from ._standin_retry import with_bounds
 from ._standin_text import seed_of
@@ -62,6 +63,8 @@ class StandInLM(LM):
         given = {}
         if any(f.name == PROPOSAL_FIELD for f in prompt.outputs):
             given[PROPOSAL_FIELD] = propose(prompt.values, sample)
+        if any(f.name == ADVICE_FIELD for f in prompt.outputs):
+            given[ADVICE_FIELD] = advise(prompt.values, sample)
         given.update(given_for(prompt))  # ReAct steps, answers read from a trajectory
         return render(prompt, answer(prompt, _guesser(prompt, sample), given))
 

@@ -42,6 +42,7 @@ from ._standin_rules import parse_rules, write_rule
 from ._standin_text import STOPWORDS, mentions, seed_of, words
 
 PROPOSAL_FIELD = "proposed_instruction"
+ADVICE_FIELD = "advice"  # SIMBA: only the new rules, appended to the instruction by the caller
 _MAX_EXAMPLES = 200
 _BRIEF = frozenset({"brief", "concise", "short", "simple", "fewer", "minimal"})
 # Two-word phrases are two content words or a phrasal verb ("log in", "locked out"): a phrase
@@ -90,6 +91,15 @@ def propose(values: Mapping[str, str], sample_seed: int | None) -> str:
     if not rules:
         return current or "Give every output for the inputs."
     return "\n".join([current, "", *rules] if current else rules)
+
+
+def advise(values: Mapping[str, str], sample_seed: int | None) -> str:
+    """Advice to append: the rules :func:`propose` would add, without the instruction."""
+    current = values.get("current_instruction", "").strip()
+    proposal = propose(values, sample_seed)
+    if proposal == current or not proposal.startswith(current):
+        return "" if proposal in (current, "Give every output for the inputs.") else proposal
+    return proposal[len(current) :].strip()
 
 
 def choose_knobs(tip: str, sample_seed: int | None) -> Knobs:

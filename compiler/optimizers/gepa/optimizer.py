@@ -53,7 +53,7 @@ class GEPA(Optimizer[GepaSettings]):
             )
         seed = s.seed + ctx.seed
         rollouts = Rollouts(student, ctx, budget, s.failure_score)
-        reflector = Reflector(ctx.prompter, student, s.reflection_temperature)
+        reflector = Reflector(ctx.prompter, student, s.reflection_temperature, s.prompt_template)
         engine = Engine(student, train, val, ctx, s, rollouts, reflector, seed)
         ctx.progress.note(
             f"gepa: budget {budget} metric calls (each one program run) on {len(train)} "

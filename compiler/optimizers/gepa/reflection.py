@@ -4,13 +4,12 @@ one predictor's instruction.
 For each example of the minibatch, the reflection sees what the predictor was given, what it
 answered, the labels the example has for the predictor's outputs, and the metric's feedback:
 the text for this predictor when the metric returned feedback per predictor, else its
-general feedback, else the score. The rewrite goes through the shared proposer
-(``propose.py``), so reflections are cached, counted and traced like every LM call.
+general feedback, else the score. The question asked is gepa's (``prompts.py``); it goes
+through the shared ``ask``, so reflections are cached, counted and traced like every LM call.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +17,8 @@ from typing import Any
 import castlm as cl
 from castlm import LM, LMError, Module, ParseError
 
-from ..propose import Evidence, propose
+from ..propose import Evidence
+from .prompts import reflect
 from .rollouts import Outcome
 
 
@@ -27,6 +27,7 @@ class Reflector:
     lm: LM
     student: Module
     temperature: float | None
+    template: str | None = None  # the user's prompt_template, if any
     calls: int = 0  # reflection calls made (one proposal each)
     errors: list[str] = field(default_factory=list)  # reflection calls that failed
 
@@ -35,12 +36,11 @@ class Reflector:
         predictor = self.student.predictor(name)
         self.calls += 1
         try:
-            return propose(
+            return reflect(
                 self.lm,
-                predictor,
+                current,
                 evidence(name, predictor, outcomes),
-                current=current,
-                program_doc=inspect.getdoc(type(self.student)) or "",
+                template=self.template,
                 temperature=self.temperature,
                 rollout=rollout,
             )

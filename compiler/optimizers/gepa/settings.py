@@ -32,6 +32,9 @@ class GepaSettings(Settings):
         default=1.0, ge=0, description="sampling temperature of the reflection calls"
     )
     seed: int = Field(default=0, description="added to the compile's --seed")
+    prompt_template: str | None = Field(
+        default=None, description="replaces the reflection prompt's instructions"
+    )
 
     @model_validator(mode="after")
     def _one_budget(self) -> Self:

@@ -1,24 +1,23 @@
 """Step 2 of MIPROv2: instruction candidates grounded in the data, the program and demos.
 
-Each proposal shows the prompt model (``ctx.prompter``) what DSPy's grounded proposer shows:
-a summary of the dataset (the prompt model describes batches of training examples, then
-summarises its observations), a description of the program and of the step, up to 3
-bootstrapped demos of the step and a random style tip. The instruction itself comes from the
-shared proposer (``propose.py``). Unlike DSPy, castlm also shows ``proposal_examples``
-labeled training examples (a different sample per proposal), so a model that cannot act on a
-prose summary still grounds its rules in data; batches are described, and proposals made,
-in parallel; and slot 0 keeps the original instruction without a proposal being spent on it.
+Each proposal shows the prompt model (``ctx.prompter``) what DSPy's grounded proposer shows
+(the questions are in ``prompts.py``): a summary of the dataset (the prompt model describes
+batches of training examples one after the other, each call seeing the observations so far,
+until it answers COMPLETE; then the observations are summarised), the program's source with
+an LM-written description of the program and of the step, up to 3 bootstrapped demos of the
+step, its basic instruction and a random style tip. Unlike DSPy, castlm also shows
+``proposal_examples`` labeled training examples (a different sample per proposal), so a
+model that cannot act on a prose summary still grounds its rules in data; proposals are
+made in parallel; and slot 0 keeps the original instruction without a proposal being spent
+on it.
 """
 
 from __future__ import annotations
 
-import inspect
-import json
 import random
-import textwrap
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import castlm as cl
@@ -26,39 +25,30 @@ from castlm import LM, Example, LMError, Module, ParseError
 
 from ..base import OptimizeContext
 from ..parallel import parallel_map
-from ..propose import TIPS, Evidence, evidence_from, propose
+from ..propose import TIPS, Evidence, ask, dumps, evidence_from, program_source, records
 from .demosets import DemoSet
+from .prompts import (
+    COMPLETE,
+    DescribeDataset,
+    DescribeDatasetFurther,
+    DescribeModule,
+    DescribeProgram,
+    GenerateInstruction,
+    SummarizeObservations,
+)
 
 MAX_BATCHES = 10  # dataset batches described at most (DSPy looks at a bounded prefix too)
 MAX_FEWSHOT = 3  # bootstrapped demos shown with a proposal
-MAX_SOURCE = 3000  # characters of program source shown to the prompt model
-
-
-class DescribeExamples(cl.Signature):
-    """You are shown a batch of examples from a dataset. Write down what you observe: what
-    the inputs are about and how they are written, what the labels are, and what seems to
-    decide them. Be specific and brief; do not restate single examples."""
-
-    examples: str = cl.InputField(desc="one JSON object per line")
-    observations: str = cl.OutputField(desc="a few sentences of observations")
-
-
-class SummarizeDataset(cl.Signature):
-    """You are given observations about batches of one dataset. Summarise the dataset in a few
-    sentences: its topic, the form of its inputs and labels, and the patterns that matter for
-    predicting the labels."""
-
-    observations: str = cl.InputField(desc="observations, one batch per paragraph")
-    summary: str = cl.OutputField(desc="a short summary of the dataset")
 
 
 @dataclass(frozen=True)
 class Grounding:
     """What every proposal of one compile shares."""
 
-    program: str  # the program's description ("" when program_aware is off)
-    dataset: str  # the dataset summary ("" when data_aware is off)
-    failures: tuple[str, ...] = ()
+    program_code: str = ""  # "" when program_aware is off
+    program: str = ""  # the LM-written description of the program
+    modules: Mapping[str, str] = field(default_factory=dict)  # step name -> its description
+    dataset: str = ""  # the dataset summary ("" when data_aware is off)
 
 
 @dataclass(frozen=True)
@@ -70,46 +60,92 @@ class ProposalPlan:
     program_aware: bool = True
     tip_aware: bool = True
     fewshot_aware: bool = True
+    template: str | None = None  # the user's prompt_template
 
 
 def summarize_dataset(
-    lm: LM, trainset: Sequence[Example], batch_size: int, threads: int
+    lm: LM, trainset: Sequence[Example], batch_size: int
 ) -> tuple[str, list[str]]:
-    """The prompt model's summary of the training data, and the errors of failed calls."""
-    rows = [json.dumps(ex.to_dict(), ensure_ascii=False, default=str) for ex in trainset]
-    batches = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)][:MAX_BATCHES]
-    describe = cl.Predict(DescribeExamples, lm=lm)
-    errors: list[str] = []
+    """The prompt model's summary of the training data, and the errors of failed calls.
 
-    def observe(batch: list[str]) -> str:
+    Batches are described in order, each call seeing the observations so far (so the calls
+    are sequential); the first answer of COMPLETE ends the description early.
+    """
+    rows = [dumps(ex.to_dict()) for ex in trainset]
+    batches = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)][:MAX_BATCHES]
+    errors: list[str] = []
+    observations: list[str] = []
+    for batch in batches:
+        values: dict[str, Any] = {"examples": "\n".join(batch)}
+        signature: type[cl.Signature] = DescribeDataset
+        if observations:
+            signature = DescribeDatasetFurther
+            values["prior_observations"] = "\n\n".join(observations)
         try:
-            return describe(examples="\n".join(batch)).observations.strip()
+            seen = ask(lm, signature, values, output="observations")
         except (LMError, ParseError) as exc:  # a failed call loses one batch, not the compile
             errors.append(f"dataset description: {type(exc).__name__}: {exc}")
-            return ""
-
-    observations = [o for o in parallel_map(observe, batches, threads) if o]
+            continue
+        if observations and seen.upper().startswith(COMPLETE):
+            break
+        if seen:
+            observations.append(seen)
     if not observations:
         return "", errors
     try:
-        summary = cl.Predict(SummarizeDataset, lm=lm)(observations="\n\n".join(observations))
+        summary = ask(
+            lm,
+            SummarizeObservations,
+            {"observations": "\n\n".join(observations)},
+            output="summary",
+        )
     except (LMError, ParseError) as exc:
         errors.append(f"dataset summary: {type(exc).__name__}: {exc}")
         return "\n".join(observations), errors
-    return summary.summary.strip(), errors
+    return summary, errors
 
 
-def describe_program(student: Module) -> str:
-    """The program's docstring and the source of its ``forward`` (what DSPy calls its code)."""
-    cls = type(student)
-    parts = [f"{cls.__name__}: {inspect.getdoc(cls) or ''}".strip()]
+def describe_program(
+    lm: LM, student: Module, example: Example | None, threads: int
+) -> tuple[Grounding, list[str]]:
+    """The program's code, its LM-written description and one of each step (in parallel)."""
+    code = program_source(student)
+    errors: list[str] = []
     try:
-        source = textwrap.dedent(inspect.getsource(cls.forward))
-    except (OSError, TypeError):  # defined in a REPL or generated: the docstring must do
-        source = ""
-    if source:
-        parts.append("Its forward method:\n" + source[:MAX_SOURCE])
-    return "\n".join(parts)
+        about = ask(
+            lm,
+            DescribeProgram,
+            {
+                "program_code": code,
+                "program_example": dumps(example.to_dict()) if example is not None else "{}",
+            },
+            output="program_description",
+        )
+    except (LMError, ParseError) as exc:  # the proposals go on without the description
+        errors.append(f"program description: {type(exc).__name__}: {exc}")
+        about = ""
+    named = student.named_predictors()
+
+    def module(item: tuple[str, cl.Predict[Any]]) -> str:
+        name = item[0]
+        values = {"program_code": code, "program_description": about, "module": _module(item)}
+        try:
+            return ask(lm, DescribeModule, values, output="module_description")
+        except (LMError, ParseError) as exc:
+            errors.append(f"description of {name}: {type(exc).__name__}: {exc}")
+            return ""
+
+    described = parallel_map(module, named, threads)
+    modules = {name: text for (name, _), text in zip(named, described, strict=True)}
+    return Grounding(code, about, modules), errors
+
+
+def _module(item: tuple[str, cl.Predict[Any]]) -> str:
+    name, predictor = item
+    spec = predictor.spec
+    ins = ", ".join(f.name for f in spec.inputs)
+    outs = ", ".join(f.name for f in spec.outputs)
+    return f"{name} = {type(predictor).__name__}({spec.name}: {ins} -> {outs})"
 
 
 def describe_step(name: str, predictor: cl.Predict[Any]) -> str:
@@ -167,23 +203,29 @@ def _propose_one(name: str, predictor: cl.Predict[Any], slot: int, shared: _Shar
     plan, grounding, trainset = shared.plan, shared.grounding, shared.trainset
     rng = random.Random(plan.seed ^ zlib.crc32(f"{name}/{slot}".encode()))
     tip = TIPS[rng.choice(sorted(TIPS))] if plan.tip_aware else ""
-    evidence = _fewshot(name, predictor, slot, shared.demo_sets) if plan.fewshot_aware else []
+    demos = _fewshot(name, predictor, slot, shared.demo_sets) if plan.fewshot_aware else []
     k = min(plan.proposal_examples, len(trainset))
-    evidence += evidence_from(rng.sample(list(trainset), k), predictor)
-    about = [
-        grounding.program if plan.program_aware else "",
-        describe_step(name, predictor) if plan.program_aware else "",
-        f"The data: {grounding.dataset}" if grounding.dataset else "",
-    ]
-    return propose(
+    labeled = evidence_from(rng.sample(list(trainset), k), predictor)
+    values = {
+        "dataset_description": grounding.dataset,
+        "program_code": grounding.program_code,
+        "program_description": grounding.program,
+        "module_name": name,
+        "module_description": grounding.modules.get(name) or describe_step(name, predictor),
+        "task_demos": records(demos),
+        "examples": records(labeled),
+        "current_instruction": predictor.instructions,
+        "tip": tip,
+    }
+    answer = ask(
         shared.lm,
-        predictor,
-        evidence,
-        tip=tip,
-        program_doc="\n".join(a for a in about if a),
+        GenerateInstruction,
+        values,
+        template=plan.template,
         temperature=plan.temperature,
         rollout=slot,
     )
+    return answer or predictor.instructions
 
 
 def _fewshot(
@@ -195,13 +237,13 @@ def _fewshot(
         return []
     chosen = with_demos[(slot - 1) % len(with_demos)]
     fields = predictor.spec.fields
-    records = []
+    shown = []
     for demo in chosen.bootstrapped[name][:MAX_FEWSHOT]:
         inputs = _role(demo, fields, "input")
         # An accepted run may still be partly wrong, so its outputs are shown as what the
         # program answered, not as labels.
-        records.append(Evidence(inputs, outputs=_role(demo, fields, "output")))
-    return records
+        shown.append(Evidence(inputs, outputs=_role(demo, fields, "output")))
+    return shown
 
 
 def _role(demo: Mapping[str, Any], fields: Mapping[str, Any], role: str) -> dict[str, Any]:

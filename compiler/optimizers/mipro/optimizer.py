@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from castlm import Example, Module
@@ -19,7 +20,7 @@ from ..base import OptimizeContext, Optimizer, OptimizeResult, Settings
 from ..usage import UsageMeter
 from .demosets import Plan, build_demo_sets
 from .grounding import Grounding, ProposalPlan, describe_program, propose_all, summarize_dataset
-from .settings import GROUNDING_DEMOS, MiproSettings, full_evaluations, redact
+from .settings import GROUNDING_DEMOS, MiproSettings, full_evaluations, minibatching, redact
 
 if TYPE_CHECKING:
     from .search import SearchPlan, Space
@@ -48,12 +49,15 @@ class MIPROv2(Optimizer[MiproSettings]):
         n = s.candidates
         boots = max(0, n - 2)  # every set but the unmodified and the labeled one bootstraps
         batches = min(math.ceil(n_train / s.view_data_batch_size), 10) + 1 if s.data_aware else 0
+        described = 1 + n_predictors if s.program_aware else 0  # the program, each step
         proposals = n_predictors * (s.instruction_count - 1)
-        trials = s.trials(n_predictors)
-        every = not s.minibatch or s.minibatch_size >= n_val
+        trials = s.trials(n_predictors) + 1  # the unmodified program's trial
+        every = not minibatching(s, n_val)
         runs = trials * (n_val if every else s.minibatch_size)
         runs += full_evaluations(trials, s.minibatch_full_eval_steps, every) * n_val
-        return boots * n_train * n_predictors + batches + proposals + runs * n_predictors
+        return (
+            boots * n_train * n_predictors + batches + described + proposals + runs * n_predictors
+        )
 
     def compile(
         self,
@@ -90,9 +94,10 @@ class MIPROv2(Optimizer[MiproSettings]):
         else:
             notes.append(f"resumed study {name}: its candidates were already proposed")
         space = _space(candidates, s.zero_shot)
-        every = not s.minibatch or s.minibatch_size >= len(val)
+        every = not minibatching(s, len(val))
         plan = SearchPlan(
-            num_trials=num_trials,
+            # The unmodified program is the first trial and, as in DSPy, not one of num_trials.
+            num_trials=num_trials + 1,
             minibatch_size=s.minibatch_size,
             full_eval_steps=s.minibatch_full_eval_steps,
             every_trial_full=every,
@@ -160,11 +165,17 @@ class MIPROv2(Optimizer[MiproSettings]):
             sets = build_demo_sets(student, train, ctx, plan)
         with meter.phase("grounding"):
             summary, failures = (
-                summarize_dataset(ctx.prompter, train, s.view_data_batch_size, ctx.threads)
+                summarize_dataset(ctx.prompter, train, s.view_data_batch_size)
                 if s.data_aware
                 else ("", [])
             )
-            grounding = Grounding(describe_program(student) if s.program_aware else "", summary)
+            grounding = Grounding(dataset=summary)
+            if s.program_aware:
+                described, failed = describe_program(
+                    ctx.prompter, student, train[0] if train else None, ctx.threads
+                )
+                grounding = replace(described, dataset=summary)
+                failures += failed
         proposal_plan = ProposalPlan(
             count=s.instruction_count,
             proposal_examples=s.proposal_examples,
@@ -173,6 +184,7 @@ class MIPROv2(Optimizer[MiproSettings]):
             program_aware=s.program_aware,
             tip_aware=s.tip_aware,
             fewshot_aware=s.fewshot_aware,
+            template=s.prompt_template,
         )
         with meter.phase("proposals"):
             instructions, failed = propose_all(student, train, sets, grounding, ctx, proposal_plan)

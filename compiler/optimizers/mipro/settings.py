@@ -23,6 +23,9 @@ PRESETS: dict[str, Preset] = {
     "heavy": Preset(18, 1000),
 }
 
+# Trials are scored on minibatches only when the valset has more rows than this (as DSPy).
+MIN_MINIBATCH_VALSET = 50
+
 # In zero-shot mode demo sets are still bootstrapped, with this many demos, to ground the
 # instruction proposals (they are never shown to the task model).
 GROUNDING_DEMOS = 3
@@ -63,6 +66,9 @@ class MiproSettings(Settings):
     program_aware: bool = Field(default=True, description="describe the program and the step")
     tip_aware: bool = Field(default=True, description="give each proposal a random style tip")
     fewshot_aware: bool = Field(default=True, description="show up to 3 bootstrapped demos")
+    prompt_template: str | None = Field(
+        default=None, description="replaces the instruction-proposal prompt's instructions"
+    )
     storage: str | None = Field(
         default=None,
         description="optuna storage URL; default sqlite:///<project>/.castlm/mipro.db",
@@ -91,7 +97,10 @@ class MiproSettings(Settings):
 
     @property
     def instruction_count(self) -> int:
-        """Instruction candidates per predictor, the original (slot 0) included."""
+        """Instruction candidates per predictor, the original (slot 0) included: an explicit
+        ``num_candidates``, or the preset's n (halved unless zero-shot), as DSPy sizes them."""
+        if self.num_candidates is not None:
+            return self.num_candidates
         n = self.candidates
         return n if self.zero_shot else max(1, n // 2)
 
@@ -104,6 +113,12 @@ class MiproSettings(Settings):
         if self.num_trials is not None:
             return self.num_trials
         return default_trials(predictors, self.candidates, self.zero_shot)
+
+
+def minibatching(settings: MiproSettings, n_val: int) -> bool:
+    """Whether trials are scored on minibatches: asked for, and a valset of more than
+    ``MIN_MINIBATCH_VALSET`` rows that is larger than one minibatch."""
+    return settings.minibatch and n_val > MIN_MINIBATCH_VALSET and n_val > settings.minibatch_size
 
 
 def default_trials(predictors: int, candidates: int, zero_shot: bool) -> int:
