@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import types
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, Union, get_args, get_origin
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Generic,
+    Literal,
+    Self,
+    TypeVar,
+    Union,
+    cast,
+    get_args,
+    get_origin,
+)
 
 from pydantic import ValidationError
+from typing_extensions import ParamSpec
 
 from . import _adapter, _instrument
 from ._context import CallContext, TraceStep, current
@@ -22,6 +34,9 @@ if TYPE_CHECKING:
     from ._stream import StreamEvent
 
 S = TypeVar("S", bound=Signature)
+# The keywords of a call: the signature's inputs, captured from its constructor (see
+# _signature._SignatureMeta). `Predict[Triage]` leaves them open (`...`).
+P = ParamSpec("P", default=...)
 
 AdapterMode = Literal["auto", "chat", "json"]
 
@@ -46,11 +61,12 @@ class PredictorParams:
     knn: KNNDemos | None = None
 
 
-class Predict(Generic[S]):
+class Predict(Generic[S, P]):
     """Calls an LM once per invocation and returns an instance of the signature.
 
     ``Predict(Triage)(ticket="...")`` returns a ``Triage`` whose outputs are validated
-    against their declared types.
+    against their declared types; mypy and pyright check the call's keywords and their
+    types against Triage's input fields.
     """
 
     _castlm_guards: tuple[_guards.Guard, ...] = ()
@@ -58,7 +74,7 @@ class Predict(Generic[S]):
 
     def __init__(
         self,
-        signature: type[S],
+        signature: Callable[P, S],
         *,
         instructions: str | None = None,
         demos: Sequence[Mapping[str, Any]] = (),
@@ -67,7 +83,8 @@ class Predict(Generic[S]):
         temperature: float | None = None,
         max_tokens: int | None = None,
     ) -> None:
-        self.signature: type[S] = self._effective_signature(signature)
+        # A Signature class, typed as its constructor so that P captures its inputs.
+        self.signature: type[S] = self._effective_signature(cast("type[S]", signature))
         self.spec: SignatureSpec = spec_of(self.signature)
         self.lm = lm
         self.temperature = temperature
@@ -163,7 +180,7 @@ class Predict(Generic[S]):
     def guards(self) -> tuple[_guards.Guard, ...]:
         return self._castlm_guards
 
-    def add_guard(self, guard: _guards.Guard) -> Predict[S]:
+    def add_guard(self, guard: _guards.Guard) -> Self:
         """Run ``guard`` on every call of this predictor (after the guards of the modules
         it runs in); returns the predictor, for chaining."""
         from . import _guards  # noqa: F401  (loaded from here on: see active_guards)
@@ -172,7 +189,8 @@ class Predict(Generic[S]):
         return self
 
     # -- calling -------------------------------------------------------------------------
-    def __call__(self, **inputs: Any) -> S:
+    def __call__(self, *args: P.args, **inputs: P.kwargs) -> S:
+        _keywords_only(self, args)
         with _instrument.predictor_call(self):
             values, messages, request, lm, ctx = self._prepare(inputs)
             response = lm.complete(request, use_cache=ctx.use_cache)
@@ -184,7 +202,8 @@ class Predict(Generic[S]):
                 outputs = self._parse_after_retry(response, first)
             return self._finish(values, outputs, messages, response, ctx)
 
-    async def acall(self, **inputs: Any) -> S:
+    async def acall(self, *args: P.args, **inputs: P.kwargs) -> S:
+        _keywords_only(self, args)
         with _instrument.predictor_call(self):
             if self.knn is None:
                 values, messages, request, lm, ctx = self._prepare(inputs)
@@ -201,19 +220,23 @@ class Predict(Generic[S]):
                 outputs = self._parse_after_retry(response, first)
             return self._finish(values, outputs, messages, response, ctx)
 
-    def stream(self, **inputs: Any) -> Iterator[StreamEvent[S]]:
+    def stream(self, *args: P.args, **inputs: P.kwargs) -> Iterator[StreamEvent[S]]:
         """Output fields as they arrive (:class:`castlm.Partial`), then the validated result
         (:class:`castlm.Done`). Bad inputs raise here, before iteration starts."""
         from . import _stream
+
+        _keywords_only(self, args)
 
         # Guards are fixed now: the stream may be consumed after the module that called
         # this predictor has returned it, and its output guards must still apply.
         guards = _instrument.active_guards(self._castlm_guards)
         return _stream.run(self, self._prepare(inputs), guards)
 
-    def astream(self, **inputs: Any) -> AsyncIterator[StreamEvent[S]]:
+    def astream(self, *args: P.args, **inputs: P.kwargs) -> AsyncIterator[StreamEvent[S]]:
         """The asynchronous :meth:`stream`."""
         from . import _stream
+
+        _keywords_only(self, args)
 
         guards = _instrument.active_guards(self._castlm_guards)
         return _stream.arun(self, self._prepare(inputs), guards)
@@ -339,7 +362,7 @@ class Predict(Generic[S]):
             ctx.trace.append(TraceStep(self, self.spec.name, values, outputs, messages, response))
         return result
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> Predict[S]:
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
         # Signatures, adapters and LMs are shared: only the learnable parameters are copied.
         clone = object.__new__(type(self))
         clone.__dict__.update(self.__dict__)
@@ -357,7 +380,16 @@ def _is_history(annotation: Any) -> bool:
     return bool(getattr(annotation, "__castlm_history__", False))
 
 
-class ChainOfThought(Predict[S]):
+def _keywords_only(predictor: Predict[Any], args: tuple[object, ...]) -> None:
+    # The ParamSpec needs *args in the signature; inputs are keywords at runtime too.
+    if args:
+        raise InputError(
+            f"{predictor.spec.name}: pass inputs as keywords, e.g. "
+            f"{predictor.spec.inputs[0].name}=...; got {len(args)} positional argument(s)"
+        )
+
+
+class ChainOfThought(Predict[S, P]):
     """A Predict whose signature gains a leading ``reasoning`` output, unless it has one."""
 
     def _effective_signature(self, signature: type[S]) -> type[S]:

@@ -12,7 +12,7 @@ import copy
 import inspect
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, ClassVar, Literal, cast
+from typing import Any, ClassVar, Literal, cast, dataclass_transform
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic._internal._model_construction import ModelMetaclass
@@ -54,14 +54,28 @@ def _field(role: Role, desc: str | None, default: Any, constraints: dict[str, An
 
 
 def InputField(
-    *, desc: str | None = None, default: Any = PydanticUndefined, **constraints: Any
+    *,
+    desc: str | None = None,
+    default: Any = PydanticUndefined,
+    init: Literal[True] = True,
+    **constraints: Any,
 ) -> Any:
-    """Declare an input field. ``default`` makes it optional; constraints are pydantic's."""
+    """Declare an input field. ``default`` makes it optional; constraints are pydantic's.
+
+    ``init`` is for type checkers (see docs/typing.md): inputs are keywords of the
+    signature's constructor, and so of every predictor call that runs it.
+    """
     return _field("input", desc, default, constraints)
 
 
-def OutputField(*, desc: str | None = None, **constraints: Any) -> Any:
-    """Declare an output field; the model's value is validated against its type and constraints."""
+def OutputField(
+    *, desc: str | None = None, init: Literal[False] = False, **constraints: Any
+) -> Any:
+    """Declare an output field; the model's value is validated against its type and constraints.
+
+    ``init`` is for type checkers: outputs are not keywords of the constructor, so a
+    predictor call that passes one is a type error.
+    """
     return _field("output", desc, PydanticUndefined, constraints)
 
 
@@ -128,6 +142,10 @@ def _sub_model(name: str, fields: tuple[FieldSpec, ...]) -> type[BaseModel]:
     return model
 
 
+# Type checkers synthesize each signature's constructor from its fields: the inputs, as
+# keywords (outputs are `init=False`). Predict captures that constructor's parameters, which
+# is how mypy and pyright check the keywords and value types of a predictor call.
+@dataclass_transform(kw_only_default=True, field_specifiers=(InputField, OutputField))
 class _SignatureMeta(ModelMetaclass):
     """Turns pydantic's class-creation errors into SignatureErrors naming the field."""
 

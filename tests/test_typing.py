@@ -1,10 +1,69 @@
-"""What mypy sees: predictor results carry the signature's declared output types."""
+"""What mypy and pyright see: predictor and module calls are typed end to end.
+
+tests/typing_probe/program.py holds eight mistakes, each on a line marked ``# MISTAKE``;
+both checkers must report an error on exactly those lines.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from mypy import api
+
+PROBE = Path(__file__).parent / "typing_probe" / "program.py"
+PYRIGHT = shutil.which("pyright", path=str(Path(sys.executable).parent))
+
+
+def marked_lines(path: Path) -> set[int]:
+    lines = path.read_text().splitlines()
+    return {n for n, line in enumerate(lines, 1) if re.search(r"\S  # MISTAKE:", line)}
+
+
+def mypy_error_lines(path: Path, cache: Path) -> set[int]:
+    out, _err, _status = api.run(
+        ["--strict", "--no-incremental", "--cache-dir", str(cache), str(path)]
+    )
+    return {int(m.group(1)) for m in re.finditer(r"^[^:\n]+:(\d+): error:", out, re.M)}
+
+
+def pyright_errors(target: Path, workdir: Path) -> list[dict[str, object]]:
+    """pyright in strict mode on ``target``, as its JSON diagnostics (errors only)."""
+    assert PYRIGHT is not None
+    config = workdir / "pyrightconfig.json"
+    config.write_text(json.dumps({"typeCheckingMode": "strict"}))
+    proc = subprocess.run(
+        [PYRIGHT, "--outputjson", "--pythonpath", sys.executable, "-p", str(config), str(target)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=workdir,
+    )
+    report = json.loads(proc.stdout)
+    return [d for d in report["generalDiagnostics"] if d["severity"] == "error"]
+
+
+def test_probe_mistakes_are_mypy_errors_on_exactly_the_marked_lines(tmp_path: Path) -> None:
+    expected = marked_lines(PROBE)
+    assert len(expected) == 8
+    assert mypy_error_lines(PROBE, tmp_path / ".mypy") == expected
+
+
+@pytest.mark.skipif(PYRIGHT is None, reason="pyright is not installed (pip install -e '.[dev]')")
+def test_probe_mistakes_are_pyright_strict_errors_on_exactly_the_marked_lines(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "program.py"
+    shutil.copy(PROBE, target)
+    errors = pyright_errors(target, tmp_path)
+    lines = {int(e["range"]["start"]["line"]) + 1 for e in errors}  # type: ignore[index]
+    assert lines == marked_lines(PROBE), errors
+
 
 PROGRAM = '''
 from typing import Literal
