@@ -25,7 +25,7 @@ from . import _adapter, _instrument
 from ._context import CallContext, TraceStep, current
 from ._errors import ConfigurationError, InputError, ParseError
 from ._lm import LM, LMRequest, LMResponse, Message
-from ._signature import Signature, SignatureSpec, spec_of, with_reasoning
+from ._signature import Signature, SignatureSpec, run_validators, spec_of, with_reasoning
 
 if TYPE_CHECKING:
     from . import _guards
@@ -44,6 +44,9 @@ REASONING_DESC = "Think step by step about the inputs before giving the other ou
 
 # Batching, streaming and History are loaded on first use, keeping `import castlm` small.
 BATCH_CONCURRENCY = 8
+# How many times a reply that cannot be read (or that a validator rejects) is sent back to
+# the LM with the error before the call raises ParseError.
+PARSE_RETRIES = 1
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,7 @@ class Predict(Generic[S, P]):
         adapter: AdapterMode = "auto",
         temperature: float | None = None,
         max_tokens: int | None = None,
+        parse_retries: int = PARSE_RETRIES,
     ) -> None:
         # A Signature class, typed as its constructor so that P captures its inputs.
         self.signature: type[S] = self._effective_signature(cast("type[S]", signature))
@@ -89,6 +93,7 @@ class Predict(Generic[S, P]):
         self.lm = lm
         self.temperature = temperature
         self.max_tokens = max_tokens
+        self.parse_retries = _checked_retries(parse_retries)
         self.adapter = _adapter.choose(self.spec, adapter)
         self._instructions = self.spec.instructions if instructions is None else instructions
         self._demos = self.normalize_demos(demos)
@@ -194,13 +199,13 @@ class Predict(Generic[S, P]):
         with _instrument.predictor_call(self):
             values, messages, request, lm, ctx = self._prepare(inputs)
             response = lm.complete(request, use_cache=ctx.use_cache)
-            try:
-                outputs = self.adapter.parse(self.spec, response.text)
-            except ParseError as first:
-                retry = self._retry_request(request, response, first)
-                response = lm.complete(retry, use_cache=ctx.use_cache)
-                outputs = self._parse_after_retry(response, first)
-            return self._finish(values, outputs, messages, response, ctx)
+            failures: list[ParseError] = []
+            while isinstance(
+                step := self._read_or_retry(values, request, response, failures), LMRequest
+            ):
+                request = step
+                response = lm.complete(request, use_cache=ctx.use_cache)
+            return self._finish(values, step, messages, response, ctx)
 
     async def acall(self, *args: P.args, **inputs: P.kwargs) -> S:
         _keywords_only(self, args)
@@ -212,13 +217,13 @@ class Predict(Generic[S, P]):
 
                 values, messages, request, lm, ctx = await asyncio.to_thread(self._prepare, inputs)
             response = await lm.acomplete(request, use_cache=ctx.use_cache)
-            try:
-                outputs = self.adapter.parse(self.spec, response.text)
-            except ParseError as first:
-                retry = self._retry_request(request, response, first)
-                response = await lm.acomplete(retry, use_cache=ctx.use_cache)
-                outputs = self._parse_after_retry(response, first)
-            return self._finish(values, outputs, messages, response, ctx)
+            failures: list[ParseError] = []
+            while isinstance(
+                step := self._read_or_retry(values, request, response, failures), LMRequest
+            ):
+                request = step
+                response = await lm.acomplete(request, use_cache=ctx.use_cache)
+            return self._finish(values, step, messages, response, ctx)
 
     def stream(self, *args: P.args, **inputs: P.kwargs) -> Iterator[StreamEvent[S]]:
         """Output fields as they arrive (:class:`castlm.Partial`), then the validated result
@@ -333,16 +338,41 @@ class Predict(Generic[S, P]):
             rollout=request.rollout,
         )
 
-    def _parse_after_retry(self, response: LMResponse, first: ParseError) -> dict[str, Any]:
+    def read(self, values: Mapping[str, Any], text: str) -> dict[str, Any]:
+        """The outputs of one reply: parsed and type-checked by the adapter, then run through
+        the signature's own validators. Raises ParseError."""
+        return run_validators(self.signature, values, self.adapter.parse(self.spec, text), text)
+
+    def _read_or_retry(
+        self,
+        values: Mapping[str, Any],
+        request: LMRequest,
+        response: LMResponse,
+        failures: list[ParseError],
+    ) -> dict[str, Any] | LMRequest:
+        """The outputs of ``response`` or, when it is rejected and retries are left, the
+        request to send next (it shows the LM its reply and the error). ``failures``
+        collects the rejections of this call."""
         try:
-            return self.adapter.parse(self.spec, response.text)
-        except ParseError as second:
-            raise ParseError(
-                f"{self.spec.name}: the LM's reply could not be parsed, even after one retry "
-                f"that showed it the error: {second} (first attempt: {first})",
-                raw=response.text,
-                signature=self.spec.name,
-            ) from second
+            return self.read(values, response.text)
+        except ParseError as error:
+            failures.append(error)
+            if len(failures) > self.parse_retries:
+                raise self._gave_up(response, failures) from error
+            return self._retry_request(request, response, error)
+
+    def _gave_up(self, response: LMResponse, failures: list[ParseError]) -> ParseError:
+        last, first = failures[-1], failures[0]
+        retries = len(failures) - 1
+        if retries == 0:
+            message = f"{self.spec.name}: the LM's reply could not be parsed: {last}"
+        else:
+            times = "one retry" if retries == 1 else f"{retries} retries"
+            message = (
+                f"{self.spec.name}: the LM's reply could not be parsed, even after {times} "
+                f"that showed it the error: {last} (first attempt: {first})"
+            )
+        return ParseError(message, raw=response.text, signature=self.spec.name)
 
     def _finish(
         self,
@@ -378,6 +408,12 @@ def _is_history(annotation: Any) -> bool:
     if get_origin(annotation) in (Union, types.UnionType):
         return any(_is_history(a) for a in get_args(annotation))
     return bool(getattr(annotation, "__castlm_history__", False))
+
+
+def _checked_retries(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigurationError(f"parse_retries must be an int >= 0, got {value!r}")
+    return value
 
 
 def _keywords_only(predictor: Predict[Any], args: tuple[object, ...]) -> None:

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import copy
 import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar, Literal, cast, dataclass_transform
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic._internal._model_construction import ModelMetaclass
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from . import _types
-from ._errors import SignatureError
+from ._errors import ParseError, SignatureError
 
 Role = Literal["input", "output"]
 _ROLE_KEY = "castlm_role"
@@ -300,3 +301,40 @@ def with_reasoning(signature: type[Signature], desc: str) -> type[Signature]:
         )
         _with_reasoning[signature] = derived
     return derived
+
+
+def has_validators(signature: type[Signature]) -> bool:
+    """True when the class declares pydantic validators (its own or inherited)."""
+    found = signature.__pydantic_decorators__
+    return bool(
+        found.field_validators
+        or found.model_validators
+        or found.validators
+        or found.root_validators
+    )
+
+
+def run_validators(
+    signature: type[Signature], values: Mapping[str, Any], outputs: dict[str, Any], text: str
+) -> dict[str, Any]:
+    """``outputs`` after the signature's own validators (``field_validator``,
+    ``model_validator``) have run on the whole call, inputs included.
+
+    The adapter has already checked the outputs' types and constraints, on a model without
+    the validators; only a signature that declares some pays for this second pass. A failure
+    is a :class:`ParseError` carrying the validator's message, which the parse retry shows
+    the LM.
+    """
+    if not has_validators(signature):
+        return outputs
+    try:
+        model = signature.model_validate({**values, **outputs})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or '(whole reply)'}: {e['msg']}"
+            for e in exc.errors()[:5]
+        )
+        raise ParseError(
+            f"invalid output values ({problems})", raw=text, signature=signature.__name__
+        ) from exc
+    return {name: getattr(model, name) for name in outputs}
