@@ -27,6 +27,7 @@ RESERVED_NAMES = frozenset(
     | {"_LMCache", "_make_lm", "_COMPILED_LM", "_lm_from", "_env_cache", "_default_program"}
     | {"_configure_lms", "_configure"}
     | {"_default", "_default_lock", "_MEMBERS", "_Ensemble", "_reduce"}
+    | {"_typing", "_runtime", "_LAZY_PUBLIC", "__getattr__"}
 )
 _CASTLM_LM = "from ._runtime import LM"
 # Names ``run``/``arun`` bodies use; a parameter of the same name would shadow them.
