@@ -14,15 +14,31 @@ import sys
 from pathlib import Path
 
 import pytest
+from castlm.compiler.analyze import analyze_file
 from mypy import api
 
 PROBE = Path(__file__).parent / "typing_probe" / "program.py"
 PYRIGHT = shutil.which("pyright", path=str(Path(sys.executable).parent))
 
 
-def marked_lines(path: Path) -> set[int]:
-    lines = path.read_text().splitlines()
-    return {n for n, line in enumerate(lines, 1) if re.search(r"\S  # MISTAKE:", line)}
+# The mistakes `castlm check` sees without a type checker (the other two need types).
+CHECK_SEES = {
+    "misspelled input",
+    "wrong input type",
+    "missing input",
+    "misspelled output",
+    "misspelled keyword on a module call",
+    "misspelled keyword on forward",
+}
+
+
+def marked_lines(path: Path, only: set[str] | None = None) -> set[int]:
+    found: set[int] = set()
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        match = re.search(r"\S  # MISTAKE: (.+)$", line)
+        if match and (only is None or match.group(1) in only):
+            found.add(n)
+    return found
 
 
 def mypy_error_lines(path: Path, cache: Path) -> set[int]:
@@ -52,6 +68,13 @@ def test_probe_mistakes_are_mypy_errors_on_exactly_the_marked_lines(tmp_path: Pa
     expected = marked_lines(PROBE)
     assert len(expected) == 8
     assert mypy_error_lines(PROBE, tmp_path / ".mypy") == expected
+
+
+def test_castlm_check_reports_the_mistakes_it_can_see(tmp_path: Path) -> None:
+    program = analyze_file(PROBE)
+    lines = {d.line for d in program.diagnostics if d.severity == "error"}
+    assert lines == marked_lines(PROBE, CHECK_SEES)
+    assert len(lines) == 6
 
 
 @pytest.mark.skipif(PYRIGHT is None, reason="pyright is not installed (pip install -e '.[dev]')")
