@@ -126,3 +126,46 @@ def test_outputs_are_typed_and_misspellings_are_mypy_errors(tmp_path: Path) -> N
     assert len(errors) == 2, out
     assert '"Triage" has no attribute "categroy"' in errors[0]
     assert "Incompatible types in assignment" in errors[1]
+
+
+EXTRAS = """
+import castlm as cl
+
+class Ask(cl.Signature):
+    question: str = cl.InputField()
+    answer: str = cl.OutputField()
+
+class Bot(cl.Module):
+    def __init__(self) -> None:
+        self.think = cl.ChainOfThought(Ask)
+        self.plain = cl.Predict(Ask)
+        self.agent = cl.ReAct(Ask, tools=[])
+
+    def forward(self, question: str) -> Ask:
+        thought = self.think(question=question)
+        why: str = thought.reasoning
+        acted = self.agent(question=question)
+        steps: str = acted.trajectory
+        print(why, steps, acted.reasoning, thought.answer, acted.answer)
+        print(self.plain(question=question).reasoning)  # MISTAKE: Predict adds no reasoning
+        return thought
+
+    async def aforward(self, question: str) -> Ask:
+        thought = await self.think.acall(question=question)
+        print(thought.reasoning)
+        return thought
+"""
+
+
+def test_the_mypy_plugin_types_reasoning_and_trajectory(tmp_path: Path) -> None:
+    source = tmp_path / "extras.py"
+    source.write_text(EXTRAS)
+    config = tmp_path / "mypy.ini"
+    config.write_text("[mypy]\nplugins = castlm.compiler.mypy_plugin\n")
+    out, _err, _status = api.run(
+        ["--strict", "--no-incremental", "--config-file", str(config), str(source)]
+    )
+    errors = [line for line in out.splitlines() if ": error:" in line]
+    assert len(errors) == 1, out
+    assert f"extras.py:{min(marked_lines(source))}:" in errors[0]
+    assert 'has no attribute "reasoning"' in errors[0]
