@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import copy
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, ClassVar, Literal, cast, dataclass_transform
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast, dataclass_transform
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic._internal._model_construction import ModelMetaclass
@@ -262,6 +262,12 @@ class Signature(BaseModel, metaclass=_SignatureMeta):
 
     __castlm_spec__: ClassVar[SignatureSpec]
 
+    if TYPE_CHECKING:
+        # Each subclass gets a constructor of its inputs (see _SignatureMeta); this one is what
+        # a type checker sees for ``type[Signature]`` or a TypeVar bound to it: a predictor of
+        # a signature known only at run time takes any keywords.
+        def __init__(self, /, **data: Any) -> None: ...
+
 
 def spec_of(signature: type[Signature]) -> SignatureSpec:
     """The computed :class:`SignatureSpec` of a Signature class."""
@@ -284,20 +290,20 @@ def with_reasoning(signature: type[Signature], desc: str) -> type[Signature]:
         return signature
     derived = _with_reasoning.get(signature)
     if derived is None:
-        derived = cast(
-            "type[Signature]",
-            _SignatureMeta(
-                signature.__name__,
-                (signature,),
-                {
-                    "__module__": signature.__module__,
-                    "__qualname__": signature.__qualname__,
-                    "__doc__": signature.__dict__.get("__doc__"),
-                    "__annotations__": {"reasoning": str},
-                    "reasoning": OutputField(desc=desc),
-                    "__castlm_leading_outputs__": ("reasoning",),
-                },
-            ),
+        # Called as a plain callable: pyright reads a call of a dataclass_transform metaclass
+        # as constructing one of its classes.
+        make = cast("Callable[..., type[Signature]]", _SignatureMeta)
+        derived = make(
+            signature.__name__,
+            (signature,),
+            {
+                "__module__": signature.__module__,
+                "__qualname__": signature.__qualname__,
+                "__doc__": signature.__dict__.get("__doc__"),
+                "__annotations__": {"reasoning": str},
+                "reasoning": OutputField(desc=desc),
+                "__castlm_leading_outputs__": ("reasoning",),
+            },
         )
         _with_reasoning[signature] = derived
     return derived
