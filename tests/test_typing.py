@@ -169,3 +169,33 @@ def test_the_mypy_plugin_types_reasoning_and_trajectory(tmp_path: Path) -> None:
     assert len(errors) == 1, out
     assert f"extras.py:{min(marked_lines(source))}:" in errors[0]
     assert 'has no attribute "reasoning"' in errors[0]
+
+
+BATCHES = """
+import castlm as cl
+
+class Ask(cl.Signature):
+    question: str = cl.InputField()
+    answer: str = cl.OutputField()
+
+class Bot(cl.Module):
+    def __init__(self) -> None:
+        self.ask = cl.Predict(Ask)
+
+    def forward(self, question: str) -> Ask:
+        return self.ask(question=question)
+
+async def use(bot: Bot) -> None:
+    answers: list[Ask] = bot.batch([{"question": "q"}]).values()
+    later: list[Ask] = (await bot.abatch([{"question": "q"}])).values()
+    one: Ask = await bot.acall(question="q")
+    print(answers, later, one)
+    wrong: list[int] = bot.batch([{"question": "q"}]).values()  # MISTAKE: not ints
+    print(wrong, (await bot.acall(question="q")).answr)  # MISTAKE: no such output
+"""
+
+
+def test_batch_and_acall_results_are_typed_as_forward_returns(tmp_path: Path) -> None:
+    source = tmp_path / "batches.py"
+    source.write_text(BATCHES)
+    assert mypy_error_lines(source, tmp_path / ".mypy") == marked_lines(source)

@@ -238,7 +238,7 @@ def _bodies(entry: EntryPoints, *, typed: bool = False) -> tuple[str, str]:
         run_body = layout.bracketed(f"return _asyncio.run({forward}", args, "))", indent=1)
         return run_body, layout.bracketed(f"return await {forward}", args, ")", indent=1)
     run_body = layout.bracketed(f"return {forward}", args, ")", indent=1)
-    # acall is typed Any; the annotated assignment gives arun forward's precise return type.
+    # The annotated assignment pins arun's result to forward's declared return type.
     acall = f"result: {entry.returns} = await _default_program().acall("
     return run_body, layout.bracketed(acall, args, ")", indent=1) + "\n    return result"
 
