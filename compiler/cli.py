@@ -324,8 +324,9 @@ def _run_inspect(args: argparse.Namespace) -> int:
 def _run_verify(args: argparse.Namespace) -> int:
     from .verify_run import verify_folder
 
-    verify_folder(Path(args.out), lm_name=args.lm)
-    print(f"{args.out}: verified (mypy --strict, isolated import, parity with the compile)")
+    report = verify_folder(Path(args.out), lm_name=args.lm)
+    checkers = "mypy --strict" if report.pyright_errors is None else "mypy --strict, pyright strict"
+    print(f"{args.out}: verified ({checkers}, isolated import, parity with the compile)")
     return EXIT_OK
 
 

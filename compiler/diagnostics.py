@@ -24,6 +24,8 @@ CL204  error    predictor created inside ``forward`` (cannot be optimized)
 CL205  error    positional argument in a predictor call
 CL206  error    predictor created without a Signature class argument
 CL207  error    predictor's signature argument is not a Signature class
+CL208  error    predictor call passes a value of the wrong type to an input field
+CL209  error    unknown keyword in a call of one of the program's own modules
 CL301  error    requested target class not found
 CL302  error    requested target class is not a castlm Module
 CL303  error    target module has no ``forward`` method
@@ -64,6 +66,8 @@ CODES: dict[str, str] = {
     "CL205": "positional argument in predictor call",
     "CL206": "predictor without signature",
     "CL207": "predictor signature is not a Signature class",
+    "CL208": "wrong input type in predictor call",
+    "CL209": "unknown keyword in module call",
     "CL301": "target class not found",
     "CL302": "target class is not a Module",
     "CL303": "target module has no forward method",

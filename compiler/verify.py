@@ -112,6 +112,8 @@ class VerifyReport:
     timings: Mapping[str, float] = field(default_factory=dict)
     # LM use during the replay: {"calls": real calls, "cache_hits": answered from the cache}.
     lm_stats: Mapping[str, int] = field(default_factory=dict)
+    # pyright strict on the package's own files (verify_pyright); None when it did not run.
+    pyright_errors: tuple[str, ...] | None = None
 
 
 # -- the parent side ---------------------------------------------------------------------
@@ -142,16 +144,22 @@ def verify_package(
     deadline = time.monotonic() + timeout_s
     with tempfile.TemporaryDirectory(prefix="castlm-verify-") as scratch:
         work = Path(scratch)
+        from castlm.compiler.verify_pyright import start_pyright  # parent side only
+
         mypy = _start_mypy(out_dir, package, mypy_cache_dir or work / "mypy-cache")
+        pyright = start_pyright(out_dir, package, work)
         try:
             probe = _start_probe(out_dir, package, dev_inputs, lm_name, cache_dir, env, work)
             try:
                 mypy_errors, mypy_s = _finish_mypy(mypy, deadline)
                 result = _finish_probe(probe, work / "result.json", deadline)
+                pyright_errors = _finish_pyright(pyright, out_dir, deadline)
             finally:
                 _stop(probe)
         finally:
             _stop(mypy)
+            if pyright is not None:
+                _stop(pyright)
     import_error = result.get("import_error")
     runs: list[dict[str, Any]] = result.get("runs", [])
     mismatches = _compare(expected, runs) if import_error is None else []
@@ -162,8 +170,9 @@ def verify_package(
         "total_s": time.perf_counter() - started,
     }
     return VerifyReport(
-        ok=not mypy_errors and import_error is None and not mismatches,
+        ok=not mypy_errors and not pyright_errors and import_error is None and not mismatches,
         mypy_errors=tuple(mypy_errors),
+        pyright_errors=None if pyright_errors is None else tuple(pyright_errors),
         import_error=import_error,
         mismatches=tuple(mismatches),
         predictions=tuple(run.get("prediction") for run in runs),
@@ -241,6 +250,19 @@ def _finish_mypy(process: subprocess.Popen[str], deadline: float) -> tuple[list[
     errors = [line for line in output.splitlines() if ": error:" in line]
     # Exit status 2 (or a crash) means mypy could not check at all: report what it said.
     return errors or [f"mypy failed (exit {process.returncode}): {output.strip()}"], elapsed
+
+
+def _finish_pyright(
+    process: subprocess.Popen[str] | None, out_dir: Path, deadline: float
+) -> list[str] | None:
+    if process is None:
+        return None
+    from castlm.compiler.verify_pyright import pyright_errors
+
+    output, timed_out = _communicate(process, deadline)
+    if timed_out:
+        return ["pyright did not finish before the verify timeout"]
+    return pyright_errors(output, process.returncode, out_dir)
 
 
 # -- the castlm-free replay --------------------------------------------------------------

@@ -115,6 +115,7 @@ def _in_dev_order(report: VerifyReport, rows: _Rows) -> VerifyReport:
 def _describe(report: VerifyReport) -> str:
     lines = ["the emitted package failed verification:"]
     lines += [f"  mypy: {e}" for e in report.mypy_errors[:10]]
+    lines += [f"  pyright: {e}" for e in (report.pyright_errors or ())[:10]]
     if report.import_error:
         lines.append(f"  import without castlm: {report.import_error}")
     lines += [f"  parity: {m}" for m in report.mismatches[:10]]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, Self, TypeVar, cast
 
 from . import _instrument
 from ._errors import ConfigurationError
@@ -14,6 +14,16 @@ from ._predict import BATCH_CONCURRENCY, Predict, PredictorParams
 if TYPE_CHECKING:
     from ._batch import BatchResult
     from ._guards import Guard
+
+P = ParamSpec("P")
+R_co = TypeVar("R_co", covariant=True)
+
+
+class _Forward(Protocol[P, R_co]):
+    """What a module's calls are typed from: its ``forward`` (see docs/typing.md)."""
+
+    @property
+    def forward(self) -> Callable[P, R_co]: ...
 
 
 class Module:
@@ -29,35 +39,44 @@ class Module:
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        with _instrument.module_call(self):
+    # Calls take forward's parameters and return its type, for mypy and pyright alike: the
+    # self-type binds P and R_co to the subclass's own forward.
+    def __call__(self: _Forward[P, R_co], *args: P.args, **kwargs: P.kwargs) -> R_co:
+        with _instrument.module_call(cast(Module, self)):
             return self.forward(*args, **kwargs)
 
-    async def acall(self, *args: Any, **kwargs: Any) -> Any:
+    async def acall(self: _Forward[P, R_co], *args: P.args, **kwargs: P.kwargs) -> R_co:
         """Run the program asynchronously: ``aforward`` if defined, else ``forward`` in a thread."""
-        with _instrument.module_call(self):
+        with _instrument.module_call(cast(Module, self)):
             aforward = getattr(self, "aforward", None)
             if aforward is not None:
-                return await aforward(*args, **kwargs)
+                result: R_co = await aforward(*args, **kwargs)
+                return result
             import asyncio  # lazily: see LM._asend
 
             return await asyncio.to_thread(self.forward, *args, **kwargs)
 
     def batch(
-        self, inputs: Sequence[Mapping[str, Any]], *, concurrency: int = BATCH_CONCURRENCY
-    ) -> BatchResult[Any]:
+        self: _Forward[P, R_co],
+        inputs: Sequence[Mapping[str, Any]],
+        *,
+        concurrency: int = BATCH_CONCURRENCY,
+    ) -> BatchResult[R_co]:
         """Run the program once per input on ``concurrency`` threads (see castlm.batch)."""
         from ._batch import batch
 
-        return batch(self, inputs, concurrency=concurrency)
+        return batch(cast(Module, self), inputs, concurrency=concurrency)
 
     async def abatch(
-        self, inputs: Sequence[Mapping[str, Any]], *, concurrency: int = BATCH_CONCURRENCY
-    ) -> BatchResult[Any]:
+        self: _Forward[P, R_co],
+        inputs: Sequence[Mapping[str, Any]],
+        *,
+        concurrency: int = BATCH_CONCURRENCY,
+    ) -> BatchResult[R_co]:
         """Run the program once per input, ``concurrency`` at a time (see castlm.abatch)."""
         from ._batch import abatch
 
-        return await abatch(self, inputs, concurrency=concurrency)
+        return await abatch(cast(Module, self), inputs, concurrency=concurrency)
 
     def add_guard(self, guard: Guard) -> Self:
         """Run ``guard`` on every predictor call made while this module runs (nested modules
@@ -122,19 +141,12 @@ T = TypeVar("T")
 
 
 class TypedModule(Module, Generic[T]):
-    """A module whose calls return ``T`` as far as mypy is concerned.
+    """A module generic in what it answers (``T``).
 
     castlm's compound modules (ReAct, CodeAct, ProgramOfThought, MultiChainComparison) derive
-    from it, so ``agent(question=...)`` is typed as the signature the agent answers.
+    from it; their ``forward`` returns ``T``, so ``agent(question=...)`` is typed as ``T`` by
+    Module's own call typing.
     """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> T:
-        result: T = super().__call__(*args, **kwargs)
-        return result
-
-    async def acall(self, *args: Any, **kwargs: Any) -> T:
-        result: T = await super().acall(*args, **kwargs)
-        return result
 
 
 def _walk(value: Any, prefix: str, seen: set[int]) -> Iterator[tuple[str, Predict[Any]]]:

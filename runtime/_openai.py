@@ -112,8 +112,9 @@ class KeyedLM(LM):
         return {k: v for k, v in self.__dict__.items() if k not in skip}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self.__dict__.update(dict.fromkeys(self._secrets))
+        # vars(): the instance dict, typed as a dict (pyright types __dict__ as the class's).
+        vars(self).update(state)
+        vars(self).update(dict.fromkeys(self._secrets))
         self._init_transient()
 
     def __copy__(self) -> Self:
@@ -126,8 +127,8 @@ class KeyedLM(LM):
 
     def _clone(self, state: dict[str, Any]) -> Self:
         clone = type(self).__new__(type(self))
-        clone.__dict__.update(state)
-        clone.__dict__.update({name: getattr(self, name) for name in self._secrets})
+        vars(clone).update(state)
+        vars(clone).update({name: getattr(self, name) for name in self._secrets})
         clone._init_transient()
         return clone
 

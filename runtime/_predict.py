@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import types
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, Union, get_args, get_origin
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Generic,
+    Literal,
+    Self,
+    TypeVar,
+    Union,
+    cast,
+    get_args,
+    get_origin,
+)
 
 from pydantic import ValidationError
+from typing_extensions import ParamSpec
 
 from . import _adapter, _instrument
 from ._context import CallContext, TraceStep, current
 from ._errors import ConfigurationError, InputError, ParseError
 from ._lm import LM, LMRequest, LMResponse, Message
-from ._signature import Signature, SignatureSpec, spec_of, with_reasoning
+from ._signature import Signature, SignatureSpec, run_validators, spec_of, with_reasoning
 from ._unicode import surrogate_in
 
 if TYPE_CHECKING:
@@ -23,6 +35,9 @@ if TYPE_CHECKING:
     from ._stream import StreamEvent
 
 S = TypeVar("S", bound=Signature)
+# The keywords of a call: the signature's inputs, captured from its constructor (see
+# _signature._SignatureMeta). `Predict[Triage]` leaves them open (`...`).
+P = ParamSpec("P", default=...)
 
 AdapterMode = Literal["auto", "chat", "json"]
 
@@ -30,6 +45,9 @@ REASONING_DESC = "Think step by step about the inputs before giving the other ou
 
 # Batching, streaming and History are loaded on first use, keeping `import castlm` small.
 BATCH_CONCURRENCY = 8
+# How many times a reply that cannot be read (or that a validator rejects) is sent back to
+# the LM with the error before the call raises ParseError.
+PARSE_RETRIES = 1
 
 
 @dataclass(frozen=True)
@@ -47,11 +65,12 @@ class PredictorParams:
     knn: KNNDemos | None = None
 
 
-class Predict(Generic[S]):
+class Predict(Generic[S, P]):
     """Calls an LM once per invocation and returns an instance of the signature.
 
     ``Predict(Triage)(ticket="...")`` returns a ``Triage`` whose outputs are validated
-    against their declared types.
+    against their declared types; mypy and pyright check the call's keywords and their
+    types against Triage's input fields.
     """
 
     _castlm_guards: tuple[_guards.Guard, ...] = ()
@@ -59,7 +78,7 @@ class Predict(Generic[S]):
 
     def __init__(
         self,
-        signature: type[S],
+        signature: Callable[P, S],
         *,
         instructions: str | None = None,
         demos: Sequence[Mapping[str, Any]] = (),
@@ -67,13 +86,16 @@ class Predict(Generic[S]):
         adapter: AdapterMode = "auto",
         temperature: float | None = None,
         max_tokens: int | None = None,
+        parse_retries: int = PARSE_RETRIES,
     ) -> None:
-        self.signature: type[S] = self._effective_signature(signature)
+        # A Signature class, typed as its constructor so that P captures its inputs.
+        self.signature: type[S] = self._effective_signature(cast("type[S]", signature))
         self.spec: SignatureSpec = spec_of(self.signature)
         self.lm = lm
         self.temperature = temperature
         self.max_tokens = max_tokens
         self._adapter_mode: AdapterMode = adapter
+        self.parse_retries = _checked_retries(parse_retries)
         self.adapter = _adapter.choose(self.spec, adapter)
         self._instructions = self.spec.instructions if instructions is None else instructions
         self._demos = self.normalize_demos(demos)
@@ -165,7 +187,7 @@ class Predict(Generic[S]):
     def guards(self) -> tuple[_guards.Guard, ...]:
         return self._castlm_guards
 
-    def add_guard(self, guard: _guards.Guard) -> Predict[S]:
+    def add_guard(self, guard: _guards.Guard) -> Self:
         """Run ``guard`` on every call of this predictor (after the guards of the modules
         it runs in); returns the predictor, for chaining."""
         from . import _guards  # noqa: F401  (loaded from here on: see active_guards)
@@ -174,19 +196,21 @@ class Predict(Generic[S]):
         return self
 
     # -- calling -------------------------------------------------------------------------
-    def __call__(self, **inputs: Any) -> S:
+    def __call__(self, *args: P.args, **inputs: P.kwargs) -> S:
+        _keywords_only(self, args)
         with _instrument.predictor_call(self):
             values, messages, request, lm, ctx = self._prepare(inputs)
             response = lm.complete(request, use_cache=ctx.use_cache)
-            try:
-                outputs = self.adapter.parse(self.spec, response.text)
-            except ParseError as first:
-                retry = self._retry_request(request, response, first)
-                response = lm.complete(retry, use_cache=ctx.use_cache)
-                outputs = self._parse_after_retry(response, first)
-            return self._finish(values, outputs, messages, response, ctx)
+            failures: list[ParseError] = []
+            while isinstance(
+                step := self._read_or_retry(values, request, response, failures), LMRequest
+            ):
+                request = step
+                response = lm.complete(request, use_cache=ctx.use_cache)
+            return self._finish(values, step, messages, response, ctx)
 
-    async def acall(self, **inputs: Any) -> S:
+    async def acall(self, *args: P.args, **inputs: P.kwargs) -> S:
+        _keywords_only(self, args)
         with _instrument.predictor_call(self):
             if self.knn is None:
                 values, messages, request, lm, ctx = self._prepare(inputs)
@@ -195,27 +219,31 @@ class Predict(Generic[S]):
 
                 values, messages, request, lm, ctx = await asyncio.to_thread(self._prepare, inputs)
             response = await lm.acomplete(request, use_cache=ctx.use_cache)
-            try:
-                outputs = self.adapter.parse(self.spec, response.text)
-            except ParseError as first:
-                retry = self._retry_request(request, response, first)
-                response = await lm.acomplete(retry, use_cache=ctx.use_cache)
-                outputs = self._parse_after_retry(response, first)
-            return self._finish(values, outputs, messages, response, ctx)
+            failures: list[ParseError] = []
+            while isinstance(
+                step := self._read_or_retry(values, request, response, failures), LMRequest
+            ):
+                request = step
+                response = await lm.acomplete(request, use_cache=ctx.use_cache)
+            return self._finish(values, step, messages, response, ctx)
 
-    def stream(self, **inputs: Any) -> Iterator[StreamEvent[S]]:
+    def stream(self, *args: P.args, **inputs: P.kwargs) -> Iterator[StreamEvent[S]]:
         """Output fields as they arrive (:class:`castlm.Partial`), then the validated result
         (:class:`castlm.Done`). Bad inputs raise here, before iteration starts."""
         from . import _stream
+
+        _keywords_only(self, args)
 
         # Guards are fixed now: the stream may be consumed after the module that called
         # this predictor has returned it, and its output guards must still apply.
         guards = _instrument.active_guards(self._castlm_guards)
         return _stream.run(self, self._prepare(inputs), guards)
 
-    def astream(self, **inputs: Any) -> AsyncIterator[StreamEvent[S]]:
+    def astream(self, *args: P.args, **inputs: P.kwargs) -> AsyncIterator[StreamEvent[S]]:
         """The asynchronous :meth:`stream`."""
         from . import _stream
+
+        _keywords_only(self, args)
 
         guards = _instrument.active_guards(self._castlm_guards)
         return _stream.arun(self, self._prepare(inputs), guards)
@@ -325,21 +353,43 @@ class Predict(Generic[S]):
         )
         return replace(request, messages=messages)
 
-    def _parse_after_retry(self, response: LMResponse, first: ParseError) -> dict[str, Any]:
+    def read(self, values: Mapping[str, Any], text: str) -> dict[str, Any]:
+        """The outputs of one reply: parsed and type-checked by the adapter, then run through
+        the signature's own validators. Raises ParseError."""
+        return run_validators(self.signature, values, self.adapter.parse(self.spec, text), text)
+
+    def _read_or_retry(
+        self,
+        values: Mapping[str, Any],
+        request: LMRequest,
+        response: LMResponse,
+        failures: list[ParseError],
+    ) -> dict[str, Any] | LMRequest:
+        """The outputs of ``response`` or, when it is rejected and retries are left, the
+        request to send next (it shows the LM its reply and the error). ``failures``
+        collects the rejections of this call."""
         try:
-            return self.adapter.parse(self.spec, response.text)
-        except ParseError as second:
-            cut = (
-                " The reply stopped at its token limit: raise max_tokens."
-                if response.finish_reason == "length"
-                else ""
+            return self.read(values, response.text)
+        except ParseError as error:
+            failures.append(error)
+            if len(failures) > self.parse_retries:
+                raise self._gave_up(response, failures) from error
+            return self._retry_request(request, response, error)
+
+    def _gave_up(self, response: LMResponse, failures: list[ParseError]) -> ParseError:
+        last, first = failures[-1], failures[0]
+        retries = len(failures) - 1
+        if retries == 0:
+            message = f"{self.spec.name}: the LM's reply could not be parsed: {last}"
+        else:
+            times = "one retry" if retries == 1 else f"{retries} retries"
+            message = (
+                f"{self.spec.name}: the LM's reply could not be parsed, even after {times} "
+                f"that showed it the error: {last} (first attempt: {first})"
             )
-            raise ParseError(
-                f"{self.spec.name}: the LM's reply could not be parsed, even after one retry "
-                f"that showed it the error: {second} (first attempt: {first}).{cut}",
-                raw=response.text,
-                signature=self.spec.name,
-            ) from second
+        if response.finish_reason == "length":
+            message += ". The reply stopped at its token limit: raise max_tokens."
+        return ParseError(message, raw=response.text, signature=self.spec.name)
 
     def _finish(
         self,
@@ -359,7 +409,7 @@ class Predict(Generic[S]):
             ctx.trace.append(TraceStep(self, self.spec.name, values, outputs, messages, response))
         return result
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> Predict[S]:
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
         # Signatures, adapters and LMs are shared: only the learnable parameters are copied.
         clone = object.__new__(type(self))
         clone.__dict__.update(self.__dict__)
@@ -377,7 +427,22 @@ def _is_history(annotation: Any) -> bool:
     return bool(getattr(annotation, "__castlm_history__", False))
 
 
-class ChainOfThought(Predict[S]):
+def _checked_retries(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigurationError(f"parse_retries must be an int >= 0, got {value!r}")
+    return value
+
+
+def _keywords_only(predictor: Predict[Any], args: tuple[object, ...]) -> None:
+    # The ParamSpec needs *args in the signature; inputs are keywords at runtime too.
+    if args:
+        raise InputError(
+            f"{predictor.spec.name}: pass inputs as keywords, e.g. "
+            f"{predictor.spec.inputs[0].name}=...; got {len(args)} positional argument(s)"
+        )
+
+
+class ChainOfThought(Predict[S, P]):
     """A Predict whose signature gains a leading ``reasoning`` output, unless it has one."""
 
     def _effective_signature(self, signature: type[S]) -> type[S]:

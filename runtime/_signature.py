@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import copy
 import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, ClassVar, Literal, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast, dataclass_transform
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic._internal._model_construction import ModelMetaclass
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from . import _types
-from ._errors import SignatureError
+from ._errors import ParseError, SignatureError
 
 Role = Literal["input", "output"]
 _ROLE_KEY = "castlm_role"
@@ -54,14 +55,28 @@ def _field(role: Role, desc: str | None, default: Any, constraints: dict[str, An
 
 
 def InputField(
-    *, desc: str | None = None, default: Any = PydanticUndefined, **constraints: Any
+    *,
+    desc: str | None = None,
+    default: Any = PydanticUndefined,
+    init: Literal[True] = True,
+    **constraints: Any,
 ) -> Any:
-    """Declare an input field. ``default`` makes it optional; constraints are pydantic's."""
+    """Declare an input field. ``default`` makes it optional; constraints are pydantic's.
+
+    ``init`` is for type checkers (see docs/typing.md): inputs are keywords of the
+    signature's constructor, and so of every predictor call that runs it.
+    """
     return _field("input", desc, default, constraints)
 
 
-def OutputField(*, desc: str | None = None, **constraints: Any) -> Any:
-    """Declare an output field; the model's value is validated against its type and constraints."""
+def OutputField(
+    *, desc: str | None = None, init: Literal[False] = False, **constraints: Any
+) -> Any:
+    """Declare an output field; the model's value is validated against its type and constraints.
+
+    ``init`` is for type checkers: outputs are not keywords of the constructor, so a
+    predictor call that passes one is a type error.
+    """
     return _field("output", desc, PydanticUndefined, constraints)
 
 
@@ -161,6 +176,10 @@ def _sub_model(name: str, fields: tuple[FieldSpec, ...]) -> type[BaseModel]:
     return model
 
 
+# Type checkers synthesize each signature's constructor from its fields: the inputs, as
+# keywords (outputs are `init=False`). Predict captures that constructor's parameters, which
+# is how mypy and pyright check the keywords and value types of a predictor call.
+@dataclass_transform(kw_only_default=True, field_specifiers=(InputField, OutputField))
 class _SignatureMeta(ModelMetaclass):
     """Turns pydantic's class-creation errors into SignatureErrors naming the field."""
 
@@ -276,6 +295,12 @@ class Signature(BaseModel, metaclass=_SignatureMeta):
 
     __castlm_spec__: ClassVar[SignatureSpec]
 
+    if TYPE_CHECKING:
+        # Each subclass gets a constructor of its inputs (see _SignatureMeta); this one is what
+        # a type checker sees for ``type[Signature]`` or a TypeVar bound to it: a predictor of
+        # a signature known only at run time takes any keywords.
+        def __init__(self, /, **data: Any) -> None: ...
+
 
 def spec_of(signature: type[Signature]) -> SignatureSpec:
     """The computed :class:`SignatureSpec` of a Signature class."""
@@ -298,20 +323,57 @@ def with_reasoning(signature: type[Signature], desc: str) -> type[Signature]:
         return signature
     derived = _with_reasoning.get(signature)
     if derived is None:
-        derived = cast(
-            "type[Signature]",
-            _SignatureMeta(
-                signature.__name__,
-                (signature,),
-                {
-                    "__module__": signature.__module__,
-                    "__qualname__": signature.__qualname__,
-                    "__doc__": signature.__dict__.get("__doc__"),
-                    "__annotations__": {"reasoning": str},
-                    "reasoning": OutputField(desc=desc),
-                    "__castlm_leading_outputs__": ("reasoning",),
-                },
-            ),
+        # Called as a plain callable: pyright reads a call of a dataclass_transform metaclass
+        # as constructing one of its classes.
+        make = cast("Callable[..., type[Signature]]", _SignatureMeta)
+        derived = make(
+            signature.__name__,
+            (signature,),
+            {
+                "__module__": signature.__module__,
+                "__qualname__": signature.__qualname__,
+                "__doc__": signature.__dict__.get("__doc__"),
+                "__annotations__": {"reasoning": str},
+                "reasoning": OutputField(desc=desc),
+                "__castlm_leading_outputs__": ("reasoning",),
+            },
         )
         _with_reasoning[signature] = derived
     return derived
+
+
+def has_validators(signature: type[Signature]) -> bool:
+    """True when the class declares pydantic validators (its own or inherited)."""
+    found = signature.__pydantic_decorators__
+    return bool(
+        found.field_validators
+        or found.model_validators
+        or found.validators
+        or found.root_validators
+    )
+
+
+def run_validators(
+    signature: type[Signature], values: Mapping[str, Any], outputs: dict[str, Any], text: str
+) -> dict[str, Any]:
+    """``outputs`` after the signature's own validators (``field_validator``,
+    ``model_validator``) have run on the whole call, inputs included.
+
+    The adapter has already checked the outputs' types and constraints, on a model without
+    the validators; only a signature that declares some pays for this second pass. A failure
+    is a :class:`ParseError` carrying the validator's message, which the parse retry shows
+    the LM.
+    """
+    if not has_validators(signature):
+        return outputs
+    try:
+        model = signature.model_validate({**values, **outputs})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or '(whole reply)'}: {e['msg']}"
+            for e in exc.errors()[:5]
+        )
+        raise ParseError(
+            f"invalid output values ({problems})", raw=text, signature=signature.__name__
+        ) from exc
+    return {name: getattr(model, name) for name in outputs}

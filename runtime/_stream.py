@@ -134,7 +134,7 @@ def run(
         assert response is not None  # LM.stream always ends with the response
         yield from events.finish(response)
         with _instrument.calling(predictor, span):
-            outputs, response = _parse(predictor, request, response, lm, ctx)
+            outputs, response = _parse(predictor, values, request, response, lm, ctx)
         yield Done(predictor._finish(values, outputs, messages, response, ctx, guards), response)
     except GeneratorExit:
         _end(span, None)
@@ -166,7 +166,7 @@ async def arun(
         for event in events.finish(response):
             yield event
         with _instrument.calling(predictor, span):
-            outputs, response = await _aparse(predictor, request, response, lm, ctx)
+            outputs, response = await _aparse(predictor, values, request, response, lm, ctx)
         yield Done(predictor._finish(values, outputs, messages, response, ctx, guards), response)
     except GeneratorExit:
         _end(span, None)
@@ -183,23 +183,35 @@ def _end(span: Any, error: BaseException | None) -> None:
 
 
 def _parse(
-    predictor: Predict[Any], request: LMRequest, response: LMResponse, lm: LM, ctx: CallContext
+    predictor: Predict[Any],
+    values: Mapping[str, Any],
+    request: LMRequest,
+    response: LMResponse,
+    lm: LM,
+    ctx: CallContext,
 ) -> tuple[dict[str, Any], LMResponse]:
-    """The validated outputs; an unreadable reply gets the same one retry as a plain call."""
-    try:
-        return predictor.adapter.parse(predictor.spec, response.text), response
-    except ParseError as first:
-        retry = predictor._retry_request(request, response, first)
-        response = lm.complete(retry, use_cache=ctx.use_cache)
-        return predictor._parse_after_retry(response, first), response
+    """The validated outputs; a rejected reply gets the same retries as a plain call."""
+    failures: list[ParseError] = []
+    while isinstance(
+        step := predictor._read_or_retry(values, request, response, failures), LMRequest
+    ):
+        request = step
+        response = lm.complete(request, use_cache=ctx.use_cache)
+    return step, response
 
 
 async def _aparse(
-    predictor: Predict[Any], request: LMRequest, response: LMResponse, lm: LM, ctx: CallContext
+    predictor: Predict[Any],
+    values: Mapping[str, Any],
+    request: LMRequest,
+    response: LMResponse,
+    lm: LM,
+    ctx: CallContext,
 ) -> tuple[dict[str, Any], LMResponse]:
-    try:
-        return predictor.adapter.parse(predictor.spec, response.text), response
-    except ParseError as first:
-        retry = predictor._retry_request(request, response, first)
-        response = await lm.acomplete(retry, use_cache=ctx.use_cache)
-        return predictor._parse_after_retry(response, first), response
+    failures: list[ParseError] = []
+    while isinstance(
+        step := predictor._read_or_retry(values, request, response, failures), LMRequest
+    ):
+        request = step
+        response = await lm.acomplete(request, use_cache=ctx.use_cache)
+    return step, response

@@ -270,8 +270,8 @@ def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
         elif section in ("args", "arguments", "parameters", "params") and line:
             match = _ARG_LINE.match(line) if not raw.startswith((" " * 8, "\t\t")) else None
             if match:
-                current = match.group(1).lstrip("*")
-                args[current] = match.group(2).strip()
+                name = match.group(1).lstrip("*")
+                args[name], current = match.group(2).strip(), name
             elif current is not None:
                 args[current] = f"{args[current]} {line}".strip()
     return " ".join(" ".join(summary).split()), args

@@ -21,3 +21,8 @@ def _forget_learned_dialects() -> Iterator[None]:
     LEARNED.forget()
     yield
     LEARNED.forget()
+
+
+# pyright in `castlm verify` takes tens of seconds per package: off for the suite, except in
+# the tests that turn it back on (test_verify_pyright.py, test_typing.py).
+os.environ.setdefault("CASTLM_VERIFY_PYRIGHT", "0")

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from castlm import PredictorParams
-from castlm.compiler.emit import EmitError, render_package
+from castlm.compiler.emit import EmitError, public_api, render_package
 from castlm.compiler.verify import castlm_free_command, verify_package
 from support.fake_openai import FakeOpenAI
 from test_emit_support import (
@@ -153,10 +153,63 @@ def test_the_default_program_is_created_once_across_threads(package: Any) -> Non
 
 
 def test_exports(package: Any) -> None:
-    assert set(package.__all__) == {
-        "LM", "Channel", "Customer", "Reply", "Support", "Triage", "arun", "load", "run",
-    }  # fmt: skip
+    own = {"LM", "Channel", "Customer", "Reply", "Support", "Triage", "arun", "load", "run"}
+    assert set(package.__all__) == own | set(public_api.EAGER) | set(public_api.LAZY)
     assert package.Support.__module__ == f"{PACKAGE}.program"
+
+
+def test_castlm_public_names_come_from_the_package_itself(package: Any) -> None:
+    runtime = sys.modules[f"{PACKAGE}._runtime"]
+    for name in [*public_api.EAGER, *public_api.LAZY]:
+        assert getattr(package, name) is getattr(runtime, name), name
+    with pytest.raises(AttributeError, match="has no attribute 'Nope'"):
+        _ = package.Nope
+
+
+def test_the_lazy_public_names_load_on_first_use(out_dir: Path, tmp_path: Path) -> None:
+    script = tmp_path / "lazy.py"
+    script.write_text(
+        f"import sys\nimport {PACKAGE}\n"
+        f"assert '{PACKAGE}._runtime._batch' not in sys.modules\n"
+        f"from {PACKAGE} import Ok, track_usage\n"
+        f"assert Ok.__module__ == '{PACKAGE}._runtime._batch'\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        castlm_free_command(out_dir, script), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_program_name_wins_over_a_castlm_public_name(tmp_path: Path) -> None:
+    source = tmp_path / "src" / "prog.py"
+    source.parent.mkdir()
+    source.write_text(DONE_PROGRAM, encoding="utf-8")
+    files = render_package(
+        request_for(source, "done_pkg", params={"check": PARAMS["triage"]}, module_class="Finisher")
+    )
+    init = files["done_pkg/__init__.py"].decode()
+    assert "from .program import Done, Finisher" in init
+    assert "        Done," not in init  # not imported from _runtime as well
+    assert '"Done"' not in init.split("_LAZY_PUBLIC")[1]
+
+
+DONE_PROGRAM = """\
+import castlm as cl
+
+
+class Done(cl.Signature):
+    task: str = cl.InputField()
+    done: bool = cl.OutputField()
+
+
+class Finisher(cl.Module):
+    def __init__(self) -> None:
+        self.check = cl.Predict(Done)
+
+    def forward(self, task: str) -> Done:
+        return self.check(task=task)
+"""
 
 
 ODD_PROGRAM = """\

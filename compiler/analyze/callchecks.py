@@ -1,4 +1,4 @@
-"""Checks predictor calls and result reads against signatures (CL201-CL203, CL205).
+"""Checks predictor calls and result reads against signatures (CL201-CL203, CL205, CL208).
 
 Checks only run when castlm knows the whole signature: a signature imported from
 another file, or one extending such a signature, is trusted as written.
@@ -6,10 +6,13 @@ another file, or one extending such a signature, is trusted as written.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import libcst as cst
 from castlm.compiler.analyze.context import Reporter
 from castlm.compiler.analyze.predictors import result_attributes
 from castlm.compiler.analyze.reserved import is_result_attribute
+from castlm.compiler.analyze.valuetypes import expected_type, static_value
 from castlm.compiler.diagnostics import closest, did_you_mean
 from castlm.compiler.ir import PredictorIR, SignatureIR
 
@@ -24,7 +27,14 @@ class CallChecker:
         signature = self._signatures.get(predictor.signature or "")
         return signature if signature is not None and signature.complete else None
 
-    def check_call(self, call: cst.Call, callee: str, predictor: PredictorIR) -> None:
+    def check_call(
+        self,
+        call: cst.Call,
+        callee: str,
+        predictor: PredictorIR,
+        typed_params: Mapping[str, str] | None = None,
+    ) -> None:
+        """``typed_params``: forward's parameters whose builtin type is sure (valuetypes)."""
         signature = self.known_signature(predictor)
         positional = [arg for arg in call.args if arg.keyword is None and arg.star != "**"]
         for index, arg in enumerate(positional):
@@ -32,8 +42,8 @@ class CallChecker:
         if signature is None:
             return
         for arg in call.args:
-            if arg.keyword is not None:
-                self._check_keyword(arg.keyword, signature)
+            if arg.keyword is not None and self._check_keyword(arg.keyword, signature):
+                self._check_type(arg, signature, typed_params or {})
         # With positional or ``**kwargs`` arguments the passed fields are not known.
         if not positional and not any(arg.star == "**" for arg in call.args):
             self._check_missing(call, callee, signature)
@@ -50,17 +60,36 @@ class CallChecker:
             f"pass input fields by keyword, e.g. {example}=...",
         )
 
-    def _check_keyword(self, keyword: cst.Name, signature: SignatureIR) -> None:
+    def _check_keyword(self, keyword: cst.Name, signature: SignatureIR) -> bool:
+        """True when ``keyword`` is an input field; reports it (CL201) otherwise."""
         name = keyword.value
         inputs = [f.name for f in signature.inputs]
         if name in inputs:
-            return
+            return True
         if name in {f.name for f in signature.outputs}:
             hint: str | None = f"'{name}' is an output field of '{signature.name}'"
         else:
             hint = did_you_mean(name, inputs) or f"inputs are: {', '.join(inputs) or 'none'}"
         self._reporter.report(
             keyword, "CL201", f"unknown input field '{name}' for signature '{signature.name}'", hint
+        )
+        return False
+
+    def _check_type(
+        self, arg: cst.Arg, signature: SignatureIR, typed_params: Mapping[str, str]
+    ) -> None:
+        assert arg.keyword is not None
+        field = signature.field(arg.keyword.value)
+        expected = expected_type(field.annotation) if field is not None else None
+        value = static_value(arg.value, typed_params)
+        if expected is None or value is None or expected.accepts(value):
+            return
+        self._reporter.report(
+            arg.value,
+            "CL208",
+            f"input field '{arg.keyword.value}' of signature '{signature.name}' is "
+            f"{expected.describe()}, but this value is {value.describe()}",
+            expected.hint(),
         )
 
     def _check_missing(self, call: cst.Call, callee: str, signature: SignatureIR) -> None:

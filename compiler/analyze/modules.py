@@ -30,6 +30,8 @@ from castlm.compiler.analyze.members import (
     find_method,
     self_name,
 )
+from castlm.compiler.analyze.modulecalls import ModuleTarget
+from castlm.compiler.analyze.params import method_params
 from castlm.compiler.analyze.predictors import (
     COMPOUND_KINDS,
     WRAPPER_KINDS,
@@ -70,29 +72,55 @@ class ModuleBuilder:
         entries = tuple(self._flatten_predictors(name, "", frozenset()))
         predictors = tuple(p for p in entries if not is_call_target(p.kind))
         table = PredictorTable(entries)
+        submodules = tuple(self._flatten_submodules(name, "", frozenset()))
+        targets = self._module_targets(submodules)
         forward = self.method_definition(name, "forward")
         asynchronous = self.method_definition(name, "aforward")
         if asynchronous is not None and forward is not None:
             # Checked for diagnostics; the IR describes ``forward``.
-            self._analyze(asynchronous, table)
+            self._analyze(asynchronous, table, targets)
         chosen = forward or asynchronous
         locator = self._reporter.locator
         return ModuleIR(
             name=name,
             predictors=predictors,
-            submodules=tuple(self._flatten_submodules(name, "", frozenset())),
-            forward=None if chosen is None else self._analyze(chosen, table),
+            submodules=submodules,
+            forward=None if chosen is None else self._analyze(chosen, table, targets),
             location=locator.location(node.name),
             bases=tuple(locator.code(base) for base in base_expressions(node)),
             docstring=class_docstring(node),
             callables=tuple(p for p in entries if is_call_target(p.kind)),
         )
 
-    def _analyze(self, method: tuple[cst.FunctionDef, str], table: PredictorTable) -> ForwardIR:
+    def _analyze(
+        self,
+        method: tuple[cst.FunctionDef, str],
+        table: PredictorTable,
+        targets: dict[str, ModuleTarget],
+    ) -> ForwardIR:
         function, defined_in = method
         return analyze_forward(
-            function, defined_in, table, self._call_checker, self._aliases, self._reporter
+            function,
+            defined_in,
+            table,
+            self._call_checker,
+            self._aliases,
+            self._reporter,
+            targets,
         )
+
+    def _module_targets(self, submodules: tuple[SubmoduleIR, ...]) -> dict[str, ModuleTarget]:
+        """The sub-modules whose calls can be checked: those with a forward in this file."""
+        targets: dict[str, ModuleTarget] = {}
+        for submodule in submodules:
+            if submodule.class_name not in self._classes:
+                continue
+            found = self.method_definition(submodule.class_name, "forward")
+            found = found or self.method_definition(submodule.class_name, "aforward")
+            if found is not None:
+                params = method_params(found[0], self._reporter.locator)
+                targets[submodule.path] = ModuleTarget(submodule.class_name, params)
+        return targets
 
     def _local_module_bases(self, name: str) -> list[str]:
         return [

@@ -29,6 +29,7 @@ RESERVED_NAMES = frozenset(
     | {"_check_settings", "_settings_from_env", "_ConfigurationError"}
     | {"_configure_lms", "_configure", "_as_lm"}
     | {"_default", "_default_lock", "_MEMBERS", "_Ensemble", "_reduce"}
+    | {"_typing", "_runtime", "_LAZY_PUBLIC", "__getattr__"}
 )
 _CASTLM_LM = "from ._runtime import LM"
 # Names ``run``/``arun`` bodies use; a parameter of the same name would shadow them.

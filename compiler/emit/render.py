@@ -23,6 +23,7 @@ from castlm.compiler.emit.literals import py_value
 from castlm.compiler.emit.local_modules import local_module_names, module_file
 from castlm.compiler.emit.manifest import manifest_bytes
 from castlm.compiler.emit.project import KNN_FILE, pyproject_context, readme_context
+from castlm.compiler.emit.public_api import PublicNames, public_names
 from castlm.compiler.emit.request import EmitRequest
 from castlm.compiler.emit.rewrite import RUNTIME_PACKAGE, rewrite_source
 from castlm.compiler.emit.runtime_copy import runtime_files
@@ -33,6 +34,8 @@ _OWN_IMPORTS = (
     "import os as _os",
     "import threading as _threading",
     "from pathlib import Path as _Path",
+    "import typing as _typing",
+    "from . import _runtime",
     "from ._runtime import LM",
     "from ._runtime._lm_config import as_lm as _as_lm",
     "from ._runtime._lm_config import configure_lms as _configure_lms",
@@ -67,6 +70,7 @@ def render_package(request: EmitRequest) -> dict[str, bytes]:
     package = ident(request.package)
     local = local_module_names(request.program_path, request.local_modules)
     entry = entry_points(request.ir, request.module_class, local)
+    public = public_names({*entry.exported, *entry.program_names})
     env = templating.environment()
     files = {f"{package}/{RUNTIME_PACKAGE}/{p}": data for p, data in runtime_files().items()}
     files.update(_sources(request, local))
@@ -75,9 +79,10 @@ def render_package(request: EmitRequest) -> dict[str, bytes]:
     if pools:
         knn = {name: pool for name, (_, _, pool) in pools.items()}
         files[f"{package}/{KNN_FILE}"] = dump_knn_pools(knn).encode("ascii")
-    files[f"{package}/__init__.py"] = _render_init(env, request, entry).encode("utf-8")
+    files[f"{package}/__init__.py"] = _render_init(env, request, entry, public).encode("utf-8")
     files[f"{package}/py.typed"] = b""
-    readme = templating.render(env, "readme.md.j2", **readme_context(request, entry))
+    readme_values = readme_context(request, entry)
+    readme = templating.render(env, "readme.md.j2", **readme_values, public=_described(public))
     files["README.md"] = readme.encode("utf-8")
     pyproject = templating.render(env, "pyproject.toml.j2", **pyproject_context(request))
     files["pyproject.toml"] = pyproject.encode("utf-8")
@@ -156,9 +161,13 @@ def _extra_files(request: EmitRequest, files: Mapping[str, bytes]) -> dict[str, 
     return dict(request.extra_files)
 
 
-def _render_init(env: jinja2.Environment, request: EmitRequest, entry: EntryPoints) -> str:
+def _render_init(
+    env: jinja2.Environment, request: EmitRequest, entry: EntryPoints, public: PublicNames
+) -> str:
     ensemble = bool(request.members)
     own = [*_OWN_IMPORTS, *(_ENSEMBLE_IMPORTS if ensemble else _SINGLE_IMPORTS)]
+    if public.eager:
+        own.append(f"from ._runtime import {', '.join(public.eager)}")
     if entry.is_async:
         own.append("import asyncio as _asyncio")
     standin = request.lm_name == STANDIN
@@ -167,7 +176,7 @@ def _render_init(env: jinja2.Environment, request: EmitRequest, entry: EntryPoin
         _check_module(module)
         own.append(f"from .{module} import {ident(function)} as _reduce")
     program = f"from .program import {', '.join(entry.program_names)}"
-    exported = ["LM", "arun", "load", "run", *entry.exported]
+    exported = ["LM", "arun", "load", "run", *entry.exported, *public.all]
     returns = f") -> {entry.returns}:"
     run_body, arun_body = _bodies(entry, typed=ensemble)
     cls = ident(request.module_class)
@@ -185,11 +194,31 @@ def _render_init(env: jinja2.Environment, request: EmitRequest, entry: EntryPoin
         standin=standin,
         imports=code(import_block([*own, *entry.imports, program])),
         all_list=code(layout.bracketed("__all__ = [", _sorted_all(exported), "]")),
+        lazy_imports=code(_lazy_imports(public.lazy)),
+        lazy_set=code(layout.bracketed("_LAZY_PUBLIC = (", _quoted(public.lazy), ")")),
         run_def=code(layout.bracketed("def run(", entry.parameter_list, returns)),
         arun_def=code(layout.bracketed("async def arun(", entry.parameter_list, returns)),
         run_body=code(run_body),
         arun_body=code(arun_body),
     )
+
+
+def _lazy_imports(names: tuple[str, ...]) -> str:
+    """castlm's lazily loaded names, imported for type checkers only (see public_api)."""
+    if not names:
+        return ""
+    ordered = sorted(names, key=name_order)
+    imports = layout.bracketed("from ._runtime import (", ordered, ")", indent=1)
+    return f"if _typing.TYPE_CHECKING:\n{imports}"
+
+
+def _described(public: PublicNames) -> list[tuple[str, Escaped]]:
+    # The descriptions are castlm's own Markdown (public_api), written as they are.
+    return [(name, code(about)) for name, about in public.described()]
+
+
+def _quoted(names: tuple[str, ...]) -> list[str]:
+    return [f'"{name}"' for name in sorted(names, key=name_order)]
 
 
 def _check_module(module: str) -> None:
@@ -219,11 +248,13 @@ def _bodies(entry: EntryPoints, *, typed: bool = False) -> tuple[str, str]:
         run_body = layout.bracketed(f"return _asyncio.run({forward}", args, "))", indent=1)
         return run_body, layout.bracketed(f"return await {forward}", args, ")", indent=1)
     run_body = layout.bracketed(f"return {forward}", args, ")", indent=1)
-    # acall is typed Any; the annotated assignment gives arun forward's precise return type.
+    # The annotated assignment pins arun's result to forward's declared return type.
     acall = f"result: {entry.returns} = await _default_program().acall("
     return run_body, layout.bracketed(acall, args, ")", indent=1) + "\n    return result"
 
 
 def _sorted_all(names: list[str]) -> list[str]:
-    """Quoted and in isort order (constants, then classes, then the rest), as ruff wants."""
-    return [f'"{name}"' for name in sorted(set(names), key=name_order)]
+    """Quoted and in isort order (constants, then classes, then the rest), as ruff wants;
+    unlike imports, ruff sorts ``__all__`` case-sensitively within each group (RUF022)."""
+    ordered = sorted(set(names), key=lambda name: (name_order(name)[0], name))
+    return [f'"{name}"' for name in ordered]

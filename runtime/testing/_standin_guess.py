@@ -134,6 +134,7 @@ def _bounded(schema: Mapping[str, Any], integer: bool) -> int | float:
         return (float(low) + float(high)) / 2
     if low is not None:
         return float(low) + (_nudge(low) if low_open else 0)
+    assert high is not None  # both bounds absent returned 0.0 above
     return float(high) - (_nudge(high) if high_open else 0)
 
 

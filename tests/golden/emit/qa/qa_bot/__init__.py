@@ -9,11 +9,28 @@ from __future__ import annotations
 
 import os as _os
 import threading as _threading
+import typing as _typing
 from collections.abc import Callable as _Callable
 from pathlib import Path as _Path
 
+from . import _runtime
 from ._frozen import PARAMS as _PARAMS
-from ._runtime import LM
+from ._runtime import (
+    LM,
+    CastlmError,
+    CircuitOpenError,
+    ConfigurationError,
+    FallbackError,
+    GuardError,
+    InputError,
+    LMConnectionError,
+    LMError,
+    LMResponseError,
+    LMStatusError,
+    LMTimeoutError,
+    ParseError,
+    StreamInterruptedError,
+)
 from ._runtime._cache import LMCache as _LMCache
 from ._runtime._errors import ConfigurationError as _ConfigurationError
 from ._runtime._lm_config import as_lm as _as_lm
@@ -23,7 +40,57 @@ from ._runtime._lm_settings import check_settings as _check_settings
 from ._runtime._lm_settings import settings_from_env as _settings_from_env
 from .program import QA, Answer
 
-__all__ = ["LM", "QA", "Answer", "arun", "load", "run"]
+if _typing.TYPE_CHECKING:
+    from ._runtime import (
+        BatchResult,
+        Done,
+        Err,
+        FallbackLM,
+        History,
+        LiteLLMLM,
+        Ok,
+        OpenAIChatLM,
+        Outcome,
+        Partial,
+        StreamEvent,
+        UsageReport,
+        track_usage,
+    )
+
+__all__ = [
+    "LM",
+    "QA",
+    "Answer",
+    "BatchResult",
+    "CastlmError",
+    "CircuitOpenError",
+    "ConfigurationError",
+    "Done",
+    "Err",
+    "FallbackError",
+    "FallbackLM",
+    "GuardError",
+    "History",
+    "InputError",
+    "LMConnectionError",
+    "LMError",
+    "LMResponseError",
+    "LMStatusError",
+    "LMTimeoutError",
+    "LiteLLMLM",
+    "Ok",
+    "OpenAIChatLM",
+    "Outcome",
+    "ParseError",
+    "Partial",
+    "StreamEvent",
+    "StreamInterruptedError",
+    "UsageReport",
+    "arun",
+    "load",
+    "run",
+    "track_usage",
+]
 
 _COMPILED_LM = "standin"
 # The task LM's settings at compile time (sampling, limits, structured-output dialect): the
@@ -131,3 +198,27 @@ def _env_cache() -> _LMCache | None:
     # cache, so replaying the dev set through the package costs no LM calls.
     directory = _os.environ.get("CASTLM_CACHE_DIR", "").strip()
     return _LMCache(_Path(directory) / "cache.sqlite") if directory else None
+
+
+_LAZY_PUBLIC = (
+    "BatchResult",
+    "Done",
+    "Err",
+    "FallbackLM",
+    "History",
+    "LiteLLMLM",
+    "Ok",
+    "OpenAIChatLM",
+    "Outcome",
+    "Partial",
+    "StreamEvent",
+    "UsageReport",
+    "track_usage",
+)
+
+
+def __getattr__(name: str) -> object:
+    # castlm's public names that castlm itself loads on first use stay lazy here too.
+    if name in _LAZY_PUBLIC:
+        return getattr(_runtime, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
