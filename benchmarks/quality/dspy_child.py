@@ -2,8 +2,9 @@
 
 Runs in DSPy's own virtualenv (benchmarks/.venv-dspy). The programs below mirror the castlm
 programs of the tasks field for field (same docstrings, names, types and descriptions). DSPy
-uses its JSONAdapter, its best option on this server: its default ChatAdapter's field markers
-are never written by a model this small. Prints one JSON line.
+uses its JSONAdapter with JSON mode, its best option on this server: its default ChatAdapter's
+field markers are never written by a model this small, and it sends no schema to a model
+litellm does not know. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -135,6 +136,12 @@ def main() -> None:
         api_key="unused-by-llama-cpp",
         temperature=0.0,
         max_tokens=task.max_tokens,
+        # litellm sends max_tokens as max_completion_tokens, which llama.cpp ignores (replies
+        # then run to the context limit); extra_body passes the same bound the way it reads it.
+        extra_body={"max_tokens": task.max_tokens},
+        # DSPy sends no structured-output request to a model litellm does not know; JSON mode
+        # is the most a DSPy user can ask of this server (a JSON grammar, without the schema).
+        response_format={"type": "json_object"},
     )
     dspy.configure(lm=lm, adapter=dspy.JSONAdapter())
     signature, chain_of_thought = PROGRAMS[task.name]
@@ -154,7 +161,12 @@ def main() -> None:
     result.update(
         seconds=time.perf_counter() - start,
         baseline=baseline["dev_score"],
-        settings={"temperature": 0.0, "max_tokens": task.max_tokens, "adapter": "JSONAdapter"},
+        settings={
+            "temperature": 0.0,
+            "max_tokens": task.max_tokens,
+            "adapter": "JSONAdapter",
+            "response_format": "json_object",
+        },
     )
     print(json.dumps(result))
 

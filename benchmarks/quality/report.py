@@ -23,8 +23,10 @@ sampling settings (temperature 0, the task's `max_tokens`) and the same optimize
 by one proxy in front of the server. castlm runs as a user runs it: `castlm compile` with a
 castlm.toml (verification on), then the dev rows through the emitted package's `run`; its
 wall time therefore includes verification (mypy, the isolated import, the parity replay).
-DSPy 3.4.1 uses its JSONAdapter (its ChatAdapter's field markers are never written by a
-model this small). *Dev* is the score on the dev rows; *parse* is the share of dev rows whose
+DSPy 3.4.1 uses its JSONAdapter with `response_format={"type": "json_object"}` (a JSON
+grammar without the schema: DSPy sends no schema to a model litellm does not know, and its
+ChatAdapter's field markers are never written by a model this small), and `max_tokens` also
+in `extra_body` (litellm sends it as `max_completion_tokens`, which llama.cpp ignores). *Dev* is the score on the dev rows; *parse* is the share of dev rows whose
 reply could not be parsed (scored 0).
 """
 
