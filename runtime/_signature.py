@@ -139,14 +139,7 @@ class SignatureSpec:
         """The structured-output request for the outputs, built once per signature."""
         from ._structured import response_format
 
-        request = response_format(self.name, self.output_model.model_json_schema())
-        reasoning = request["json_schema"]["schema"]["properties"].get(REASONING_FIELD)
-        if reasoning is not None and reasoning.get("type") == "string":
-            # A grammar then closes the reasoning in time: a small model that would think
-            # until max_tokens cuts its JSON short writes the answer instead. Only the
-            # grammar is bounded; a longer reasoning is still accepted when parsed.
-            reasoning.setdefault("maxLength", REASONING_MAX_CHARS)
-        return request
+        return response_format(self.name, self.output_model.model_json_schema())
 
     @cached_property
     def output_token_cap(self) -> int:
@@ -156,8 +149,6 @@ class SignatureSpec:
 
 
 _REPLY_OVERHEAD = 32
-REASONING_FIELD = "reasoning"
-REASONING_MAX_CHARS = 1200
 
 
 def _field_cap(field: FieldSpec) -> int:

