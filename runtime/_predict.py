@@ -77,6 +77,9 @@ class Predict(Generic[S]):
         self._demos = self.normalize_demos(demos)
         self._prefix: tuple[Message, ...] | None = None
         self._suffix = self.adapter.reminder(self.spec)
+        # The response format depends only on the adapter and the signature: computed on the
+        # first call (pydantic's JSON schema costs far more than the rest of a call).
+        self._format: tuple[_adapter.Adapter, dict[str, Any] | None] | None = None
         self.model: str | None = None
         self.knn: KNNDemos | None = None
         self._knn_picker: object = None
@@ -134,6 +137,13 @@ class Predict(Generic[S]):
         if self._prefix is None:
             self._prefix = self.adapter.prefix(self.spec, self._instructions, self._demos)
         return self._prefix
+
+    def response_format(self) -> dict[str, Any] | None:
+        """The structured-output format requests carry, computed once per adapter."""
+        cached = self._format
+        if cached is None or cached[0] is not self.adapter:  # the adapter may be swapped
+            cached = self._format = (self.adapter, self.adapter.response_format(self.spec))
+        return cached[1]
 
     def messages(self, **inputs: Any) -> list[Message]:
         """The exact messages one call with these inputs sends."""
@@ -263,7 +273,7 @@ class Predict(Generic[S]):
             messages,
             temperature=ctx.temperature if ctx.temperature is not None else self.temperature,
             max_tokens=self.max_tokens,
-            response_format=self.adapter.response_format(self.spec),
+            response_format=self.response_format(),
             rollout=ctx.rollout,
         )
         if self.model:
