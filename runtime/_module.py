@@ -34,9 +34,14 @@ class Module:
             return self.forward(*args, **kwargs)
 
     async def acall(self, *args: Any, **kwargs: Any) -> Any:
-        """Run the program asynchronously: ``aforward`` if defined, else ``forward`` in a thread."""
+        """Run the program asynchronously: ``aforward`` if defined, else the async twin of
+        ``forward`` made at first use (castlm._aforward), else ``forward`` in a thread."""
         with _instrument.module_call(self):
             aforward = getattr(self, "aforward", None)
+            if aforward is None:
+                from ._aforward import twin  # lazily: it parses source, once per class
+
+                aforward = twin(self)
             if aforward is not None:
                 return await aforward(*args, **kwargs)
             import asyncio  # lazily: see LM._asend
