@@ -134,7 +134,8 @@ class Dynamic(cl.Module):
         self.step = cl.Predict(Step)
 
     def forward(self, question: str) -> Step:
-        return getattr(self, "step")(question=question)  # type: ignore[no-any-return]
+        name = "step"
+        return getattr(self, name)(question=question)  # type: ignore[no-any-return]
 
 
 class Helper(cl.Module):
