@@ -7,8 +7,8 @@ into emitted packages as source (compiler/emit/aforward.py), with the same rules
 - a call whose callee is ``self.<attribute>`` (indexed or dotted further: ``self.hops[i]``,
   ``self.stage.route``), or a local variable (``for hop in self.hops: hop(...)``), becomes
   ``await acall(callee, ...)``; a call of a function defined in the same file and marked with
-  :func:`castlm.blocking` too. :func:`acall` awaits the callee's ``acall`` when it has an async
-  one (predictors, modules, tools, blocking functions) and calls anything else as written;
+  :func:`castlm.blocking` too. ``acall`` (castlm._acall) awaits the callee's ``acall`` when
+  it has an async one (predictors, modules, tools, blocking functions), else calls it;
 - calls of the module's own methods, of other functions and builtins stay as written.
 
 A ``forward`` that cannot be transformed safely keeps running in a thread (see
@@ -22,15 +22,13 @@ import inspect
 import textwrap
 import types
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any
 
+from ._acall import acall
 from ._blocking import Blocking
 
 if TYPE_CHECKING:
     from ._module import Module
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 _DISPATCH = "__castlm_acall__"
 _RUNTIME = __name__.rpartition(".")[0]  # castlm, or <pkg>._runtime in an emitted package
@@ -39,20 +37,6 @@ _DYNAMIC = frozenset({"getattr", "setattr", "delattr", "vars"})
 AsyncForward = Callable[..., Awaitable[Any]]
 # forward function -> its twin, or None when it runs in a thread.
 _twins: dict[Callable[..., Any], Callable[..., Awaitable[Any]] | None] = {}
-# type -> whether it has an async ``acall`` method.
-_async_types: dict[type, bool] = {}
-
-
-async def acall(func: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
-    """``await func.acall(...)`` for castlm objects with an async ``acall``, else ``func(...)``."""
-    kind = type(func)
-    is_async = _async_types.get(kind)
-    if is_async is None:
-        is_async = _async_types[kind] = inspect.iscoroutinefunction(getattr(kind, "acall", None))
-    if is_async:
-        result: R = await func.acall(*args, **kwargs)  # type: ignore[attr-defined]
-        return result
-    return func(*args, **kwargs)
 
 
 def twin(module: Module) -> AsyncForward | None:
