@@ -71,7 +71,9 @@ def _twin_of(forward: cst.FunctionDef, twin: TwinIR, used: set[str]) -> cst.Func
         note += "forward runs in a thread."
     else:
         awaiter = _AwaitCalls(owner, frozenset(twin.awaited_names), frozenset(twin.methods))
-        body = forward.body.visit(awaiter)
+        visited = forward.body.visit(awaiter)
+        assert isinstance(visited, cst.BaseSuite)  # the transformer never removes a body
+        body = visited
         if awaiter.awaited:
             used.add(ACALL)
         note = _NOTE
