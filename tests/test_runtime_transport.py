@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Iterator
+from pathlib import Path
 
 import castlm as cl
 import httpx
@@ -17,7 +18,7 @@ from castlm import LMConnectionError, LMTimeoutError
 from castlm._aio_client import AiohttpClient
 from support.clients import close_all, openai_lm
 from support.fake_openai import FakeOpenAI, free_port
-from support.slow_servers import DrippingServer, ForwardingProxy
+from support.slow_servers import DrippingServer, ForwardingProxy, TLSServer
 
 REPLY = "hello"
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
@@ -158,3 +159,18 @@ def test_a_header_aiohttp_refuses_is_an_lm_error_so_fallback_falls_back(
             await good.aclose()
 
     assert asyncio.run(main()) == REPLY
+
+
+@pytest.mark.parametrize("path", ["sync", "async"])
+def test_tls_is_verified_against_ssl_cert_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    with TLSServer(tmp_path) as tls:
+        untrusted = openai_lm("m", base_url=tls.base_url, max_retries=0)
+        with pytest.raises(LMConnectionError, match=r"(?i)certificate"):
+            untrusted.complete(_ask(untrusted)) if path == "sync" else _acomplete(untrusted)
+        monkeypatch.setenv("SSL_CERT_FILE", str(tls.cert))
+        trusted = openai_lm("m", base_url=tls.base_url, max_retries=0)
+        text = trusted.complete(_ask(trusted)).text if path == "sync" else _acomplete(trusted)
+    assert text == REPLY

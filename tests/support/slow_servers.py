@@ -1,4 +1,5 @@
-"""Local servers for transport tests: one that drips its answer, and a forwarding proxy.
+"""Local servers for transport tests: one that drips its answer, a forwarding proxy and an
+HTTPS server with a self-signed certificate.
 
 Both listen on 127.0.0.1 on a free port, run in a daemon thread, and stop with ``stop()``
 (or as context managers).
@@ -6,11 +7,15 @@ Both listen on 127.0.0.1 on a free port, run in a daemon thread, and stop with `
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -111,3 +116,58 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
         upstream.close()
+
+
+class TLSServer:
+    """Answers every POST with a completion over HTTPS, with a self-signed certificate for
+    127.0.0.1 made by the openssl command line (``cert`` is its path: a CA file for clients)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.cert = directory / "cert.pem"
+        key = directory / "key.pem"
+        subprocess.run(
+            [
+                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                "-keyout", str(key), "-out", str(self.cert),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )  # fmt: skip
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert, key)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _CompletionHandler)
+        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"https://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def __enter__(self) -> TLSServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class _CompletionHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(COMPLETION)))
+        self.end_headers()
+        self.wfile.write(COMPLETION)
+
+    def handle(self) -> None:
+        with contextlib.suppress(ssl.SSLError, ConnectionError):  # a client refused our cert
+            super().handle()
