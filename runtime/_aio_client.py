@@ -7,10 +7,10 @@ above the transport unchanged: requests go out from ``post``/``stream`` and come
 ``httpx.Response``, and every failure is one of httpx's transport errors, which
 ``OpenAIChatLM`` already maps to castlm's LMError tree and retries.
 
-Environment proxies (``HTTP_PROXY``, ``HTTPS_PROXY``, ``NO_PROXY``) apply through aiohttp's
-``trust_env``; TLS uses the same verifying context as the sync path (honouring
-``SSL_CERT_FILE``). ``timeout`` bounds a whole request, from connecting to the last byte of
-the answer; in a stream it bounds the connection and each wait for the next chunk.
+Environment proxies (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``) are read
+when a client first posts to a URL; TLS uses the same verifying context as the sync path
+(honouring ``SSL_CERT_FILE``). ``timeout`` bounds a whole request, from connecting to the last
+byte of the answer; in a stream it bounds the connection and each wait for the next chunk.
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ import asyncio
 import contextlib
 import json as jsonlib
 import ssl
+import urllib.request
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
 import httpx
@@ -67,6 +69,7 @@ class AiohttpClient:
         self._max = max_connections
         self._session: aiohttp.ClientSession | None = None
         self._requests: dict[tuple[str, str], httpx.Request] = {}  # what responses point back to
+        self._proxies: dict[str, str | None] = {}
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -76,7 +79,8 @@ class AiohttpClient:
                 timeout=aiohttp.ClientTimeout(
                     total=None, sock_connect=self._timeout, sock_read=self._timeout
                 ),
-                trust_env=True,  # HTTP(S)_PROXY, NO_PROXY
+                # Not trust_env: aiohttp would then look the proxy up in a worker thread for
+                # every request (see _proxy_for).
                 skip_auto_headers=("Content-Type",),
             )
         return self._session
@@ -85,10 +89,11 @@ class AiohttpClient:
         self, url: str, *, json: Any = None, headers: Mapping[str, str] | None = None
     ) -> httpx.Response:
         """POST ``json``; the whole attempt, connect to last byte, within ``timeout``."""
-        session, sent = self._open(), self._request_headers(headers)
+        session, sent, proxy = self._open(), self._request_headers(headers), self._proxy_for(url)
         with _mapped():
             async with asyncio.timeout(self._timeout):
-                async with session.post(url, data=_body(json), headers=sent) as answer:
+                request = session.post(url, data=_body(json), headers=sent, proxy=proxy)
+                async with request as answer:
                     content = await answer.read()
         return self._response(answer, url, "POST", content=content)
 
@@ -96,13 +101,28 @@ class AiohttpClient:
     async def stream(
         self, method: str, url: str, *, json: Any = None, headers: Mapping[str, str] | None = None
     ) -> AsyncIterator[httpx.Response]:
-        session, sent = self._open(), self._request_headers(headers)
+        session, sent, proxy = self._open(), self._request_headers(headers), self._proxy_for(url)
         with _mapped():
-            answer = await session.request(method, url, data=_body(json), headers=sent)
+            answer = await session.request(method, url, data=_body(json), headers=sent, proxy=proxy)
         try:
             yield self._response(answer, url, method, stream=_Chunks(answer))
         finally:
             answer.release()
+
+    def _proxy_for(self, url: str) -> str | None:
+        """The environment proxy for ``url`` (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY),
+        looked up once per URL: an LM client posts to one URL for its whole life."""
+        try:
+            return self._proxies[url]
+        except KeyError:
+            pass
+        parts = urlsplit(url)
+        proxies = urllib.request.getproxies()
+        proxy = proxies.get(parts.scheme) or proxies.get("all")
+        if proxy and urllib.request.proxy_bypass(parts.hostname or ""):
+            proxy = None
+        self._proxies[url] = proxy or None
+        return self._proxies[url]
 
     def _request_headers(self, headers: Mapping[str, str] | None) -> dict[str, str]:
         merged = {"Content-Type": "application/json", **(headers or {})}

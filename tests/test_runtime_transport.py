@@ -174,3 +174,29 @@ def test_tls_is_verified_against_ssl_cert_file(
         trusted = openai_lm("m", base_url=tls.base_url, max_retries=0)
         text = trusted.complete(_ask(trusted)).text if path == "sync" else _acomplete(trusted)
     assert text == REPLY
+
+
+def test_async_calls_use_no_worker_thread(
+    server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # aiohttp with trust_env looks the proxy up in asyncio's default executor on every
+    # request; castlm reads the environment once per URL instead.
+    lm = openai_lm("m", base_url=server.base_url)
+    used: list[object] = []
+
+    async def main() -> list[str]:
+        first = await lm.acomplete(_ask(lm))  # connects (name resolution may use a thread)
+        loop = asyncio.get_running_loop()
+        original = loop.run_in_executor
+
+        def counting(*args: object) -> object:
+            used.append(args[1])
+            return original(*args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(loop, "run_in_executor", counting)
+        rest = await asyncio.gather(*(lm.acomplete(_ask(lm, str(i))) for i in range(3)))
+        await lm.aclose()
+        return [first.text, *(r.text for r in rest)]
+
+    assert asyncio.run(main()) == [REPLY] * 4
+    assert used == []
