@@ -30,7 +30,9 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
 
 NAME = "Async throughput"
 CONFIGS = ((0.05, 64), (0.05, 256), (0.01, 64), (0.01, 256))
@@ -53,6 +55,14 @@ TRIAGE = ROOT / "examples" / "triage"
 def tickets() -> list[str]:
     with (TRIAGE / "data" / "train.jsonl").open(encoding="utf-8") as f:
         return [json.loads(line)["ticket"] for line in f if line.strip()]
+
+
+class CustomerInfo(BaseModel):
+    """examples/triage's nested output, for the DSPy version of the program (module level:
+    DSPy resolves the signature's annotations in this module's namespace)."""
+
+    plan: Literal["free", "pro", "enterprise"] = Field(description="the subscription plan")
+    product: str = Field(description="the product concerned")
 
 
 # -- children --------------------------------------------------------------------------------
@@ -117,16 +127,7 @@ def predict_call(base_url: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
 
 
 def dspy_call(base_url: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
-    from typing import Literal
-
     import dspy
-    from pydantic import BaseModel, Field
-
-    class CustomerInfo(BaseModel):
-        """What the ticket tells us about the customer."""
-
-        plan: Literal["free", "pro", "enterprise"] = Field(description="the subscription plan")
-        product: str = Field(description="the product concerned")
 
     class Triage(dspy.Signature):  # type: ignore[misc]  # dspy: untyped in this venv
         """Triage a support ticket: pick its category, say whether it is urgent, and identify
