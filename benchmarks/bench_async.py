@@ -10,7 +10,8 @@ Clients, each in its own process, all in one run against benchmarks/latency_serv
 - ``castlm abatch``: the same package, ``await triage_bot.load().abatch(inputs, concurrency=c)``.
 - ``castlm Predict.acall``: the uncompiled program's ChainOfThought, from the project venv.
 - ``DSPy module acall``: the same program written for DSPy 3.4.1 (a ``dspy.Module`` around
-  ``dspy.ChainOfThought``), ``await program.acall(ticket=...)``.
+  ``dspy.ChainOfThought``, with the ``aforward`` DSPy's ``Module.acall`` requires),
+  ``await program.acall(ticket=...)``.
 
 Every client runs at concurrency 64 and 256, against 50 ms and 10 ms of server latency.
 ``concurrency`` workers each await one call after another (``abatch`` gets all inputs at once
@@ -148,6 +149,9 @@ def dspy_call(base_url: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
         def forward(self, ticket: str) -> Any:
             return self.triage(ticket=ticket)
 
+        async def aforward(self, ticket: str) -> Any:  # DSPy's Module.acall needs one
+            return await self.triage.acall(ticket=ticket)
+
     bot = TriageBot()
     bot.set_lm(dspy.LM("openai/bench-dspy", api_base=base_url, api_key="bench", cache=False))
 
@@ -281,7 +285,7 @@ def run(ctx: Any) -> Any:
                     arun,
                     None,
                     "req/s",
-                    arun / raw,
+                    arun / raw if raw else 0.0,
                     "castlm/raw",
                     f"≥ {share:.0%} of raw aiohttp",
                     arun / raw >= share,
@@ -293,10 +297,10 @@ def run(ctx: Any) -> Any:
                 arun,
                 dspy,
                 "req/s",
-                arun / dspy,
+                arun / dspy if dspy else float("inf"),
                 "castlm/DSPy",
                 f"≥ {DSPY_FACTOR:g}x DSPy",
-                arun / dspy >= DSPY_FACTOR,
+                arun >= DSPY_FACTOR * dspy,
             )
         )
     return Result(NAME, rows, _details(runs, rate, rounds))
@@ -349,8 +353,9 @@ def _details(
             value = rate[(latency, concurrency, client)]
             cpu = median([r["cpu_us_per_call"] for r in results])
             errors = sum(r["errors"] for r in results)
+            share = value / raw if raw else 0.0
             lines.append(
-                f"| {LABELS[client]} | {value:,.0f} | {value / raw:.0%} | {value / ideal:.0%} "
+                f"| {LABELS[client]} | {value:,.0f} | {share:.0%} | {value / ideal:.0%} "
                 f"| {cpu:.0f} | {errors} |"
             )
     first = {
