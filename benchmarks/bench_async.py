@@ -3,8 +3,9 @@
 The program is examples/triage (ChainOfThought, a nested output model, its compiled demos).
 Clients, each in its own process, all in one run against benchmarks/latency_server.py:
 
-- ``raw aiohttp``: the ceiling. One aiohttp session POSTs the request castlm sends for the
-  triage program and decodes the JSON answer; no framework at all.
+- ``raw aiohttp``: the ceiling. One aiohttp session POSTs the requests the emitted package
+  sends (its prompts, with the compiled demos, built once per ticket; JSON-encoded per call)
+  and decodes the JSON answer; no framework on the call path.
 - ``castlm arun``: the emitted package, installed from its wheel into a fresh venv (its own
   dependencies only, no castlm), called as ``await triage_bot.arun(ticket=...)``.
 - ``castlm abatch``: the same package, ``await triage_bot.load().abatch(inputs, concurrency=c)``.
@@ -72,24 +73,22 @@ Call = Callable[[str], Awaitable[Any]]
 
 def raw_call(base_url: str, concurrency: int) -> tuple[Call, Callable[[], Awaitable[None]]]:
     import aiohttp
-    import castlm as cl
+    import triage_bot  # the installed package: the exact requests its arun sends
 
-    sys.path.insert(0, str(TRIAGE))
-    import program  # examples/triage: the request castlm sends for it, built once per ticket
-
-    bot = program.TriageBot()
-    lm = cl.OpenAIChatLM("bench-raw", base_url=base_url, api_key="bench", cache=None)
+    predictor = dict(triage_bot.load().named_predictors())["triage"]
+    assert predictor.lm is not None
+    payloads: dict[str, dict[str, Any]] = {}  # prompts built once; JSON encoded per call
     session: aiohttp.ClientSession | None = None
-    bodies: dict[str, bytes] = {}
 
     async def call(ticket: str) -> Any:
         nonlocal session
         if session is None:
             session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency))
-        body = bodies.get(ticket)
-        if body is None:
-            request = lm.request(bot.triage.messages(ticket=ticket))
-            body = bodies[ticket] = json.dumps(request.payload()).encode()
+        payload = payloads.get(ticket)
+        if payload is None:
+            request = predictor._prepare({"ticket": ticket})[2]
+            payload = payloads[ticket] = request.payload()
+        body = json.dumps(payload).encode()
         headers = {"Content-Type": "application/json", "Authorization": "Bearer bench"}
         async with session.post(f"{base_url}/chat/completions", data=body, headers=headers) as r:
             answer = json.loads(await r.read())
@@ -309,7 +308,7 @@ def run(ctx: Any) -> Any:
 def _python(ctx: Any, client: str, package_python: Path) -> Path:
     if client == "dspy":
         return Path(ctx.dspy_python)
-    return package_python if client in ("arun", "abatch") else Path(ctx.castlm_python)
+    return package_python if client in ("raw", "arun", "abatch") else Path(ctx.castlm_python)
 
 
 def _castlm_env(client: str, base_url: str) -> dict[str, str]:
