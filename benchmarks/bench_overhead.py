@@ -1,5 +1,10 @@
 """Per-call framework overhead: one predictor call with an in-process fake LM, caching off.
 
+Three programs: a one-field ``Predict`` and ``ChainOfThought`` (a ticket in, a category out),
+and the shipped examples/triage program (a Module around a ChainOfThought with a Literal, a bool
+and a nested pydantic model as outputs, and 8 demos from its training set), called as
+production calls it: ``program(ticket=...)``. DSPy gets the same program written for DSPy.
+
 Both frameworks get the same signature (a ticket in, a category out), the same input and the
 same fixed, well-formed reply, from an LM that does no work: castlm a ``castlm.LM`` subclass
 (``cache=None``), DSPy a ``dspy.LM`` with ``cache=False`` and a custom engine (DSPy 3.4's
@@ -15,9 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal
+
+from pydantic import BaseModel, Field
 
 NAME = "Per-call overhead"
 TARGET_FACTOR = 10.0
@@ -34,6 +43,31 @@ REPLIES = {
 # inside a function.
 Category = Literal["billing", "bug", "account", "feature_request", "other"]
 INPUT_DESC = "the customer's message"
+
+
+TRIAGE = Path(__file__).resolve().parent.parent / "examples" / "triage"
+TRIAGE_DEMOS = 8
+TRIAGE_OUTPUT = {
+    "reasoning": "The customer was charged twice and wants the second payment back.",
+    "category": "billing",
+    "urgent": False,
+    "customer": {"plan": "pro", "product": "web app"},
+}
+PROGRAMS = ("Predict", "ChainOfThought", "triage program")
+
+
+def triage_demos() -> list[dict[str, Any]]:
+    with (TRIAGE / "data" / "train.jsonl").open(encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    return rows[:TRIAGE_DEMOS]
+
+
+class CustomerInfo(BaseModel):
+    """examples/triage's nested output, for the DSPy version of the program (module level:
+    DSPy resolves the signature's annotations in this module's namespace)."""
+
+    plan: Literal["free", "pro", "enterprise"] = Field(description="the subscription plan")
+    product: str = Field(description="the product concerned")
 
 
 # -- children --------------------------------------------------------------------------------
@@ -59,6 +93,18 @@ def castlm_predictors() -> dict[str, Callable[[], Any]]:
     for name, cls in (("Predict", cl.Predict), ("ChainOfThought", cl.ChainOfThought)):
         predictor = cls(Classify, lm=FixedLM(REPLIES[name]))
         calls[name] = _bind(predictor)
+    sys.path.insert(0, str(TRIAGE))
+    import program
+
+    bot = program.TriageBot()
+    bot.triage.demos = triage_demos()
+    reply = json.dumps(TRIAGE_OUTPUT) if bot.triage.adapter.response_format(bot.triage.spec) else ""
+    reply = reply or "\n\n".join(
+        f"[[ ## {k} ## ]]\n{v if isinstance(v, str) else json.dumps(v)}"
+        for k, v in TRIAGE_OUTPUT.items()
+    )
+    bot.set_lm(FixedLM(reply))
+    calls["triage program"] = _bind(bot)
     return calls
 
 
@@ -99,7 +145,43 @@ def dspy_predictors() -> dict[str, Callable[[], Any]]:
         # The predictor's own LM (as castlm's lm=), not the global setting.
         predictor.set_lm(dspy.LM("openai/fixed", engine=FixedEngine(REPLIES[name]), cache=False))
         calls[name] = _bind(predictor)
+    bot = _dspy_triage(dspy)
+    reply = "\n\n".join(
+        f"[[ ## {k} ## ]]\n{v if isinstance(v, str) else json.dumps(v)}"
+        for k, v in TRIAGE_OUTPUT.items()
+    )
+    bot.set_lm(
+        dspy.LM(
+            "openai/fixed", engine=FixedEngine(reply + "\n\n[[ ## completed ## ]]"), cache=False
+        )
+    )
+    calls["triage program"] = _bind(bot)
     return calls
+
+
+def _dspy_triage(dspy: Any) -> Any:
+    """examples/triage written for DSPy: the same signature, module and demos."""
+
+    class Triage(dspy.Signature):  # type: ignore[misc]  # dspy: untyped in this venv
+        """Triage a support ticket: pick its category, say whether it is urgent, and identify
+        the customer's plan and the product the ticket is about."""
+
+        ticket: str = dspy.InputField(desc="the customer's message")
+        category: Category = dspy.OutputField()
+        urgent: bool = dspy.OutputField(desc="true when the customer is blocked")
+        customer: CustomerInfo = dspy.OutputField()
+
+    class TriageBot(dspy.Module):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.triage = dspy.ChainOfThought(Triage)
+
+        def forward(self, ticket: str) -> Any:
+            return self.triage(ticket=ticket)
+
+    bot = TriageBot()
+    bot.triage.predict.demos = [dspy.Example(**row).with_inputs("ticket") for row in triage_demos()]
+    return bot
 
 
 def _bind(predictor: Any) -> Callable[[], Any]:
@@ -133,7 +215,7 @@ def child(framework: str, calls: int, warmup: int, profile: bool) -> None:
             "p90_us": sorted(samples)[int(len(samples) * 0.9)] / 1000,
         }
     if profile:
-        out["profile"] = _profile(predictors["ChainOfThought"], calls)
+        out["profile"] = _profile(predictors["triage program"], calls)
     print(json.dumps(out))
 
 
@@ -195,13 +277,13 @@ def run(ctx: Any) -> Any:
             "µs",
             TARGET_FACTOR,
         )
-        for name in ("Predict", "ChainOfThought")
+        for name in PROGRAMS
     ]
     table = [
         "| predictor | castlm median / p90 (µs) | DSPy median / p90 (µs) |",
         "| --- | ---: | ---: |",
     ]
-    for name in ("Predict", "ChainOfThought"):
+    for name in PROGRAMS:
         c, d = castlm[name], dspy[name]
         table.append(
             f"| {name} | {c['median_us']:.1f} / {c['p90_us']:.1f} "
@@ -214,7 +296,7 @@ def run(ctx: Any) -> Any:
             "",
             *table,
             "",
-            f"castlm's ChainOfThought call under cProfile ({calls} calls, by own time):",
+            f"castlm's triage program call under cProfile ({calls} calls, by own time):",
             "",
             code_block(castlm["profile"]),
         ]

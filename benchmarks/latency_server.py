@@ -12,9 +12,10 @@ thousands of concurrent requests per second on a small machine). It runs in its 
 Replies are well formed for both castlm's and DSPy's prompt formats: the server reads the
 output field names the prompt asks for (the ``[[ ## name ## ]]`` headers, or the keys of a
 JSON reply) and answers a support-ticket classification deterministically from keywords of
-the input. Every other output field (reasoning, proposed instructions, dataset summaries) gets
-a short sentence. ``GET /stats`` returns the chat requests counted per model name, which is how
-the compile benchmark counts LM calls.
+the input (and the urgency and customer of examples/triage). Every other output field
+(reasoning, proposed instructions, dataset summaries) gets a short sentence. ``GET /stats``
+returns the chat requests counted per model name, which is how the compile benchmark counts
+LM calls.
 """
 
 from __future__ import annotations
@@ -78,9 +79,13 @@ def requested_fields(prompt: str) -> tuple[list[str], bool]:
     return [], False
 
 
-def value_for(name: str, inputs: str) -> str:
+def value_for(name: str, inputs: str) -> Any:
     if "category" in name or name in ("label", "answer", "class"):
         return classify(inputs)
+    if name == "urgent":  # examples/triage's other outputs
+        return any(word in inputs.lower() for word in ("urgent", "blocked", "down", "asap"))
+    if name == "customer":
+        return {"plan": "pro" if "pro" in inputs.lower() else "free", "product": "web app"}
     if "instruction" in name:
         return INSTRUCTION
     if name in ("reasoning", "rationale"):
@@ -99,8 +104,12 @@ def answer(messages: list[dict[str, Any]]) -> str:
     values = {name: value_for(name, inputs) for name in fields}
     if as_json:
         return json.dumps(values)
-    body = "\n\n".join(f"[[ ## {name} ## ]]\n{value}" for name, value in values.items())
+    body = "\n\n".join(f"[[ ## {name} ## ]]\n{_plain(value)}" for name, value in values.items())
     return f"{body}\n\n[[ ## completed ## ]]"
+
+
+def _plain(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def completion(body: dict[str, Any]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ CL209  error    unknown keyword in a call of one of the program's own modules
 CL301  error    requested target class not found
 CL302  error    requested target class is not a castlm Module
 CL303  error    target module has no ``forward`` method
+CL401  warning  ``forward`` cannot be made async: ``acall`` runs it in a thread
 ====== ======== ==========================================================
 
 Formatted diagnostics are one line each, in the style of other compilers::
@@ -71,6 +72,7 @@ CODES: dict[str, str] = {
     "CL301": "target class not found",
     "CL302": "target class is not a Module",
     "CL303": "target module has no forward method",
+    "CL401": "forward cannot be made async",
 }
 
 _LINE_BREAK = re.compile(r"\s*\n\s*")

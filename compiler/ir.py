@@ -146,6 +146,21 @@ class ForwardIR:
 
 
 @dataclass(frozen=True)
+class TwinIR:
+    """How ``aforward`` is written from the ``forward`` a module class defines itself.
+
+    ``awaited_names`` are forward's local variables and the same-file blocking functions: calls
+    of them go through ``acall``, like calls of ``self.<attribute>`` other than ``methods`` (the
+    module's own methods and castlm's). Non-empty ``problems`` (CL401) mean the twin runs
+    ``forward`` in a thread instead (see analyze/asyncable.py).
+    """
+
+    awaited_names: tuple[str, ...]
+    methods: tuple[str, ...]
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ModuleIR:
     name: str
     # Own and inherited predictors, with those of same-file submodules flattened in.
@@ -158,6 +173,8 @@ class ModuleIR:
     # Compound and wrapper modules (``cl.ReAct(QA, ...)``, ``cl.BestOfN(...)``) as called in
     # forward: not predictors themselves (theirs are in ``predictors``), but checked alike.
     callables: tuple[PredictorIR, ...] = ()
+    # The async twin the emitter writes; None when the class defines aforward (or no forward).
+    twin: TwinIR | None = None
 
     def predictor(self, path: str) -> PredictorIR | None:
         return next((p for p in self.predictors if p.path == path), None)

@@ -17,6 +17,7 @@ subprocess runs it as a script (``__main__``) where castlm is blocked.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 import importlib
@@ -27,7 +28,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -338,6 +339,16 @@ def _compare(expected: list[ExpectedCall] | None, runs: list[dict[str, Any]]) ->
 
 
 def _compare_one(index: int, want: ExpectedCall | None, run: dict[str, Any]) -> list[Mismatch]:
+    found = _compare_call(index, want, run)
+    if "async" in run:  # arun must send the same prompts and return the same result
+        said = {(m.kind, m.predictor) for m in found}
+        for mismatch in _compare_call(index, want, run["async"]):
+            if (mismatch.kind, mismatch.predictor) not in said:  # once when both stray alike
+                found.append(dataclasses.replace(mismatch, detail=f"arun: {mismatch.detail}"))
+    return found
+
+
+def _compare_call(index: int, want: ExpectedCall | None, run: dict[str, Any]) -> list[Mismatch]:
     error = run.get("error")
     found: list[Mismatch] = []
     wanted_error = want.error if want is not None else None
@@ -446,11 +457,18 @@ def _probe(request: Mapping[str, Any]) -> dict[str, Any]:
 def _probe_one(
     package: Any, runtime: Any, inputs: Mapping[str, Any], names: Mapping[int, str]
 ) -> dict[str, Any]:
+    """One dev example through ``run``, and through ``arun`` (the async twin of forward)."""
+    sync = _probe_call(runtime, names, lambda: package.run(**inputs))
+    sync["async"] = _probe_call(runtime, names, lambda: asyncio.run(package.arun(**inputs)))
+    return sync
+
+
+def _probe_call(runtime: Any, names: Mapping[int, str], call: Callable[[], Any]) -> dict[str, Any]:
     prediction: Any = None
     error: dict[str, str] | None = None
     with runtime.trace() as steps:
         try:
-            prediction = to_json_data(package.run(**inputs))
+            prediction = to_json_data(call())
         except Exception as exc:
             error = {"type": type(exc).__name__, "message": str(exc)}
     prompts = [

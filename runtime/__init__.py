@@ -39,6 +39,7 @@ from ._signature import InputField, OutputField, Signature, SignatureSpec, spec_
 if TYPE_CHECKING:
     from ._batch import BatchResult, Err, Ok, Outcome, abatch, batch
     from ._best_of_n import BestOfN
+    from ._blocking import Blocking, blocking
     from ._breaker import BreakerPolicy, CircuitBreaker
     from ._cache import CacheWarning, LMCache
     from ._codeact import CodeAct
@@ -116,6 +117,8 @@ _LAZY = {
     "Outcome": "._batch",
     "abatch": "._batch",
     "batch": "._batch",
+    "Blocking": "._blocking",
+    "blocking": "._blocking",
     "BreakerPolicy": "._breaker",
     "CircuitBreaker": "._breaker",
     "FallbackLM": "._fallback",
@@ -158,6 +161,7 @@ __all__ = [
     "AuditRecord",
     "BatchResult",
     "BestOfN",
+    "Blocking",
     "BreakerPolicy",
     "CacheError",
     "CacheWarning",
@@ -241,6 +245,7 @@ __all__ = [
     "abatch",
     "add_audit_hook",
     "batch",
+    "blocking",
     "configure_lms",
     "configure_tracing",
     "context",

@@ -46,9 +46,14 @@ class Module:
             return self.forward(*args, **kwargs)
 
     async def acall(self: _Forward[P, R_co], *args: P.args, **kwargs: P.kwargs) -> R_co:
-        """Run the program asynchronously: ``aforward`` if defined, else ``forward`` in a thread."""
+        """Run the program asynchronously: ``aforward`` if defined, else the async twin of
+        ``forward`` made at first use (castlm._aforward), else ``forward`` in a thread."""
         with _instrument.module_call(cast(Module, self)):
             aforward = getattr(self, "aforward", None)
+            if aforward is None:
+                from ._aforward import twin  # lazily: it parses source, once per class
+
+                aforward = twin(cast(Module, self))
             if aforward is not None:
                 result: R_co = await aforward(*args, **kwargs)
                 return result

@@ -2,7 +2,8 @@
 
 This is the backend castlm uses by default: OpenAI itself, and every local or hosted server that
 speaks the same ``/chat/completions`` protocol (vLLM, llama.cpp, Ollama, LM Studio, gateways).
-It depends on httpx only, so emitted packages can vendor it without pulling in an SDK.
+It depends on httpx (sync) and aiohttp (async) only, so emitted packages can vendor it without
+pulling in an SDK.
 
 Credentials are handled with care because LM objects end up in reprs, logs, tracebacks, cache
 namespaces and pickles: a key read from the environment is re-read at send time and never
@@ -29,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from ._aio_http import AsyncioTransport, AsyncSender, DirectClient, proxied
+from ._deadline import with_deadlines, within
 from ._errors import (
     ConfigurationError,
     LMConnectionError,
@@ -46,6 +47,7 @@ from ._sse import ChunkReader
 from ._structured import Dialect, DialectRejected, dialect_of, names_dialect
 
 if TYPE_CHECKING:
+    from ._aio_client import AsyncSender
     from ._breaker import BreakerPolicy, CircuitBreaker
     from ._ratelimit import RateLimit, RateLimiter
 
@@ -465,7 +467,8 @@ class OpenAIChatLM(KeyedLM):
 
     def _post(self, body: dict[str, Any]) -> _Outcome:
         try:
-            return self._sync_client().post(self.url, json=body, headers=self._auth())
+            with within(self.timeout):  # the whole attempt, not each read
+                return self._sync_client().post(self.url, json=body, headers=self._auth())
         except httpx.TransportError as exc:
             return exc
 
@@ -485,12 +488,21 @@ class OpenAIChatLM(KeyedLM):
     def _sync_client(self) -> httpx.Client:
         with self._lock:
             if self._client is None:
-                self._client = httpx.Client(
+                client = httpx.Client(
                     timeout=self.timeout,
                     headers=self._headers,
                     limits=self._limits(),
+                    verify=self._ssl_context(),
                 )
+                self._client = with_deadlines(client)
             return self._client
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        """One verifying TLS context (``SSL_CERT_FILE`` honoured) for both paths; called under
+        self._lock (building one takes 25 ms)."""
+        if self._ssl is None:
+            self._ssl = httpx.create_ssl_context()
+        return self._ssl
 
     async def _async_client(self) -> AsyncSender:
         loop = asyncio.get_running_loop()
@@ -507,22 +519,15 @@ class OpenAIChatLM(KeyedLM):
         return entry[0]
 
     def _new_async_client(self) -> AsyncSender:
-        # Called under self._lock. One TLS context serves every loop's client.
-        if self._ssl is None:
-            self._ssl = httpx.create_ssl_context()
-        limits = self._limits()
-        transport = AsyncioTransport(
-            max_connections=limits.max_connections or 100, ssl_context=self._ssl
+        # Called under self._lock. aiohttp loads with the first async call: sync users skip it.
+        from ._aio_client import AiohttpClient
+
+        return AiohttpClient(
+            headers=self._headers,
+            timeout=self.timeout,
+            ssl_context=self._ssl_context(),
+            max_connections=self.max_connections,
         )
-        if proxied(self.url):  # httpx routes the request through the proxy
-            return httpx.AsyncClient(
-                timeout=self.timeout,
-                headers=self._headers,
-                limits=limits,
-                verify=self._ssl,
-                transport=transport,
-            )
-        return DirectClient(transport, headers=self._headers, timeout=self.timeout)
 
     # -- credentials -----------------------------------------------------------------------
     def _key(self) -> tuple[str | None, str]:
@@ -701,7 +706,7 @@ async def _closed_with_loop(client: AsyncSender) -> AsyncGenerator[None, None]:
         await client.aclose()
 
 
-_LoopClient = tuple[AsyncSender, AsyncGenerator[None, None]]
+_LoopClient = tuple["AsyncSender", AsyncGenerator[None, None]]
 
 # A header whose name holds one of these carries a credential: masked wherever quoted.
 _CREDENTIAL_HEADER_WORDS = ("auth", "key", "token", "secret", "cookie")

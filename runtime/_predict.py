@@ -101,6 +101,8 @@ class Predict(Generic[S, P]):
         self._demos = self.normalize_demos(demos)
         self._prefix: tuple[Message, ...] | None = None
         self._suffix = self.adapter.reminder(self.spec)
+        # The response format depends only on the adapter and the signature: computed on the
+        # first call (pydantic's JSON schema costs far more than the rest of a call).
         self.model: str | None = None
         self.knn: KNNDemos | None = None
         self._knn_picker: object = None
@@ -158,6 +160,10 @@ class Predict(Generic[S, P]):
         if self._prefix is None:
             self._prefix = self.adapter.prefix(self.spec, self._instructions, self._demos)
         return self._prefix
+
+    def response_format(self) -> dict[str, Any] | None:
+        """The structured-output format requests carry (built once per signature)."""
+        return self.adapter.response_format(self.spec)
 
     def messages(self, **inputs: Any) -> list[Message]:
         """The exact messages one call with these inputs sends."""
@@ -295,7 +301,7 @@ class Predict(Generic[S, P]):
             messages,
             temperature=ctx.temperature if ctx.temperature is not None else self.temperature,
             max_tokens=self.max_tokens,
-            response_format=self.adapter.response_format(self.spec),
+            response_format=self.response_format(),
             rollout=ctx.rollout,
             default_max_tokens=self.spec.output_token_cap,
         )

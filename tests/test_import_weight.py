@@ -15,6 +15,7 @@ DEFERRED = (
     "concurrent.futures",
     "difflib",
     "httpx",
+    "aiohttp",
     "pydantic.type_adapter",
 )
 

@@ -1,18 +1,27 @@
-"""The asyncio HTTP/1.1 transport behind OpenAIChatLM's async calls."""
+"""OpenAIChatLM's HTTP transports: aiohttp for async calls, httpx for sync ones.
+
+Both honour environment proxies, bound a whole attempt by ``timeout`` and report every
+failure as a castlm LMError.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 from collections.abc import Iterator
+from pathlib import Path
 
+import castlm as cl
 import httpx
 import pytest
-from castlm._aio_http import AsyncioTransport, DirectClient, proxied
+from castlm import LMConnectionError, LMTimeoutError
+from castlm._aio_client import AiohttpClient
 from support.clients import close_all, openai_lm
 from support.fake_openai import FakeOpenAI, free_port
+from support.slow_servers import DrippingServer, ForwardingProxy, TLSServer
 
 REPLY = "hello"
+PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 
 @pytest.fixture
@@ -29,10 +38,22 @@ def _close_clients() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+    for var in (*PROXY_VARS, "NO_PROXY", "no_proxy", "CASTLM_API_KEY", "OPENAI_API_KEY"):
         monkeypatch.delenv(var, raising=False)
-    for var in ("all_proxy", "CASTLM_API_KEY", "OPENAI_API_KEY"):
-        monkeypatch.delenv(var, raising=False)
+
+
+def _ask(lm: cl.OpenAIChatLM, text: str = "hi") -> cl.LMRequest:
+    return lm.request([{"role": "user", "content": text}])
+
+
+def _acomplete(lm: cl.OpenAIChatLM, text: str = "hi") -> str:
+    async def main() -> str:
+        try:
+            return (await lm.acomplete(_ask(lm, text))).text
+        finally:
+            await lm.aclose()
+
+    return asyncio.run(main())
 
 
 def test_headers_auth_and_connection_reuse(server: FakeOpenAI) -> None:
@@ -40,9 +61,7 @@ def test_headers_auth_and_connection_reuse(server: FakeOpenAI) -> None:
     lm = openai_lm("m", base_url=url, headers={"X-Team": "castlm"})
 
     async def three() -> list[str]:
-        replies = [
-            await lm.acomplete(lm.request([{"role": "user", "content": str(i)}])) for i in range(3)
-        ]
+        replies = [await lm.acomplete(_ask(lm, str(i))) for i in range(3)]
         await lm.aclose()
         return [r.text for r in replies]
 
@@ -53,6 +72,7 @@ def test_headers_auth_and_connection_reuse(server: FakeOpenAI) -> None:
     assert sent[0].headers["authorization"] == f"Basic {auth}"
     assert sent[0].headers["x-team"] == "castlm"
     assert sent[0].headers["user-agent"].startswith("castlm/")
+    assert sent[0].headers["content-type"] == "application/json"
 
 
 def test_max_connections_bounds_requests_in_flight(server: FakeOpenAI) -> None:
@@ -60,8 +80,8 @@ def test_max_connections_bounds_requests_in_flight(server: FakeOpenAI) -> None:
     lm = openai_lm("m", base_url=server.base_url, max_connections=3)
 
     async def many() -> None:
-        requests = [lm.request([{"role": "user", "content": str(i)}]) for i in range(12)]
-        await asyncio.gather(*(lm.acomplete(r) for r in requests))
+        await asyncio.gather(*(lm.acomplete(_ask(lm, str(i))) for i in range(12)))
+        await lm.aclose()
 
     asyncio.run(many())
     assert len(server.chat_requests) == 12
@@ -69,20 +89,114 @@ def test_max_connections_bounds_requests_in_flight(server: FakeOpenAI) -> None:
 
 
 def test_failures_are_httpx_errors() -> None:
-    transport = AsyncioTransport(max_connections=1)
-    client = DirectClient(transport, headers={}, timeout=1.0)
+    client = AiohttpClient(headers={}, timeout=1.0, ssl_context=httpx.create_ssl_context())
 
     async def refused() -> None:
-        await client.post(f"http://127.0.0.1:{free_port()}/v1/x", json={})
+        try:
+            await client.post(f"http://127.0.0.1:{free_port()}/v1/x", json={})
+        finally:
+            await client.aclose()
 
     with pytest.raises(httpx.ConnectError):
         asyncio.run(refused())
 
 
-def test_environment_proxies_are_detected(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert not proxied("https://api.example.com/v1")
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")
-    monkeypatch.setenv("NO_PROXY", "internal.example.com")
-    assert proxied("https://api.example.com/v1")
-    assert not proxied("https://internal.example.com/v1")
-    assert not proxied("http://api.example.com/v1")
+def test_a_refused_connection_is_an_lm_error_on_the_async_path() -> None:
+    lm = openai_lm("m", base_url=f"http://127.0.0.1:{free_port()}/v1", max_retries=0)
+    with pytest.raises(LMConnectionError, match="connection refused"):
+        _acomplete(lm)
+
+
+@pytest.mark.parametrize("path", ["sync", "async"])
+def test_environment_proxies_are_used(
+    server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    with ForwardingProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        lm = openai_lm("m", base_url=server.base_url, max_retries=0)
+        text = lm.complete(_ask(lm)).text if path == "sync" else _acomplete(lm)
+    assert text == REPLY
+    assert proxy.seen == [f"{server.base_url}/chat/completions"]
+
+
+@pytest.mark.parametrize("path", ["sync", "async"])
+def test_no_proxy_bypasses_the_proxy(
+    server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    with ForwardingProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        lm = openai_lm("m", base_url=server.base_url, max_retries=0)
+        text = lm.complete(_ask(lm)).text if path == "sync" else _acomplete(lm)
+    assert text == REPLY and proxy.seen == []
+
+
+@pytest.mark.parametrize("path", ["sync", "async"])
+def test_timeout_bounds_the_whole_attempt(path: str) -> None:
+    # The server sends a byte every 0.3 s: no single read ever waits 2 s, and the whole
+    # answer takes over a minute. Without a whole-attempt deadline the call would succeed.
+    with DrippingServer(interval=0.3) as dripping:
+        lm = openai_lm("m", base_url=dripping.base_url, timeout=2.0, max_retries=0)
+        with pytest.raises(LMTimeoutError, match="within 2s"):
+            lm.complete(_ask(lm)) if path == "sync" else _acomplete(lm)
+        assert dripping.finished == 0
+
+
+def test_a_header_aiohttp_refuses_is_an_lm_error_so_fallback_falls_back(
+    server: FakeOpenAI,
+) -> None:
+    bad = openai_lm("m", base_url=server.base_url, headers={"X-Bad": "a\r\nb"}, max_retries=0)
+    with pytest.raises(LMConnectionError, match="could not send a request"):
+        _acomplete(bad)
+    good = openai_lm("m", base_url=server.base_url)
+    chain = cl.FallbackLM([bad, good])
+
+    async def main() -> str:
+        try:
+            return (await chain.acomplete(_ask(good))).text
+        finally:
+            await bad.aclose()
+            await good.aclose()
+
+    assert asyncio.run(main()) == REPLY
+
+
+@pytest.mark.parametrize("path", ["sync", "async"])
+def test_tls_is_verified_against_ssl_cert_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    with TLSServer(tmp_path) as tls:
+        untrusted = openai_lm("m", base_url=tls.base_url, max_retries=0)
+        with pytest.raises(LMConnectionError, match=r"(?i)certificate"):
+            untrusted.complete(_ask(untrusted)) if path == "sync" else _acomplete(untrusted)
+        monkeypatch.setenv("SSL_CERT_FILE", str(tls.cert))
+        trusted = openai_lm("m", base_url=tls.base_url, max_retries=0)
+        text = trusted.complete(_ask(trusted)).text if path == "sync" else _acomplete(trusted)
+    assert text == REPLY
+
+
+def test_async_calls_use_no_worker_thread(
+    server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # aiohttp with trust_env looks the proxy up in asyncio's default executor on every
+    # request; castlm reads the environment once per URL instead.
+    lm = openai_lm("m", base_url=server.base_url)
+    used: list[object] = []
+
+    async def main() -> list[str]:
+        first = await lm.acomplete(_ask(lm))  # connects (name resolution may use a thread)
+        loop = asyncio.get_running_loop()
+        original = loop.run_in_executor
+
+        def counting(*args: object) -> object:
+            used.append(args[1])
+            return original(*args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(loop, "run_in_executor", counting)
+        rest = await asyncio.gather(*(lm.acomplete(_ask(lm, str(i))) for i in range(3)))
+        await lm.aclose()
+        return [first.text, *(r.text for r in rest)]
+
+    assert asyncio.run(main()) == [REPLY] * 4
+    assert used == []

@@ -64,7 +64,8 @@ def test_a_clean_package_passes_from_the_compile_cache(built: Built) -> None:
     assert report.mypy_errors == () and report.import_error is None and report.mismatches == ()
     assert report.predictions == tuple(e.prediction for e in built.expected)
     assert report.predictions[0]["reply"]
-    assert report.lm_stats == {"calls": 0, "cache_hits": 4}  # 2 inputs x 2 predictors
+    # 2 inputs x 2 predictors, through run and through arun
+    assert report.lm_stats == {"calls": 0, "cache_hits": 8}
     assert set(report.timings) == {"mypy_s", "import_s", "parity_s", "total_s"}
     assert not list(built.out.rglob("__pycache__"))  # the replay left the output clean
 
@@ -89,6 +90,20 @@ def test_a_tampered_frozen_file_reports_the_prompt_that_changed(built: Built) ->
     assert "message 0 (system)" in prompts[0].detail
     assert "LOW" in prompts[0].detail and "low" in prompts[0].detail
     assert str(prompts[0]).startswith("dev example 0 (triage): call 0: message 0 (system)")
+
+
+def test_an_arun_that_strays_from_run_is_a_mismatch(built: Built) -> None:
+    out = built.copy("async_strays")
+    program = out / PACKAGE / "program.py"
+    text = program.read_text(encoding="utf-8")
+    twin = "await _castlm_acall(self.draft, ticket=text, urgency=triage.urgency)"
+    assert twin in text  # the twin the compiler wrote
+    program.write_text(text.replace(twin, twin.replace("ticket=text", "ticket=text + '!'")))
+    report = built.verify(out)
+    assert not report.ok
+    details = [str(m) for m in report.mismatches]
+    assert details and all("arun: " in d for d in details), details
+    assert any(d.startswith("dev example 0 (draft): arun: ") for d in details), details
 
 
 USAGE = """\

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import libcst as cst
+from castlm.compiler.analyze import asyncable
 from castlm.compiler.analyze.callchecks import CallChecker
 from castlm.compiler.analyze.classes import ClassClassifier, base_expressions
 from castlm.compiler.analyze.context import Reporter
@@ -40,7 +41,7 @@ from castlm.compiler.analyze.predictors import (
 )
 from castlm.compiler.analyze.references import PredictorTable
 from castlm.compiler.analyze.signatures import class_docstring
-from castlm.compiler.ir import ForwardIR, ModuleIR, PredictorIR, SubmoduleIR
+from castlm.compiler.ir import ForwardIR, ModuleIR, PredictorIR, SubmoduleIR, TwinIR
 
 LocalMember = PredictorIR | SubmoduleIR
 
@@ -54,8 +55,10 @@ class ModuleBuilder:
         signature_arguments: SignatureArgumentChecker,
         call_checker: CallChecker,
         reporter: Reporter,
+        blocking: frozenset[str] = frozenset(),
     ) -> None:
         self._classes = classes
+        self._blocking = blocking
         self._aliases = aliases
         self._classifier = classifier
         self._signature_arguments = signature_arguments
@@ -90,7 +93,42 @@ class ModuleBuilder:
             bases=tuple(locator.code(base) for base in base_expressions(node)),
             docstring=class_docstring(node),
             callables=tuple(p for p in entries if is_call_target(p.kind)),
+            twin=self._twin(name),
         )
+
+    def _twin(self, name: str) -> TwinIR | None:
+        """The async twin of the forward this class defines, reporting CL401 where unsafe."""
+        node = self._classes[name]
+        forward = find_method(node, "forward")
+        if forward is None or forward.asynchronous or find_method(node, "aforward"):
+            return None
+        methods = self._methods(name, frozenset())
+        found = asyncable.problems(forward, methods)
+        for where, why in found:
+            self._reporter.report(
+                where,
+                "CL401",
+                f"{name}.forward cannot be made async: {why}; acall runs it in a thread",
+                "call predictors directly in forward, or write async def aforward",
+                severity="warning",
+            )
+        return TwinIR(
+            awaited_names=tuple(sorted(asyncable.local_names(forward) | self._blocking)),
+            methods=tuple(sorted(set(methods) | asyncable.castlm_methods())),
+            problems=tuple(why for _, why in found),
+        )
+
+    def _methods(self, name: str, seen: frozenset[str]) -> dict[str, cst.FunctionDef]:
+        """Methods of the class and its same-file Module bases, the class's own winning."""
+        found: dict[str, cst.FunctionDef] = {}
+        for base in reversed(self._local_module_bases(name)):
+            if base not in seen:
+                found.update(self._methods(base, seen | {name}))
+        body = self._classes[name].body
+        for statement in body.body if isinstance(body, cst.IndentedBlock) else ():
+            if isinstance(statement, cst.FunctionDef) and statement.name.value != "forward":
+                found[statement.name.value] = statement
+        return found
 
     def _analyze(
         self,

@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 import libcst as cst
+from castlm.compiler.analyze import asyncable
 from castlm.compiler.analyze.callchecks import CallChecker
 from castlm.compiler.analyze.classes import ClassClassifier
 from castlm.compiler.analyze.context import Locator, Reporter
@@ -93,6 +94,7 @@ def analyze_source(source: str, path: str) -> ProgramIR:
         SignatureArgumentChecker(aliases, classifier, toplevel.kinds, reporter),
         CallChecker({s.name: s for s in signatures}, reporter),
         reporter,
+        asyncable.blocking_functions(module, aliases),
     ).build_all()
     return ProgramIR(
         path=path,

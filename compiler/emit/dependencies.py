@@ -9,12 +9,12 @@ from importlib import metadata
 _FALLBACK = {
     "pydantic": "pydantic>=2.7,<3",
     "httpx": "httpx>=0.27,<1",
+    "aiohttp": "aiohttp>=3.9,<4",
     "litellm": "litellm>=1.40",
 }
-# Only what production needs. The async LM path runs on castlm's own h11 transport
-# (runtime/_aio_http.py), so httpcore's per-request sniffio lookup (encode/httpcore#1103)
-# costs only proxied and embedding requests, ~0.1 ms each: not worth a third dependency.
-RUNTIME = ("pydantic", "httpx")
+# Only what production needs: httpx for sync calls, aiohttp for async ones (httpcore's async
+# pool cost a millisecond of CPU per request at high concurrency; see runtime/_aio_client.py).
+RUNTIME = ("pydantic", "httpx", "aiohttp")
 LITELLM = ("litellm",)
 
 

@@ -16,6 +16,7 @@ from castlm import PredictorParams
 from castlm._knn import KNNPool, dump_knn_pools
 from castlm._lm_factory import STANDIN
 from castlm.compiler.emit import layout, templating
+from castlm.compiler.emit.aforward import with_async_twins
 from castlm.compiler.emit.entry import EntryPoints, entry_points
 from castlm.compiler.emit.errors import EmitError
 from castlm.compiler.emit.imports import import_block, name_order
@@ -96,7 +97,8 @@ def render_package(request: EmitRequest) -> dict[str, bytes]:
 def _sources(request: EmitRequest, local: Mapping[str, Path]) -> dict[str, bytes]:
     """``program.py`` and the vendored local modules, imports rewritten."""
     package = request.package
-    files = {f"{package}/program.py": rewrite_source(request.program_path.read_bytes(), local)}
+    program = with_async_twins(request.program_path.read_bytes(), request.ir)
+    files = {f"{package}/program.py": rewrite_source(program, local)}
     for name, source in local.items():
         relative, level = module_file(name, source)
         files[f"{package}/{relative}"] = rewrite_source(source.read_bytes(), local, level)

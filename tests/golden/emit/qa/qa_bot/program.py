@@ -1,5 +1,7 @@
 """Answers questions about the castlm docs."""
 
+from ._runtime._acall import acall as _castlm_acall
+
 from ._runtime import ChainOfThought, InputField, Module, OutputField, Signature
 
 
@@ -18,3 +20,7 @@ class QA(Module):
 
     def forward(self, question: str) -> Answer:
         return self.answer(question=question)
+
+    # Written by castlm compile from forward: predictor and module calls are awaited.
+    async def aforward(self, question: str) -> Answer:
+        return await _castlm_acall(self.answer, question=question)
