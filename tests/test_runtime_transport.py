@@ -145,7 +145,11 @@ def test_timeout_bounds_the_whole_attempt(path: str) -> None:
 def test_a_header_aiohttp_refuses_is_an_lm_error_so_fallback_falls_back(
     server: FakeOpenAI,
 ) -> None:
-    bad = openai_lm("m", base_url=server.base_url, headers={"X-Bad": "a\r\nb"}, max_retries=0)
+    with pytest.raises(cl.ConfigurationError, match="carriage return"):  # refused up front
+        openai_lm("m", base_url=server.base_url, headers={"X-Bad": "a\r\nb"})
+    # A value that reaches the transport anyway (set after construction) is still an LMError.
+    bad = openai_lm("m", base_url=server.base_url, headers={"X-Bad": "ok"}, max_retries=0)
+    bad._headers["X-Bad"] = "a\r\nb"
     with pytest.raises(LMConnectionError, match="could not send a request"):
         _acomplete(bad)
     good = openai_lm("m", base_url=server.base_url)

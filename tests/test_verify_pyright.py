@@ -31,7 +31,9 @@ def test_pyright_strict_reports_what_only_it_sees_in_the_package(
     source = program.read_text(encoding="utf-8")
     marker = "        text = helpers.clean(ticket)\n"
     assert marker in source
-    program.write_text(source.replace(marker, marker + "        unused = 1\n"), encoding="utf-8")
+    # Only forward's copy: the emitted aforward repeats the line.
+    planted = source.replace(marker, marker + "        unused = 1\n", 1)
+    program.write_text(planted, encoding="utf-8")
     arguments = {"dev_inputs": DEV_INPUTS, "expected": None, "lm_name": "standin"}
     report = verify_package(out, PACKAGE, cache_dir=None, **arguments)
     assert report.mypy_errors == ()  # mypy does not mind; pyright strict does

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from suite import OPTIMIZERS, TASKS, Task
+from suite import OPTIMIZERS, TASKS, Task, summary
 
 PACKAGE = "bench_pkg"
 
@@ -69,8 +69,8 @@ def compile_project(folder: Path) -> dict[str, Any]:
     )
     if proc.returncode != 0:
         raise SystemExit(f"castlm compile failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-    summary: dict[str, Any] = json.loads(proc.stdout)
-    return summary
+    compiled: dict[str, Any] = json.loads(proc.stdout)
+    return compiled
 
 
 def score_package(task: Task, folder: Path, base_url: str) -> dict[str, Any]:
@@ -96,12 +96,7 @@ def score_package(task: Task, folder: Path, base_url: str) -> dict[str, Any]:
             continue
         got = {k: _plain(getattr(prediction, k)) for k in task.outputs}
         scores.append(task.score(row, got))
-    return {
-        "dev_score": sum(scores) / len(scores),
-        "parse_failures": parse_failures,
-        "errors": errors,
-        "dev_rows": len(scores),
-    }
+    return summary(scores, parse_failures, errors)
 
 
 def _plain(value: Any) -> Any:
@@ -120,12 +115,12 @@ def main() -> None:
     folder = args.workdir / "project"
     write_project(task, args.optimizer, args.base_url, folder)
     start = time.perf_counter()
-    summary = compile_project(folder)
+    compiled = compile_project(folder)
     seconds = time.perf_counter() - start
     result = score_package(task, folder, args.base_url)
     result.update(
         seconds=seconds,
-        compile_scores=summary.get("scores"),
+        compile_scores=compiled.get("scores"),
         settings=_settings(folder),
     )
     print(json.dumps(result))

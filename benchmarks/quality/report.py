@@ -63,6 +63,13 @@ def _row(results: Mapping[tuple[str, str, str], Result], task: str, optimizer: s
     if ours is None and theirs is None:
         return None
     cells = [optimizer]
+    if any(side is not None and "failed" in side for side in (ours, theirs)):
+        failed = [
+            f"{n}: {side['failed']}"
+            for n, side in (("castlm", ours), ("DSPy", theirs))
+            if side is not None and "failed" in side
+        ]
+        return f"| {optimizer} | failed: {'; '.join(failed)} |" + " |" * 7
     for key, fmt in (
         ("dev_score", _pct),
         ("parse", _pct),
@@ -94,7 +101,7 @@ def _table(task: str, rows: list[str]) -> str:
 
 def _targets(results: Mapping[tuple[str, str, str], Result]) -> str:
     lines = ["## Targets\n"]
-    ours = [r for (_, _, s), r in results.items() if s == "castlm"]
+    ours = [r for (_, _, s), r in results.items() if s == "castlm" and "failed" not in r]
     if ours:
         failures = sum(r["parse_failures"] for r in ours)
         rows = sum(r["dev_rows"] for r in ours)
@@ -109,7 +116,7 @@ def _targets(results: Mapping[tuple[str, str, str], Result]) -> str:
                 continue
             a = results.get((task, optimizer, "castlm"))
             b = results.get((task, optimizer, "dspy"))
-            if a is None or b is None:
+            if a is None or b is None or "failed" in a or "failed" in b:
                 continue
             verdict = "met" if a["dev_score"] >= b["dev_score"] else "missed"
             lines.append(
@@ -117,7 +124,9 @@ def _targets(results: Mapping[tuple[str, str, str], Result]) -> str:
                 f"{_pct(b['dev_score'])} ({verdict})."
             )
     news = [
-        r for (t, o, s), r in results.items() if t == "news" and s == "castlm" and o != "zero-shot"
+        r
+        for (t, o, s), r in results.items()
+        if t == "news" and s == "castlm" and o != "zero-shot" and "failed" not in r
     ]
     if news:
         best = max(r["dev_score"] for r in news)

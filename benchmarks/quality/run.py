@@ -75,11 +75,12 @@ def _run_all(runs: list[tuple[str, str, str]]) -> None:
             result = _one(python, system, task, optimizer, proxy)
             path = RESULTS / f"{task}.{optimizer}.{system}.json"
             path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-            _log(
-                f"{task:9} {optimizer:14} {system:7} dev {result['dev_score']:.3f} "
-                f"calls {result['lm_calls']:5} parse failures {result['parse_failures']:3} "
-                f"{result['seconds']:7.1f} s"
-            )
+            if "failed" not in result:
+                _log(
+                    f"{task:9} {optimizer:14} {system:7} dev {result['dev_score']:.3f} "
+                    f"calls {result['lm_calls']:5} parse failures {result['parse_failures']:3} "
+                    f"{result['wall_seconds']:7.1f} s"
+                )
 
 
 def _one(python: Path, system: str, task: str, optimizer: str, proxy: CountingProxy) -> Any:
@@ -94,9 +95,11 @@ def _one(python: Path, system: str, task: str, optimizer: str, proxy: CountingPr
             capture_output=True, text=True, env=env, check=False, timeout=5400,
         )  # fmt: skip
         wall = time.perf_counter() - began
-    if proc.returncode != 0:
-        raise SystemExit(f"{system} {task} {optimizer} failed:\n{proc.stderr[-6000:]}")
-    result: dict[str, Any] = json_line(proc.stdout)
+    if proc.returncode != 0:  # recorded, so that one failure does not end the whole run
+        _log(f"{system} {task} {optimizer} failed:\n{proc.stderr[-3000:]}")
+        result: dict[str, Any] = {"failed": proc.stderr.strip().splitlines()[-1][-300:]}
+    else:
+        result = json_line(proc.stdout)
     result.update(
         task=task,
         optimizer=optimizer,

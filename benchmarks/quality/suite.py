@@ -43,6 +43,16 @@ class Task:
         return rows[:limit]
 
 
+def summary(scores: list[float], parse_failures: int, errors: int) -> dict[str, Any]:
+    """One system's dev result, in the form both children print."""
+    return {
+        "dev_score": sum(scores) / len(scores),
+        "parse_failures": parse_failures,
+        "errors": errors,
+        "dev_rows": len(scores),
+    }
+
+
 def _same_text(a: object, b: object) -> bool:
     return " ".join(str(a).lower().split()) == " ".join(str(b).lower().split())
 
