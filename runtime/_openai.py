@@ -602,7 +602,7 @@ class OpenAIChatLM(KeyedLM):
     def _parse(self, response: httpx.Response, body: dict[str, Any]) -> LMResponse:
         try:
             data = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             raise self._malformed(response, "the body is not JSON") from None
         choice = _first_choice(data)
         if choice is None:
@@ -784,7 +784,7 @@ def _server_message(response: httpx.Response) -> str:
     """The ``error.message`` of an OpenAI-style error body, else the raw body."""
     try:
         data = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return response.text
     if isinstance(data, dict):
         error = data.get("error")
