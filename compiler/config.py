@@ -322,7 +322,7 @@ def _budget(raw: Mapping[str, Any], origin: str) -> dict[str, Any]:
         values["max_lm_calls"] = calls
     cost = raw.get("max_cost")
     if cost is not None:
-        if isinstance(cost, bool) or cost < 0:
+        if isinstance(cost, bool) or not cost >= 0:  # NaN too: it would disable the cap
             raise CompileError(
                 f"max_cost must be a number of US dollars >= 0, got {cost!r}", path=origin
             )

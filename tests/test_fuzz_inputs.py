@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import castlm as cl
 import pytest
-from castlm.compiler.config import find_config, load_config_file
+from castlm.compiler.config import _KEYS, find_config, load_config_file
 from castlm.compiler.data import load_dataset, program_shape
 from castlm.compiler.errors import CompileError
 from hypothesis import given
@@ -128,29 +128,7 @@ def test_near_valid_csv(tmp_path: Path, header: list[str], cells: list[list[str]
     _load(path)
 
 
-toml_keys = st.sampled_from(
-    [
-        "program",
-        "metric",
-        "train",
-        "lm",
-        "package",
-        "optimizer",
-        "min_score",
-        "budget",
-        "prices",
-        "lm_settings",
-        "predictor_lms",
-        "validation",
-        "out",
-        "dev",
-        "seed",
-        "optimizer_options",
-        "teacher",
-        "programs",
-        "x",
-    ]
-)
+toml_keys = st.sampled_from([*_KEYS, "programs", "x", "max_cots", "api_key"])
 toml_scalars = st.sampled_from(
     [
         '"app.py:Bot"',
@@ -175,6 +153,10 @@ toml_scalars = st.sampled_from(
         "{ m = [0.1, 0.2] }",
         "[[1]]",
         '"1979-05-27"',
+        "-inf",
+        "false",
+        "0",
+        "1.5",
         "1979-05-27T00:00:00",
     ]
 )
@@ -195,9 +177,20 @@ def _configs(path: Path) -> None:
         assert exc.path == str(path)
         return
     assert configs
+    for config in configs:  # what a config accepts is usable: no NaN budget
+        assert config.max_cost is None or config.max_cost >= 0
+
+
+REQUIRED = {"program": '"app.py:Bot"', "metric": '"exact_match"', "train": '"t.jsonl"', "lm": '"x"'}
+
+
+def _with_required(found: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Most draws lack a required key; half of them get all four, to reach the later checks."""
+    return [*REQUIRED.items(), *((k, v) for k, v in found if k not in REQUIRED)]
 
 
 pairs = st.lists(st.tuples(toml_keys, toml_scalars), max_size=8, unique_by=lambda p: p[0])
+pairs = pairs | pairs.map(_with_required)
 
 
 @budget(80)
@@ -296,4 +289,14 @@ def test_a_pyproject_tool_key_that_is_not_a_table_holds_no_config(tmp_path: Path
     path.write_text("tool = 1\n")
     assert find_config(tmp_path) is None
     with pytest.raises(CompileError, match=r"no \[tool.castlm\] table"):
+        load_config_file(path)
+
+
+def test_a_nan_max_cost_is_a_compile_error(tmp_path: Path) -> None:
+    path = tmp_path / "castlm.toml"
+    path.write_text(
+        'program = "app.py:Bot"\nmetric = "exact_match"\ntrain = "t.jsonl"\nlm = "standin"\n'
+        "max_cost = nan\n"
+    )
+    with pytest.raises(CompileError, match="max_cost must be a number of US dollars >= 0"):
         load_config_file(path)
