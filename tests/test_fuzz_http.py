@@ -115,6 +115,12 @@ def _streamed(lm: cl.OpenAIChatLM, request: cl.LMRequest) -> cl.LMResponse:
     return final
 
 
+async def _astreamed(lm: cl.OpenAIChatLM, request: cl.LMRequest) -> cl.LMResponse:
+    final = [piece async for piece in lm.astream(request)][-1]
+    assert isinstance(final, cl.LMResponse)
+    return final
+
+
 def _fault(status: int, body: bytes, extra: dict[str, str]) -> Fault:
     return Fault("raw", status=status, body=body, headers=extra)
 
@@ -130,6 +136,7 @@ def test_any_answer_is_a_response_or_an_lm_error(
         lambda: lm.complete(request, use_cache=False),
         lambda: asyncio.run(lm.acomplete(request, use_cache=False)),
         lambda: _streamed(lm, request),
+        lambda: asyncio.run(_astreamed(lm, request)),
     ):
         server.clear_faults()
         server.fail(_fault(status, body, extra), _fault(status, body, extra))

@@ -39,12 +39,23 @@ class Bot(cl.Module):
     def __init__(self) -> None:
         self.route = cl.Predict(Triage)
 
-    def forward(self, ticket: str, count: int = 1) -> Triage:
+    def forward(self, ticket: str, count: int = 1, account: Customer | None = None) -> Triage:
         return self.route(ticket=ticket)
 
 
 SHAPE = program_shape(Bot)
-FIELDS = ["ticket", "count", "category", "urgent", "priority", "customer", "tags", "tickt", "x"]
+FIELDS = [
+    "ticket",
+    "count",
+    "customer",
+    "category",
+    "urgent",
+    "priority",
+    "customer",
+    "tags",
+    "tickt",
+    "x",
+]
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
@@ -58,6 +69,9 @@ near_values = (
         ["billing", "bug", "true", "false", "2", "7", '{"plan": "pro"}', '["a"]', "", "\ud800"]
     )
     | json_values
+    | st.fixed_dictionaries(
+        {"plan": st.sampled_from(["pro", "Pro", 1])}, optional={"seats": json_values}
+    )
 )
 rows = st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=8), near_values, max_size=8)
 
@@ -69,6 +83,10 @@ def _load(path: Path) -> None:
         assert exc.path == str(path)
         return
     assert examples and all("ticket" in e for e in examples)
+    for example in examples:  # as the pipeline calls forward: typed values, no error
+        args = SHAPE.call_args(example)
+        assert isinstance(args["ticket"], str)
+        assert args.get("account") is None or isinstance(args["account"], Customer)
 
 
 def _mangle(data: bytes, cuts: list[int], junk: bytes) -> bytes:

@@ -7,9 +7,10 @@ ToolError...: a CastlmError), never another exception. Budget: see support/fuzz.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
 import castlm as cl
@@ -196,6 +197,10 @@ def test_the_chunk_reader_reads_or_raises_a_castlm_error(lines: list[str]) -> No
     assert isinstance(response.text, str) and isinstance(response.model, str)
 
 
+async def _collect(events: AsyncIterator[Any]) -> list[Any]:
+    return [event async for event in events]
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[FakeOpenAI]:
     with FakeOpenAI(reply="[[ ## answer ## ]]\nok\n\n[[ ## completed ## ]]") as fake:
@@ -204,16 +209,19 @@ def server() -> Iterator[FakeOpenAI]:
 
 
 @budget(40)
-@given(lines=st.lists(sse_lines, max_size=6), done=st.booleans())
+@given(lines=st.lists(sse_lines, max_size=6), done=st.booleans(), use_async=st.booleans())
 def test_a_streamed_predict_call_ends_in_done_or_a_castlm_error(
-    server: FakeOpenAI, lines: list[str], done: bool
+    server: FakeOpenAI, lines: list[str], done: bool, use_async: bool
 ) -> None:
     body = "".join(f"{line}\n\n" for line in lines) + ("data: [DONE]\n\n" if done else "")
     server.clear_faults()
     server.fail(Fault.raw_stream(body.encode("utf-8", "surrogatepass")))
     lm = cl.OpenAIChatLM("m", base_url=server.base_url, max_retries=0, structured_output="off")
     try:
-        events = list(cl.Predict(Triage, lm=lm).stream(ticket="x"))
+        if use_async:
+            events = asyncio.run(_collect(cl.Predict(Triage, lm=lm).astream(ticket="x")))
+        else:
+            events = list(cl.Predict(Triage, lm=lm).stream(ticket="x"))
     except CastlmError:
         return
     finally:
