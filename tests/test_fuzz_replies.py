@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any, Literal
 
 import castlm as cl
@@ -18,7 +19,10 @@ import pytest
 from castlm import CastlmError, Done, ParseError, Partial, spec_of
 from castlm._adapter import CHAT, JSON
 from castlm._fields_reader import JSONReader
+from castlm._lm_settings import parse_assignment
+from castlm._mcp import _json_line, _json_messages
 from castlm._openai import _tool_calls
+from castlm._retrieve import load_passages
 from castlm._sse import ChunkReader
 from castlm.testing import ScriptedLM
 from hypothesis import given
@@ -355,3 +359,18 @@ def test_a_deeply_nested_completion_body_is_a_response_error(server: FakeOpenAI)
 def test_a_deeply_nested_streamed_field_waits_for_the_final_parse() -> None:
     reader = JSONReader(spec_of(Extract))
     assert reader.feed('{"tags": ' + DEEP) == []
+
+
+def test_deeply_nested_json_from_an_mcp_server_is_no_message() -> None:
+    assert _json_line(DEEP) is None and _json_messages(DEEP) == []
+
+
+def test_a_deeply_nested_json_corpus_is_a_configuration_error(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.json"
+    corpus.write_text(DEEP)
+    with pytest.raises(cl.ConfigurationError, match="is not valid JSON"):
+        load_passages(corpus)
+
+
+def test_a_deeply_nested_lm_setting_is_read_as_text() -> None:
+    assert parse_assignment(f"stop={DEEP}", where="--lm-setting") == ("stop", (DEEP,))
