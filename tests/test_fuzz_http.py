@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from support.clients import close_all, openai_lm
 from support.fake_openai import FakeOpenAI, Fault
 from support.fuzz import budget
+from support.fuzz import json_values as fuzz_json
 
 FAST = RetryPolicy(max_retries=1, backoff_base=0.001, backoff_max=0.01)
 
@@ -66,13 +67,7 @@ headers = st.dictionaries(
     ),
     max_size=3,
 )
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
-    ),
-    max_leaves=10,
-)
+json_values = fuzz_json(10)
 messages = st.fixed_dictionaries(
     {},
     optional={

@@ -19,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel
 from support.fuzz import budget
+from support.fuzz import json_values as fuzz_json
 
 
 class Customer(BaseModel):
@@ -57,13 +58,7 @@ FIELDS = [
     "x",
 ]
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
-    max_leaves=12,
-)
+json_values = fuzz_json(12)
 near_values = (
     st.sampled_from(
         ["billing", "bug", "true", "false", "2", "7", '{"plan": "pro"}', '["a"]', "", "\ud800"]

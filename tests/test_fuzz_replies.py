@@ -31,6 +31,7 @@ from pydantic import BaseModel
 from support.clients import close_all
 from support.fake_openai import FakeOpenAI, Fault
 from support.fuzz import budget
+from support.fuzz import json_values as fuzz_json
 
 
 class Address(BaseModel):
@@ -57,13 +58,7 @@ class Extract(cl.Signature):
 SPECS = [spec_of(Triage), spec_of(Extract)]
 NAMES = ["category", "urgent", "priority", "note", "address", "tags", "completed", "x"]
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
-    ),
-    max_leaves=10,
-)
+json_values = fuzz_json(10)
 pieces = st.sampled_from(
     [
         "billing",

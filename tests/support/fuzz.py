@@ -8,8 +8,10 @@ or exactly ``CASTLM_FUZZ_EXAMPLES`` when that one is (to search long, locally).
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
 
 def examples(n: int) -> int:
@@ -27,4 +29,15 @@ def budget(n: int) -> settings:
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
         database=None,
+    )
+
+
+def json_values(max_leaves: int = 10) -> st.SearchStrategy[Any]:
+    """Any value JSON can hold: scalars (NaN and infinities too), lists and objects."""
+    return st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=16),
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+        ),
+        max_leaves=max_leaves,
     )
