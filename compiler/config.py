@@ -138,13 +138,19 @@ def find_config(directory: Path) -> Path | None:
 
 
 def _has_tool_section(path: Path) -> bool:
-    return "castlm" in _read_toml(path).get("tool", {})
+    return "castlm" in _tool(_read_toml(path))
+
+
+def _tool(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """pyproject.toml's ``[tool]`` table; anything else under that key holds no settings."""
+    tool = data.get("tool")
+    return tool if isinstance(tool, dict) else {}
 
 
 def load_config_file(path: Path, overrides: Mapping[str, Any] | None = None) -> list[ProgramConfig]:
     """Every program configured in ``path`` (castlm.toml or pyproject.toml)."""
     data = _read_toml(path)
-    table = data.get("tool", {}).get("castlm") if path.name == "pyproject.toml" else data
+    table = _tool(data).get("castlm") if path.name == "pyproject.toml" else data
     if not isinstance(table, dict):
         raise CompileError("no [tool.castlm] table", path=path)
     programs = table.get("programs", [None])
@@ -153,8 +159,12 @@ def load_config_file(path: Path, overrides: Mapping[str, Any] | None = None) -> 
         raise CompileError(
             "'programs' must be a non-empty array of tables ([[programs]])", path=path
         )
+    _check_keys(defaults, str(path))  # before merging, which reads the tables' values
     configs = []
     for entry in programs:
+        if entry is not None and not isinstance(entry, dict):
+            raise CompileError(f"each [[programs]] entry must be a table, got {entry!r}", path=path)
+        _check_keys(entry or {}, str(path))
         merged = _override({**defaults, **(entry or {})}, overrides or {})
         config = build_config(merged, base=path.parent, origin=str(path))
         configs.append(replace(config, flags=frozenset(overrides or {})))
@@ -312,7 +322,7 @@ def _budget(raw: Mapping[str, Any], origin: str) -> dict[str, Any]:
         values["max_lm_calls"] = calls
     cost = raw.get("max_cost")
     if cost is not None:
-        if isinstance(cost, bool) or cost < 0:
+        if isinstance(cost, bool) or not cost >= 0:  # NaN too: it would disable the cap
             raise CompileError(
                 f"max_cost must be a number of US dollars >= 0, got {cost!r}", path=origin
             )

@@ -234,7 +234,7 @@ def _read_value(field: FieldSpec, text: str) -> Any:
     if text[:1] in _JSON_START:
         try:
             return json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # too deep to decode: validation rejects the text
             pass
     return text
 
@@ -258,6 +258,8 @@ def _first_json_object(text: str) -> dict[str, Any] | None:
     while start != -1:
         try:
             value, _ = decoder.raw_decode(cleaned, start)
+        except RecursionError:  # nested deeper than any answer: no object to read
+            return None
         except ValueError:
             start = cleaned.find("{", start + 1)
             continue

@@ -193,7 +193,7 @@ class JSONReader(FieldReader):
             return end if closed else None
         try:
             value, end = self._decoder.raw_decode(buf, start)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         if end >= len(buf):  # "12" may yet become "125"
             return None

@@ -77,7 +77,7 @@ def parse_assignment(text: str, *, where: str) -> tuple[str, Any]:
 def _from_text(text: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return text
 
 

@@ -390,7 +390,7 @@ def _pump(stream: IO[bytes], lines: queue.Queue[bytes | None]) -> None:
 def _json_line(line: bytes | str) -> dict[str, Any] | None:
     try:
         value = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 
@@ -478,7 +478,7 @@ class HTTPTransport:
 def _json_messages(text: str) -> list[dict[str, Any]]:
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return []
     items = value if isinstance(value, list) else [value]
     return [m for m in items if isinstance(m, dict)]

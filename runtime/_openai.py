@@ -195,7 +195,8 @@ class _Wait:
 
 
 _Step = LMResponse | _Wait
-_Outcome = httpx.Response | httpx.TransportError
+# RequestError: a transport failure, or a body that cannot be decoded (DecodingError).
+_Outcome = httpx.Response | httpx.RequestError
 
 
 class OpenAIChatLM(KeyedLM):
@@ -377,7 +378,7 @@ class OpenAIChatLM(KeyedLM):
                     else:
                         answer.read()
                         step = self._stream_answer(answer, attempt, body)
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:
                 step = self._stream_end(reader, exc, attempt, body)
             if isinstance(step, LMResponse):
                 yield step
@@ -407,7 +408,7 @@ class OpenAIChatLM(KeyedLM):
                     else:
                         await answer.aread()
                         step = self._stream_answer(answer, attempt, body)
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:
                 step = self._stream_end(reader, exc, attempt, body)
             if isinstance(step, LMResponse):
                 yield step
@@ -436,7 +437,7 @@ class OpenAIChatLM(KeyedLM):
     def _stream_end(
         self,
         reader: ChunkReader,
-        error: httpx.TransportError | None,
+        error: httpx.RequestError | None,
         attempt: int,
         body: dict[str, Any],
     ) -> LMResponse | _Wait:
@@ -469,14 +470,14 @@ class OpenAIChatLM(KeyedLM):
         try:
             with within(self.timeout):  # the whole attempt, not each read
                 return self._sync_client().post(self.url, json=body, headers=self._auth())
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
             return exc
 
     async def _apost(self, body: dict[str, Any]) -> _Outcome:
         client = await self._async_client()
         try:
             return await client.post(self.url, json=body, headers=self._auth())
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
             return exc
 
     def _limits(self) -> httpx.Limits:
@@ -578,7 +579,7 @@ class OpenAIChatLM(KeyedLM):
     # -- deciding what an answer means -----------------------------------------------------
     def _decide(self, outcome: _Outcome, attempt: int, body: dict[str, Any]) -> _Step:
         can_retry = self.retry.can_retry(attempt)
-        if isinstance(outcome, httpx.TransportError):
+        if isinstance(outcome, httpx.RequestError):
             if can_retry and isinstance(outcome, _TRANSIENT_ERRORS):
                 return _Wait(self._backoff(attempt))
             error = self._transport_error(outcome, attempt + 1)
@@ -602,7 +603,7 @@ class OpenAIChatLM(KeyedLM):
     def _parse(self, response: httpx.Response, body: dict[str, Any]) -> LMResponse:
         try:
             data = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             raise self._malformed(response, "the body is not JSON") from None
         choice = _first_choice(data)
         if choice is None:
@@ -668,8 +669,14 @@ class OpenAIChatLM(KeyedLM):
             hint = f"{self._where()} rejected the request with HTTP {status}."
         return LMStatusError(hint + said, status_code=status)
 
-    def _transport_error(self, exc: httpx.TransportError, attempts: int) -> LMError:
+    def _transport_error(self, exc: httpx.RequestError, attempts: int) -> LMError:
         tries = f" (after {attempts} attempts)" if attempts > 1 else ""
+        if isinstance(exc, httpx.DecodingError):
+            return LMResponseError(
+                f"{self._where()} answered with a body that cannot be decoded as its "
+                f"Content-Encoding header says: {self._quote(str(exc))}. Is a proxy rewriting "
+                "the answer?"
+            )
         if isinstance(exc, httpx.TimeoutException):
             return LMTimeoutError(
                 f"{self._where()} did not answer within {self.timeout:g}s{tries}. The server may "
@@ -784,7 +791,7 @@ def _server_message(response: httpx.Response) -> str:
     """The ``error.message`` of an OpenAI-style error body, else the raw body."""
     try:
         data = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return response.text
     if isinstance(data, dict):
         error = data.get("error")

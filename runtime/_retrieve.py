@@ -105,7 +105,7 @@ def load_passages(path: str | Path) -> list[Passage]:
             rows = loaded if isinstance(loaded, list) else [loaded]
         else:
             rows = [block.strip() for block in re.split(r"\n\s*\n", text) if block.strip()]
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ConfigurationError(f"the corpus {file} is not valid JSON: {exc}") from exc
     return [as_passage(row, i) for i, row in enumerate(rows)]
 

@@ -51,7 +51,7 @@ class ChunkReader:
             return None
         try:
             chunk = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise LMResponseError(
                 f"the stream sent a chunk that is not JSON: {data[:200]!r}"
             ) from None

@@ -160,7 +160,7 @@ class Tool:
         text = args.strip()
         try:
             value = json.loads(text) if text else {}
-        except ValueError:
+        except (ValueError, RecursionError):
             value = None
         if isinstance(value, dict):
             return value

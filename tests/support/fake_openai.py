@@ -49,7 +49,7 @@ def free_port() -> int:
 class Fault:
     """One misbehaviour, used up by the next chat request."""
 
-    kind: str  # "none", "drop", "slow", "raw", "broken_stream", "bad_chunk" or "echo_auth"
+    kind: str  # "none", "drop", "slow", "raw", "raw_stream", "broken_stream", "bad_chunk"...
     status: int = 200
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -87,6 +87,11 @@ class Fault:
     def malformed(cls, body: bytes = b"<html>502 Bad Gateway</html>", status: int = 200) -> Fault:
         """Answer ``status`` with ``body`` verbatim (default: HTML where JSON belongs)."""
         return cls("raw", status=status, body=body)
+
+    @classmethod
+    def raw_stream(cls, body: bytes) -> Fault:
+        """Answer with ``body`` verbatim as a complete ``text/event-stream`` (scripted SSE)."""
+        return cls("raw_stream", body=body)
 
     @classmethod
     def none(cls) -> Fault:
@@ -270,6 +275,9 @@ class FakeOpenAI:
             return
         if fault is not None and fault.kind == "raw":
             handler.send(fault.status, fault.body, fault.headers)
+            return
+        if fault is not None and fault.kind == "raw_stream":
+            handler.send_events([fault.body] if fault.body else [], complete=True)
             return
         if fault is not None and fault.kind == "echo_auth":
             said = [
