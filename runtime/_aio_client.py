@@ -105,7 +105,7 @@ class AiohttpClient:
         with _mapped():
             answer = await session.request(method, url, data=_body(json), headers=sent, proxy=proxy)
         try:
-            yield self._response(answer, url, method, stream=_Chunks(answer))
+            yield self._response(answer, url, method, stream=_Chunks(answer, self._timeout))
         finally:
             answer.release()
 
@@ -154,14 +154,26 @@ class AiohttpClient:
 
 
 class _Chunks(httpx.AsyncByteStream):
-    """A streamed body, read as it arrives; aiohttp's errors become httpx's."""
+    """A streamed body, read as it arrives; aiohttp's errors become httpx's.
 
-    def __init__(self, answer: aiohttp.ClientResponse) -> None:
+    Each wait for the next chunk is bounded by ``timeout`` here, not only by aiohttp's socket
+    read timeout: a body that fails to decompress (a wrong Content-Encoding) could otherwise
+    leave the reader waiting for data that never comes (found by tests/test_fuzz_http.py).
+    """
+
+    def __init__(self, answer: aiohttp.ClientResponse, timeout: float) -> None:
         self._answer = answer
+        self._timeout = timeout
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         with _mapped():
-            async for chunk in self._answer.content.iter_any():
+            chunks = self._answer.content.iter_any().__aiter__()
+            while True:
+                async with asyncio.timeout(self._timeout):
+                    try:
+                        chunk = await anext(chunks)
+                    except StopAsyncIteration:
+                        return
                 yield chunk
 
     async def aclose(self) -> None:
