@@ -165,12 +165,11 @@ def _method_called(
 
 
 def _methods(owner: type) -> dict[str, ast.FunctionDef]:
-    """The plain methods of ``owner`` and its bases outside castlm, parsed."""
-    from ._module import Module
-
+    """The plain methods of ``owner`` and its bases outside castlm (mixins included: their
+    methods are called through ``self`` too), parsed."""
     methods: dict[str, ast.FunctionDef] = {}
     for klass in reversed(owner.__mro__):
-        if not issubclass(klass, Module) or _is_castlm(klass.__module__):
+        if klass is object or _is_castlm(klass.__module__):
             continue
         for name, value in vars(klass).items():
             parsed = _parsed(value) if isinstance(value, types.FunctionType) else None
