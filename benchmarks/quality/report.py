@@ -50,7 +50,9 @@ def write(folder: Path, target: Path) -> None:
     for task in TASKS:
         rows = [_row(results, task, o) for o in OPTIMIZERS]
         if any(r is not None for r in rows):
-            parts.append(_table(task, [r for r in rows if r is not None]))
+            parts.append(
+                _table(task, [r for r in rows if r is not None]) + _failures(results, task)
+            )
     parts.append(_missing(results))
     parts.append(_machine(results))
     target.write_text("\n".join(parts).rstrip() + "\n", encoding="utf-8")
@@ -65,13 +67,6 @@ def _row(results: Mapping[tuple[str, str, str], Result], task: str, optimizer: s
     if ours is None and theirs is None:
         return None
     cells = [optimizer]
-    if any(side is not None and "failed" in side for side in (ours, theirs)):
-        failed = [
-            f"{n}: {side['failed']}"
-            for n, side in (("castlm", ours), ("DSPy", theirs))
-            if side is not None and "failed" in side
-        ]
-        return f"| {optimizer} | failed: {'; '.join(failed)} |" + " |" * 7
     for key, fmt in (
         ("dev_score", _pct),
         ("parse", _pct),
@@ -79,7 +74,12 @@ def _row(results: Mapping[tuple[str, str, str], Result], task: str, optimizer: s
         ("wall_seconds", lambda v: f"{v:.0f}"),
     ):
         for side in (ours, theirs):
-            cells.append("—" if side is None else fmt(_value(side, key)))
+            if side is None:
+                cells.append("—")
+            elif "failed" in side:
+                cells.append("failed")
+            else:
+                cells.append(fmt(_value(side, key)))
     return "| " + " | ".join(cells) + " |"
 
 
@@ -87,6 +87,15 @@ def _value(result: Result, key: str) -> Any:
     if key == "parse":
         return result["parse_failures"] / result["dev_rows"]
     return result[key]
+
+
+def _failures(results: Mapping[tuple[str, str, str], Result], task: str) -> str:
+    failed = [
+        f"- {optimizer}, {system}: the run stopped with `{r['failed']}`"
+        for (t, optimizer, system), r in results.items()
+        if t == task and "failed" in r
+    ]
+    return "\n" + "\n".join(failed) + "\n" if failed else ""
 
 
 def _table(task: str, rows: list[str]) -> str:

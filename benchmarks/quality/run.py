@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -97,7 +98,7 @@ def _one(python: Path, system: str, task: str, optimizer: str, proxy: CountingPr
         wall = time.perf_counter() - began
     if proc.returncode != 0:  # recorded, so that one failure does not end the whole run
         _log(f"{system} {task} {optimizer} failed:\n{proc.stderr[-3000:]}")
-        result: dict[str, Any] = {"failed": proc.stderr.strip().splitlines()[-1][-300:]}
+        result: dict[str, Any] = {"failed": _exception_line(proc.stderr)}
     else:
         result = json_line(proc.stdout)
     result.update(
@@ -110,6 +111,13 @@ def _one(python: Path, system: str, task: str, optimizer: str, proxy: CountingPr
         versions=_versions(python, system),
     )
     return result
+
+
+def _exception_line(stderr: str) -> str:
+    """The last ``SomeError: message`` line of a traceback (else its last line)."""
+    lines = stderr.strip().splitlines() or ["(no output)"]
+    found = [line for line in lines if re.match(r"^[\w.]+(Error|Exception)\w*:", line)]
+    return (found or lines)[-1][-300:]
 
 
 def _versions(python: Path, system: str) -> dict[str, str | None]:
