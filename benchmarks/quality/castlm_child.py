@@ -8,7 +8,6 @@ every parse failure a user would see is counted. Prints one JSON line.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import os
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from suite import OPTIMIZERS, TASKS, Task, summary
+from suite import OPTIMIZERS, TASKS, Task, child_args, summary
 
 PACKAGE = "bench_pkg"
 
@@ -105,12 +104,7 @@ def _plain(value: Any) -> Any:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--task", required=True, choices=sorted(TASKS))
-    parser.add_argument("--optimizer", required=True, choices=sorted(OPTIMIZERS))
-    parser.add_argument("--base-url", required=True)
-    parser.add_argument("--workdir", required=True, type=Path)
-    args = parser.parse_args()
+    args = child_args()
     task = TASKS[args.task]
     folder = args.workdir / "project"
     write_project(task, args.optimizer, args.base_url, folder)

@@ -9,7 +9,6 @@ litellm does not know. Prints one JSON line.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -19,7 +18,7 @@ from typing import Any, Literal
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dspy
 from pydantic import BaseModel, Field
-from suite import OPTIMIZERS, TASKS, Task, summary
+from suite import OPTIMIZERS, TASKS, Task, child_args, summary
 
 
 class Topic(dspy.Signature):  # type: ignore[misc]
@@ -117,12 +116,7 @@ def evaluate(task: Task, program: Any, rows: list[dict[str, Any]]) -> dict[str, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--task", required=True, choices=sorted(TASKS))
-    parser.add_argument("--optimizer", required=True, choices=sorted(OPTIMIZERS))
-    parser.add_argument("--base-url", required=True)
-    parser.add_argument("--workdir", required=True, type=Path)
-    args = parser.parse_args()
+    args = child_args()
     task = TASKS[args.task]
     dspy.configure_cache(disk_cache_dir=str(args.workdir / "dspy_cache"))
     lm = dspy.LM(

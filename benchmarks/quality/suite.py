@@ -6,6 +6,7 @@ import this module, so the two systems are scored by the same code on the same r
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -41,6 +42,16 @@ class Task:
             rows = [json.loads(line) for line in handle if line.strip()]
         limit = self.train_rows if split == "train" else self.dev_rows
         return rows[:limit]
+
+
+def child_args() -> argparse.Namespace:
+    """The command line both children take from run.py."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--task", required=True, choices=sorted(TASKS))
+    parser.add_argument("--optimizer", required=True, choices=sorted(OPTIMIZERS))
+    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--workdir", required=True, type=Path)
+    return parser.parse_args()
 
 
 def summary(scores: list[float], parse_failures: int, errors: int) -> dict[str, Any]:
