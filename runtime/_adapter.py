@@ -102,7 +102,7 @@ class Adapter:
         """The constant messages: system prompt, then one user/assistant pair per demo."""
         messages: list[Message] = [{"role": "system", "content": self.system(spec, instructions)}]
         for demo in demos:
-            messages.append({"role": "user", "content": _sections(spec.inputs, demo)})
+            messages.append({"role": "user", "content": self.format_inputs(spec.inputs, demo)})
             messages.append({"role": "assistant", "content": self.format_outputs(spec, demo)})
         return tuple(messages)
 
@@ -115,7 +115,8 @@ class Adapter:
         )
 
     def user_message(self, spec: SignatureSpec, inputs: Mapping[str, Any], suffix: str) -> Message:
-        return {"role": "user", "content": f"{_sections(spec.inputs, inputs)}\n\n{suffix}"}
+        body = self.format_inputs(spec.inputs, inputs)
+        return {"role": "user", "content": f"{body}\n\n{suffix}" if suffix else body}
 
     def retry_message(self, spec: SignatureSpec, error: ParseError) -> Message:
         return {
@@ -127,6 +128,14 @@ class Adapter:
         }
 
     # -- per format ----------------------------------------------------------------------
+    def format_inputs(self, fields: Sequence[FieldSpec], values: Mapping[str, Any]) -> str:
+        """The inputs of one call (or one demo, or one history turn) as user-message text."""
+        return _sections(fields, values)
+
+    def suffix(self, spec: SignatureSpec) -> str:
+        """What closes the call's own user message ("" for nothing)."""
+        return self.reminder(spec)
+
     def format_rules(self, spec: SignatureSpec) -> str:
         raise NotImplementedError
 
@@ -176,7 +185,24 @@ class ChatAdapter(Adapter):
 
 
 class JSONAdapter(Adapter):
+    """Outputs as one JSON object; inputs as ``name: value`` lines, with no closing reminder.
+
+    The field markers and the reminder serve the chat format's parser. Here the system message
+    states the reply format (and a grammar enforces it where the LM supports one), and on a
+    real small model both hurt: SmolLM2-135M with 8 demos on the news benchmark scores 35% with
+    markers and a reminder that only the call's own message carries, 67.5% with ``name: value``
+    lines and no reminder, because the call then looks like the demonstrations before it.
+    """
+
     name = "json"
+
+    def format_inputs(self, fields: Sequence[FieldSpec], values: Mapping[str, Any]) -> str:
+        return "\n".join(
+            f"{f.name}: {format_value(f, values[f.name])}" for f in fields if f.name in values
+        )
+
+    def suffix(self, spec: SignatureSpec) -> str:
+        return ""
 
     def format_rules(self, spec: SignatureSpec) -> str:
         keys = ", ".join(json.dumps(f.name) for f in spec.outputs)
@@ -205,6 +231,26 @@ class JSONAdapter(Adapter):
                 signature=spec.name,
             )
         return _validate(spec, data, text)
+
+
+def split_labeled(text: str, names: Sequence[str]) -> dict[str, str]:
+    """Read ``name: value`` lines (as :class:`JSONAdapter` writes inputs) back, for ``names``.
+
+    A value may span lines: it runs until the next line that starts with a later name.
+    """
+    values: dict[str, str] = {}
+    starts: list[tuple[int, int, str]] = []
+    position = 0
+    for name in names:
+        found = re.compile(rf"(?:^|\n){re.escape(name)}: ?").search(text, position)
+        if found is None:
+            continue
+        starts.append((found.start(), found.end(), name))
+        position = found.end()
+    for i, (_, value_start, name) in enumerate(starts):
+        end = starts[i + 1][0] if i + 1 < len(starts) else len(text)
+        values[name] = text[value_start:end]
+    return values
 
 
 def _split_sections(text: str) -> dict[str, str]:

@@ -100,7 +100,7 @@ class Predict(Generic[S, P]):
         self._instructions = self.spec.instructions if instructions is None else instructions
         self._demos = self.normalize_demos(demos)
         self._prefix: tuple[Message, ...] | None = None
-        self._suffix = self.adapter.reminder(self.spec)
+        self._suffix = self.adapter.suffix(self.spec)
         # The response format depends only on the adapter and the signature: computed on the
         # first call (pydantic's JSON schema costs far more than the rest of a call).
         self.model: str | None = None
@@ -318,7 +318,7 @@ class Predict(Generic[S, P]):
         if wanted is not self.adapter:
             self.adapter = wanted
             self._prefix = None
-            self._suffix = wanted.reminder(self.spec)
+            self._suffix = wanted.suffix(self.spec)
 
     def _validate_inputs(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         fields = self.spec.fields

@@ -7,7 +7,9 @@ from typing import Literal
 import castlm as cl
 import pytest
 from castlm import ParseError, spec_of
-from castlm._adapter import CHAT, JSON, choose, format_value, header
+from castlm._adapter import CHAT, JSON, choose, format_value, header, split_labeled
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import BaseModel
 
 
@@ -52,6 +54,28 @@ def test_demos_become_message_pairs() -> None:
     assert messages[1]["content"] == "[[ ## ticket ## ]]\nrefund please"
     assert "[[ ## urgent ## ]]\nfalse" in messages[2]["content"]
     assert messages[2]["content"].endswith(header("completed"))
+
+
+def test_json_calls_look_like_their_demos() -> None:
+    # A small model copies the demonstrations' shape: the call's own message must have the
+    # same shape (no field markers, no reminder only it carries).
+    demos = [{"ticket": "refund please", "category": "billing", "urgent": False, "priority": 1}]
+    demo_user = JSON.prefix(SPEC, "x", demos)[1]["content"]
+    call_user = JSON.user_message(SPEC, {"ticket": "app crashes"}, JSON.suffix(SPEC))["content"]
+    assert demo_user == "ticket: refund please"
+    assert call_user == "ticket: app crashes"
+    assert CHAT.user_message(SPEC, {"ticket": "t"}, CHAT.suffix(SPEC))["content"].endswith(
+        CHAT.reminder(SPEC)
+    )
+
+
+@given(st.lists(st.text(), min_size=2, max_size=2))
+def test_labeled_inputs_read_back(values: list[str]) -> None:
+    fields = spec_of(Extract).inputs + SPEC.inputs
+    text = JSON.format_inputs(fields, {"text": values[0], "ticket": values[1]})
+    read = split_labeled(text, ["text", "ticket"])
+    if "\nticket: " not in values[0]:  # a value that forges the next label is ambiguous
+        assert read == {"text": values[0], "ticket": values[1]}
 
 
 def test_chat_parse_typed_values() -> None:

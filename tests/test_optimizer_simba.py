@@ -76,7 +76,7 @@ def test_rules_come_from_runs_with_outputs_and_feedback(rules_only: Compiled) ->
 
 def test_demos_come_from_the_best_runs() -> None:
     task = triage()
-    _, ctx, _ = task.compile("simba", {**SMALL, "max_steps": 4}, seed=1)
+    _, ctx, _ = task.compile("simba", {**SMALL, "max_steps": 6}, seed=1)
     demos = [d for t in ctx.trials for d in t.params["triage"].demos]
     assert demos, "some winner should carry a demo"
     tickets = {ex["ticket"] for ex in task.train}

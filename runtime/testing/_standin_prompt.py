@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._adapter import INSTRUCTIONS_HEADER, _first_json_object, _split_sections
+from .._adapter import INSTRUCTIONS_HEADER, _first_json_object, _split_sections, split_labeled
 from .._lm import Message
 from ._standin_types import Schema, inline_refs, parse_description
 
@@ -66,13 +66,14 @@ def read_prompt(messages: Sequence[Message], response_format: Mapping[str, Any] 
         retry_error, rest = rest[-1]["content"], rest[:-2]
     final = rest[-1]["content"] if rest and rest[-1].get("role") == "user" else ""
     inputs, outputs = _declared_fields(system, response_format)
+    names = [f.name for f in inputs]
     return Prompt(
         inputs=inputs,
         outputs=outputs,
         json_mode=_wants_json(system, final, response_format),
         instructions=_instructions(system),
-        demos=tuple(_demos(rest[:-1], outputs)),
-        values=_input_values(final),
+        demos=tuple(_demos(rest[:-1], names, outputs)),
+        values=_input_values(final, names),
         retry_error=retry_error,
     )
 
@@ -140,18 +141,27 @@ def _field_line(name: str, block: str, start: int, line_end: int) -> FieldInfo:
     return FieldInfo(name, schema, desc, text)
 
 
-def _input_values(final: str) -> dict[str, str]:
+def _input_values(final: str, names: Sequence[str]) -> dict[str, str]:
     at = final.rfind(_REMINDER)
     body = final[:at] if at >= 0 else final
-    return _split_sections(body)
+    return _inputs_of(body, names)
 
 
-def _demos(pairs: Sequence[Message], outputs: Sequence[FieldInfo]) -> list[Demo]:
+def _inputs_of(text: str, names: Sequence[str]) -> dict[str, str]:
+    """Inputs written as ``[[ ## name ## ]]`` sections (chat) or ``name: value`` lines (JSON)."""
+    if text.lstrip().startswith("[[ ##"):
+        return _split_sections(text)
+    return split_labeled(text, names)
+
+
+def _demos(
+    pairs: Sequence[Message], names: Sequence[str], outputs: Sequence[FieldInfo]
+) -> list[Demo]:
     demos: list[Demo] = []
     for user, assistant in zip(pairs[0::2], pairs[1::2], strict=False):
         if user.get("role") == "user" and assistant.get("role") == "assistant":
             reply = _reply_values(assistant["content"], outputs)
-            demos.append(Demo(_split_sections(user["content"]), reply))
+            demos.append(Demo(_inputs_of(user["content"], names), reply))
     return demos
 
 
