@@ -255,6 +255,9 @@ async def _run(
         session.put(Finished(result))
     except Exception as exc:  # the consumer raises it
         session.put(_Failed(exc))
+    except BaseException as exc:  # cancelled (by the consumer, or by anything else): say so
+        session.put(_Failed(exc))
+        raise
     finally:
         _instrument.streaming.reset(token)
 

@@ -305,3 +305,25 @@ def test_guarded_outputs_arrive_whole_after_the_guard() -> None:
     replies = [e.delta for e in events if isinstance(e, FieldDelta) and e.field == "reply"]
     assert replies == ["[redacted]"]
     assert isinstance(events[-1], Finished) and events[-1].result.reply == "[redacted]"
+
+
+class Cancelling(cl.Module):
+    """Its run is cancelled from inside (as a timeout or a task group could do)."""
+
+    def __init__(self) -> None:
+        self.answer = cl.Predict(QA)
+
+    async def aforward(self, question: str) -> QA:
+        raise asyncio.CancelledError
+
+    def forward(self, question: str) -> QA:
+        return self.answer(question=question)
+
+
+def test_a_run_cancelled_from_inside_ends_the_stream_instead_of_hanging() -> None:
+    async def consume() -> None:
+        with pytest.raises(asyncio.CancelledError):
+            # Bounded: the stream used to wait forever for an event that never came.
+            await asyncio.wait_for(collect(Cancelling().astream(question="q")), 60)
+
+    asyncio.run(consume())
