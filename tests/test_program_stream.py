@@ -20,6 +20,7 @@ from castlm.testing import ScriptedLM
 from support.clients import close_all, openai_lm
 from support.fake_openai import FakeOpenAI, Fault
 from test_react import QA, calculator, completion, final, step
+from test_sandbox import SANDBOX, Sum, sections
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 PIPELINE = import_program(EXAMPLES / "pipeline" / "program.py")
@@ -327,3 +328,21 @@ def test_a_run_cancelled_from_inside_ends_the_stream_instead_of_hanging() -> Non
             await asyncio.wait_for(collect(Cancelling().astream(question="q")), 60)
 
     asyncio.run(consume())
+
+
+def test_program_of_thought_streams_a_status_for_each_sandbox_run() -> None:
+    lm = ScriptedLM(
+        [
+            sections(reasoning="Sum them.", generated_code="total(numbers)"),
+            sections(reasoning="Use sum.", generated_code="sum(numbers)"),
+            sections(reasoning="The code printed it.", total=6),
+        ]
+    )
+    program = cl.ProgramOfThought(Sum, max_iters=2, sandbox=SANDBOX)
+    program.set_lm(lm)
+    events = list(program.listen("extract.total").stream(numbers=[1, 2, 3]))
+    statuses = [(e.predictor, e.message) for e in events if isinstance(e, Status)]
+    running = "running the generated code in the sandbox"
+    assert statuses == [("generate", running), ("regenerate", running)]
+    assert [e.delta for e in events if isinstance(e, FieldDelta)] == ["6"]
+    assert isinstance(events[-1], Finished) and events[-1].result.total == 6
