@@ -100,11 +100,11 @@ class Session:
         self._thread = threading.get_ident()
         self.cancelled = False  # the consumer went away: worker threads stop at their next piece
 
-    def name(self, predictor: object) -> str:
+    def name(self, predictor: Any) -> str:
         """The dotted name of ``predictor`` in the program; its signature's name for one made
         on the fly (not an attribute of the program)."""
         found = self._names.get(id(predictor))
-        return found if found is not None else getattr(predictor, "spec").name  # noqa: B009
+        return found if found is not None else str(predictor.spec.name)
 
     def put(self, event: ProgramEvent[Any] | _Failed) -> None:
         if threading.get_ident() == self._thread:
@@ -181,7 +181,7 @@ def _text(field: Any, value: Any) -> str:
 
 
 # -- listening -----------------------------------------------------------------------------
-def outputs_by_predictor(module: Module) -> dict[str, tuple[str, ...]]:
+def _outputs_by_predictor(module: Module) -> dict[str, tuple[str, ...]]:
     return {name: tuple(f.name for f in p.spec.outputs) for name, p in module.named_predictors()}
 
 
@@ -190,7 +190,7 @@ def wanted(module: Module, listen: Collection[str]) -> Wanted:
     ``"decide"`` all of that predictor's. An unknown name is an error naming the known ones."""
     if not listen:
         return None
-    known = outputs_by_predictor(module)
+    known = _outputs_by_predictor(module)
     pairs: set[tuple[str, str]] = set()
     for entry in listen:
         if entry in known:
