@@ -62,6 +62,14 @@ if TYPE_CHECKING:
     from ._parallel import Parallel
     from ._pricing import cost_of, price_of, set_prices
     from ._program_of_thought import ProgramOfThought
+    from ._program_stream import (
+        FieldDelta,
+        Finished,
+        PredictorDone,
+        ProgramEvent,
+        ProgramStream,
+        Status,
+    )
     from ._ratelimit import RateLimit, RateLimiter
     from ._react import ReAct
     from ._refine import Refine
@@ -133,6 +141,12 @@ _LAZY = {
     "Done": "._stream",
     "Partial": "._stream",
     "StreamEvent": "._stream",
+    "FieldDelta": "._program_stream",
+    "Finished": "._program_stream",
+    "PredictorDone": "._program_stream",
+    "ProgramEvent": "._program_stream",
+    "ProgramStream": "._program_stream",
+    "Status": "._program_stream",
     "Embedder": "._embed",
     "make_embedder": "._embed",
     "OpenAIEmbedder": "._openai_embed",
@@ -180,6 +194,8 @@ __all__ = [
     "Example",
     "FallbackError",
     "FallbackLM",
+    "FieldDelta",
+    "Finished",
     "Guard",
     "GuardError",
     "History",
@@ -216,8 +232,11 @@ __all__ = [
     "Passage",
     "PoolEntry",
     "Predict",
+    "PredictorDone",
     "PredictorParams",
+    "ProgramEvent",
     "ProgramOfThought",
+    "ProgramStream",
     "RateLimit",
     "RateLimiter",
     "ReAct",
@@ -232,6 +251,7 @@ __all__ = [
     "Signature",
     "SignatureError",
     "SignatureSpec",
+    "Status",
     "StreamEvent",
     "StreamInterruptedError",
     "Tool",

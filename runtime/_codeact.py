@@ -15,12 +15,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from . import _compose
+from . import _compose, _instrument
 from ._compose import NewField
 from ._errors import ConfigurationError
 from ._module import TypedModule
 from ._predict import ChainOfThought, Predict
-from ._program_of_thought import CODE, clean_code, input_variables, sandbox_rules, text
+from ._program_of_thought import (
+    CODE,
+    RUNNING,
+    clean_code,
+    input_variables,
+    sandbox_rules,
+    text,
+)
 from ._react import TRAJECTORY, ToolBox
 from ._sandbox import Sandbox, SandboxSession
 from ._signature import Signature, spec_of
@@ -143,5 +150,6 @@ class CodeAct(TypedModule[S]):
 
     def _run(self, session: SandboxSession, reply: str, inputs: Mapping[str, Any]) -> CodeStep:
         code = clean_code(reply)
+        _instrument.stream_status(self.codeact, RUNNING)
         result = session.run(code, variables=input_variables(inputs))
         return CodeStep(code, result.observation(self.max_observation_chars))

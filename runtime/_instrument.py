@@ -49,6 +49,23 @@ def active_guards(own: tuple[_guards.Guard, ...]) -> tuple[_guards.Guard, ...]:
 
 # The Predict whose LM call is in progress, so LM-level records can name it.
 _caller: ContextVar[Any] = ContextVar("castlm_caller", default=None)
+# The program stream (castlm._program_stream.Session) that predictor calls report to, if any.
+streaming: ContextVar[Any] = ContextVar("castlm_streaming", default=None)
+
+
+def stream_status(source: Any, message: str, tool: str | None = None) -> None:
+    """Tell the program stream in progress, if any, what ``source`` is doing."""
+    session = streaming.get()
+    if session is not None:
+        session.status(source, message, tool)
+
+
+def stream_result(predictor: Any, result: Any) -> None:
+    """Hand a predictor result that did not stream (a native tool call) to the program
+    stream in progress, if any, as whole outputs."""
+    session = streaming.get()
+    if session is not None:
+        session.result(predictor, result, ())
 
 
 class LMCall:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, Self, TypeVar, cast
 
 from . import _instrument
@@ -14,6 +14,7 @@ from ._predict import BATCH_CONCURRENCY, Predict, PredictorParams
 if TYPE_CHECKING:
     from ._batch import BatchResult
     from ._guards import Guard
+    from ._program_stream import ProgramEvent, ProgramStream
 
 P = ParamSpec("P")
 R_co = TypeVar("R_co", covariant=True)
@@ -60,6 +61,30 @@ class Module:
             import asyncio  # lazily: see LM._asend
 
             return await asyncio.to_thread(self.forward, *args, **kwargs)
+
+    def stream(
+        self: _Forward[P, R_co], *args: P.args, **kwargs: P.kwargs
+    ) -> Iterator[ProgramEvent[R_co]]:
+        """Run the program, yielding every inner predictor's output fields as they arrive
+        (:class:`castlm.FieldDelta`), statuses and each predictor's result, and last
+        :class:`castlm.Finished` with what a call returns (see :meth:`listen`). It runs the
+        async twin of ``forward`` on a private event loop in this thread."""
+        return cast(Module, self).listen().stream(*args, **kwargs)
+
+    def astream(
+        self: _Forward[P, R_co], *args: P.args, **kwargs: P.kwargs
+    ) -> AsyncIterator[ProgramEvent[R_co]]:
+        """The asynchronous :meth:`stream`; closing it early cancels the program."""
+        return cast(Module, self).listen().astream(*args, **kwargs)
+
+    def listen(self: _Forward[P, R_co], *outputs: str) -> ProgramStream[P, R_co]:
+        """``stream``/``astream`` whose deltas are only those of ``outputs``: dotted names of a
+        predictor (``"decide"``) or of one of its outputs (``"decide.reply"``). An unknown
+        name raises ConfigurationError here, before any LM call."""
+        from ._program_stream import ProgramStream, wanted
+
+        module = cast(Module, self)
+        return ProgramStream(module, wanted(module, outputs))
 
     def batch(
         self: _Forward[P, R_co],

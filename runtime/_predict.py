@@ -204,6 +204,9 @@ class Predict(Generic[S, P]):
     # -- calling -------------------------------------------------------------------------
     def __call__(self, *args: P.args, **inputs: P.kwargs) -> S:
         _keywords_only(self, args)
+        if (session := _instrument.streaming.get()) is not None:  # inside program.stream()
+            streamed: S = session.call(self, inputs)
+            return streamed
         with _instrument.predictor_call(self):
             values, messages, request, lm, ctx = self._prepare(inputs)
             response = lm.complete(request, use_cache=ctx.use_cache)
@@ -217,6 +220,9 @@ class Predict(Generic[S, P]):
 
     async def acall(self, *args: P.args, **inputs: P.kwargs) -> S:
         _keywords_only(self, args)
+        if (session := _instrument.streaming.get()) is not None:  # inside program.astream()
+            streamed: S = await session.acall(self, inputs)
+            return streamed
         with _instrument.predictor_call(self):
             if self.knn is None:
                 values, messages, request, lm, ctx = self._prepare(inputs)

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic_core import to_jsonable_python
 
-from . import _compose
+from . import _compose, _instrument
 from ._compose import NewField
 from ._errors import ConfigurationError
 from ._module import TypedModule
@@ -26,6 +26,8 @@ S = TypeVar("S", bound=Signature)
 
 _FENCE = re.compile(r"```[ \t]*(?:python|py)?[ \t]*\n(.*?)(?:```|$)", re.DOTALL | re.IGNORECASE)
 CODE = NewField("generated_code", str, "Python code only, without Markdown fences")
+# The status a program stream shows while the sandbox runs the model's code.
+RUNNING = "running the generated code in the sandbox"
 
 
 def clean_code(text: str) -> str:
@@ -107,24 +109,28 @@ class ProgramOfThought(TypedModule[S]):
     def forward(self, **inputs: Any) -> S:
         variables = input_variables(inputs)
         code = clean_code(text(self.generate(**inputs), CODE.name))
+        _instrument.stream_status(self.generate, RUNNING)
         result = self.sandbox.run(code, variables=variables)
         for _ in range(self.max_iters - 1):
             if result.ok:
                 break
             fix = self.regenerate(**inputs, previous_code=code, error=_error(result))
             code = clean_code(text(fix, CODE.name))
+            _instrument.stream_status(self.regenerate, RUNNING)
             result = self.sandbox.run(code, variables=variables)
         return self._answer(inputs, code, result)
 
     async def aforward(self, **inputs: Any) -> S:
         variables = input_variables(inputs)
         code = clean_code(text(await self.generate.acall(**inputs), CODE.name))
+        _instrument.stream_status(self.generate, RUNNING)
         result = await self.sandbox.arun(code, variables=variables)
         for _ in range(self.max_iters - 1):
             if result.ok:
                 break
             fix = await self.regenerate.acall(**inputs, previous_code=code, error=_error(result))
             code = clean_code(text(fix, CODE.name))
+            _instrument.stream_status(self.regenerate, RUNNING)
             result = await self.sandbox.arun(code, variables=variables)
         answer: S = await self.extract.acall(**inputs, code=code, code_output=result.observation())
         return answer

@@ -193,6 +193,7 @@ class ReAct(TypedModule[S]):
             step = self._next(inputs, steps)
             if step is None or step.tool_name == FINISH:
                 break
+            _instrument.stream_status(self.react, _calling(step), step.tool_name)
             observation = self.toolbox.run(step.tool_name, step.tool_args)
             steps.append(replace(step, observation=observation.text))
         return self._extract(inputs, steps)
@@ -203,6 +204,7 @@ class ReAct(TypedModule[S]):
             step = await self._anext(inputs, steps)
             if step is None or step.tool_name == FINISH:
                 break
+            _instrument.stream_status(self.react, _calling(step), step.tool_name)
             observation = await self.toolbox.arun(step.tool_name, step.tool_args)
             steps.append(replace(step, observation=observation.text))
         return await self._aextract(inputs, steps)
@@ -276,7 +278,8 @@ class ReAct(TypedModule[S]):
                 _give_up_tools(lm)
                 return None
             outputs = self._read(response)
-            self.react._finish(values, outputs, messages, response, ctx)
+            result = self.react._finish(values, outputs, messages, response, ctx)
+            _instrument.stream_result(self.react, result)
             return outputs
 
     async def _anative_step(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
@@ -291,7 +294,8 @@ class ReAct(TypedModule[S]):
                 _give_up_tools(lm)
                 return None
             outputs = self._read(response)
-            self.react._finish(values, outputs, messages, response, ctx)
+            result = self.react._finish(values, outputs, messages, response, ctx)
+            _instrument.stream_result(self.react, result)
             return outputs
 
     def _read(self, response: LMResponse) -> dict[str, Any]:
@@ -309,6 +313,10 @@ class ReAct(TypedModule[S]):
             return self.react.adapter.parse(self.react.spec, response.text)
         except ParseError:
             return {"next_thought": thought, "next_tool_name": FINISH, "next_tool_args": "{}"}
+
+
+def _calling(step: Step) -> str:
+    return f"calling tool {step.tool_name} with {step.tool_args}"
 
 
 def _outputs(prediction: Signature) -> dict[str, Any]:

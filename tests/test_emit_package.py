@@ -82,6 +82,30 @@ def test_run_and_arun_use_the_frozen_parameters(package: Any) -> None:
     assert [s.messages for s in async_steps] == [s.messages for s in steps]
 
 
+def test_stream_and_astream_are_typed_like_run_and_end_with_its_result(package: Any) -> None:
+    run = inspect.signature(package.run)
+    assert inspect.signature(package.stream).parameters == run.parameters
+    assert inspect.signature(package.astream).parameters == run.parameters
+    # _ProgramEvent is imported for type checkers only.
+    hints = typing.get_type_hints(package.stream, None, {"_ProgramEvent": package.ProgramEvent})
+    assert hints["return"] == Iterator[package.ProgramEvent[package.Reply]]
+    customer = package.Customer(name="Ada", address={"city": "Paris"})
+    reply = package.run(ticket="Server down, urgent", customer=customer)
+    events = list(package.stream(ticket="Server down, urgent", customer=customer))
+
+    async def collect() -> list[Any]:
+        return [e async for e in package.astream(ticket="Server down, urgent", customer=customer)]
+
+    for streamed in (events, asyncio.run(collect())):
+        finished = streamed[-1]
+        assert isinstance(finished, package.Finished)
+        assert finished.result.model_dump() == reply.model_dump()
+        done = [e.predictor for e in streamed if isinstance(e, package.PredictorDone)]
+        assert done == ["triage", "draft"]
+        deltas = [e for e in streamed if isinstance(e, package.FieldDelta)]
+        assert "".join(d.delta for d in deltas if d.field == "reply") == reply.reply
+
+
 def test_load_returns_fresh_programs_with_the_parameters(package: Any) -> None:
     first, second = package.load("standin"), package.load()
     assert first is not second
@@ -154,6 +178,7 @@ def test_the_default_program_is_created_once_across_threads(package: Any) -> Non
 
 def test_exports(package: Any) -> None:
     own = {"LM", "Channel", "Customer", "Reply", "Support", "Triage", "arun", "load", "run"}
+    own |= {"stream", "astream"}
     assert set(package.__all__) == own | set(public_api.EAGER) | set(public_api.LAZY)
     assert package.Support.__module__ == f"{PACKAGE}.program"
 
@@ -270,6 +295,9 @@ def test_entry_points_pass_every_kind_of_parameter(
     with imported(emit(request, tmp_path / "out"), "odd_pkg") as package:
         assert call(package.run) == expected
         assert asyncio.run(_call_async(package.arun, call)) == expected
+        # stream passes the arguments the same way; an async forward's result is awaited.
+        finished = list(call(package.stream))[-1]
+        assert isinstance(finished, package.Finished) and finished.result == expected
     init = (tmp_path / "out" / "odd_pkg" / "__init__.py").read_text(encoding="utf-8")
     if module_class == "Untyped":
         assert "from typing import Any" in init

@@ -24,6 +24,7 @@ from castlm.compiler.ir import ForwardIR, ImportIR, ModuleIR, ParamIR, ProgramIR
 # entry points need must not collide with them.
 RESERVED_NAMES = frozenset(
     {"LM", "load", "run", "arun", "_asyncio", "_os", "_threading", "_Path", "_PARAMS"}
+    | {"stream", "astream", "_Iterator", "_AsyncIterator", "_ProgramEvent"}
     | {"_LMCache", "_make_lm", "_COMPILED_LM", "_lm_from", "_env_cache", "_default_program"}
     | {"_configure_lms", "_configure", "_maker", "_COMPILED_LM_SETTINGS", "_Callable"}
     | {"_check_settings", "_settings_from_env", "_ConfigurationError"}
@@ -32,8 +33,8 @@ RESERVED_NAMES = frozenset(
     | {"_typing", "_runtime", "_LAZY_PUBLIC", "__getattr__"}
 )
 _CASTLM_LM = "from ._runtime import LM"
-# Names ``run``/``arun`` bodies use; a parameter of the same name would shadow them.
-_BODY_NAMES = frozenset({"_default_program", "_asyncio"})
+# Names the entry points' bodies use; a parameter of the same name would shadow them.
+_BODY_NAMES = frozenset({"_default_program", "_asyncio", "_typing", "_events"})
 _ANY_IMPORT = "from typing import Any"
 
 

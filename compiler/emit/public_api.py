@@ -40,6 +40,12 @@ LAZY: dict[str, str] = {
     "Partial": "a streamed output field as it arrives",
     "Done": "the end of a stream: the validated result",
     "StreamEvent": "`Partial | Done`",
+    "FieldDelta": "`stream`: an output field of one predictor grew by `delta`",
+    "Status": "`stream`: what the program is doing, such as the tool an agent calls",
+    "PredictorDone": "`stream`: one predictor call's validated result",
+    "Finished": "`stream`'s last event: what `run` returns",
+    "ProgramEvent": "`FieldDelta | Status | PredictorDone | Finished`",
+    "ProgramStream": "what `program.listen(...)` returns: `stream`/`astream` for some outputs",
     "track_usage": "a context manager that counts LM calls, tokens and cost",
     "UsageReport": "what `track_usage` reports",
 }

@@ -45,7 +45,10 @@ _OWN_IMPORTS = (
     "from ._runtime._lm_settings import check_settings as _check_settings",
     "from ._runtime._lm_settings import settings_from_env as _settings_from_env",
     "from ._runtime._errors import ConfigurationError as _ConfigurationError",
+    # Aliased imports of one module keep this order, which is ruff's.
+    "from collections.abc import AsyncIterator as _AsyncIterator",
     "from collections.abc import Callable as _Callable",
+    "from collections.abc import Iterator as _Iterator",
 )
 _SINGLE_IMPORTS = ("from ._frozen import PARAMS as _PARAMS",)
 _ENSEMBLE_IMPORTS = (
@@ -178,9 +181,11 @@ def _render_init(
         _check_module(module)
         own.append(f"from .{module} import {ident(function)} as _reduce")
     program = f"from .program import {', '.join(entry.program_names)}"
-    exported = ["LM", "arun", "load", "run", *entry.exported, *public.all]
+    exported = ["LM", "arun", "astream", "load", "run", "stream", *entry.exported, *public.all]
     returns = f") -> {entry.returns}:"
     run_body, arun_body = _bodies(entry, typed=ensemble)
+    stream_body, astream_body = _stream_bodies(entry)
+    events = f"_ProgramEvent[{entry.returns}]"
     cls = ident(request.module_class)
     return templating.render(
         env,
@@ -202,16 +207,28 @@ def _render_init(
         arun_def=code(layout.bracketed("async def arun(", entry.parameter_list, returns)),
         run_body=code(run_body),
         arun_body=code(arun_body),
+        stream_def=code(
+            layout.bracketed("def stream(", entry.parameter_list, f") -> _Iterator[{events}]:")
+        ),
+        astream_def=code(
+            layout.bracketed(
+                "def astream(", entry.parameter_list, f") -> _AsyncIterator[{events}]:"
+            )
+        ),
+        stream_body=code(stream_body),
+        astream_body=code(astream_body),
     )
 
 
 def _lazy_imports(names: tuple[str, ...]) -> str:
-    """castlm's lazily loaded names, imported for type checkers only (see public_api)."""
+    """castlm's lazily loaded names, imported for type checkers only (see public_api), and
+    the private name ``stream``/``astream`` are annotated with (the module loads on use)."""
+    private = "    from ._runtime._program_stream import ProgramEvent as _ProgramEvent"
     if not names:
-        return ""
+        return f"if _typing.TYPE_CHECKING:\n{private}"
     ordered = sorted(names, key=name_order)
     imports = layout.bracketed("from ._runtime import (", ordered, ")", indent=1)
-    return f"if _typing.TYPE_CHECKING:\n{imports}"
+    return f"if _typing.TYPE_CHECKING:\n{imports}\n{private}"
 
 
 def _described(public: PublicNames) -> list[tuple[str, Escaped]]:
@@ -253,6 +270,24 @@ def _bodies(entry: EntryPoints, *, typed: bool = False) -> tuple[str, str]:
     # The annotated assignment pins arun's result to forward's declared return type.
     acall = f"result: {entry.returns} = await _default_program().acall("
     return run_body, layout.bracketed(acall, args, ")", indent=1) + "\n    return result"
+
+
+def _stream_bodies(entry: EntryPoints) -> tuple[str, str]:
+    """The statements of ``stream`` and ``astream``: Module.stream/astream on the shared
+    program. An async forward's events are typed by what it returns once awaited (the
+    stream awaits it), which Module's own typing cannot express: a cast says so."""
+    args = entry.argument_list
+    bodies: list[str] = []
+    for method, iterator in (("stream", "_Iterator"), ("astream", "_AsyncIterator")):
+        call = f"_default_program().{method}("
+        if not entry.is_async:
+            bodies.append(layout.bracketed(f"return {call}", args, ")", indent=1))
+            continue
+        typed = f'"{iterator}[_ProgramEvent[{entry.returns}]]"'
+        events = layout.bracketed(f"_events = {call}", args, ")", indent=1)
+        cast = layout.bracketed("return _typing.cast(", [typed, "_events"], ")", indent=1)
+        bodies.append(f"{events}\n{cast}")
+    return bodies[0], bodies[1]
 
 
 def _sorted_all(names: list[str]) -> list[str]:

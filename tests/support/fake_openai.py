@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import select
 import socket
 import threading
 from collections import deque
@@ -110,6 +111,13 @@ class Fault:
         return cls("bad_chunk", after_chunks=after_chunks)
 
     @classmethod
+    def stalled_stream(cls, after_chunks: int = 1) -> Fault:
+        """Stream ``after_chunks`` content chunks, then send nothing more until the client
+        closes the connection (recorded in :attr:`FakeOpenAI.disconnected`) or the server
+        stops: a reply the client abandons midway."""
+        return cls("stalled_stream", after_chunks=after_chunks)
+
+    @classmethod
     def echo_auth(cls, status: int = 401) -> Fault:
         """An error quoting the request's credential headers back, as careless servers do."""
         return cls("echo_auth", status=status)
@@ -190,6 +198,8 @@ class FakeOpenAI:
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        # Set when a client closes a stalled stream (Fault.stalled_stream) from its end.
+        self.disconnected = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -312,6 +322,11 @@ class FakeOpenAI:
         self, handler: _Handler, body: dict[str, Any], text: str, fault: Fault | None
     ) -> None:
         events = self._stream_events(body, text)
+        if fault is not None and fault.kind == "stalled_stream":
+            handler.send_events(events[: fault.after_chunks + 1], complete=None)
+            if handler.wait_for_close(self._stopping):
+                self.disconnected.set()
+            return
         if fault is not None and fault.kind in ("broken_stream", "bad_chunk"):
             events = events[: fault.after_chunks + 1]  # the role chunk, then content chunks
             if fault.kind == "bad_chunk":
@@ -483,9 +498,9 @@ class _Handler(BaseHTTPRequestHandler):
     def send_json(self, status: int, payload: Any) -> None:
         self.send(status, json.dumps(payload).encode())
 
-    def send_events(self, events: Sequence[bytes], *, complete: bool) -> None:
+    def send_events(self, events: Sequence[bytes], *, complete: bool | None) -> None:
         """Server-sent events, one HTTP chunk each; ``complete=False`` cuts the connection
-        instead of ending the body (a stream that breaks off)."""
+        instead of ending the body (a stream that breaks off), ``None`` leaves it open."""
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
@@ -500,7 +515,22 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:  # the client went away first
             self.close_connection = True
             return
-        self.drop_connection()
+        if complete is False:
+            self.drop_connection()
+
+    def wait_for_close(self, stopping: threading.Event) -> bool:
+        """Block until the client closes its end (True) or ``stopping`` is set (False)."""
+        self.close_connection = True
+        while not stopping.is_set():
+            readable, _, _ = select.select([self.connection], [], [], 0.05)
+            if readable:
+                try:
+                    if not self.connection.recv(1, socket.MSG_PEEK):
+                        return True
+                except OSError:
+                    return True
+                stopping.wait(0.05)  # a pipelined request: not a close
+        return False
 
     def drop_connection(self) -> None:
         self.close_connection = True
