@@ -184,3 +184,17 @@ def test_a_teacher_lm_answers_as_its_own_model() -> None:
     )
     make_optimizer("bootstrap", {}).compile(student, trainset=TRAIN, valset=VAL, ctx=ctx)
     assert teacher.requests and {r.model for r in teacher.requests} == {teacher.model}
+
+
+def test_a_budget_stop_keeps_the_best_candidate_any_step_scored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = write_project(tmp_path / "p", train=16, dev=4)
+    with FakeFineTune(polls=1) as server:
+        weight = json.dumps({"base_url": server.base_url, **FAST})
+        args = ["compile", str(root), "--optimizer", "better_together", "--json", "--no-cache"]
+        args += ["--option", 'prompt_options={"num_candidate_programs": 1}']
+        args += ["--option", f"weight_options={weight}", "--max-lm-calls", "140"]
+        assert main(args) == EXIT_OK
+    stopped = json.loads(capsys.readouterr().out)["stopped"]
+    assert "emitted the best candidate so far (step 1 (p): " in stopped

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar, Literal
 
 from castlm import Example, Module, PredictorParams
@@ -157,16 +157,13 @@ class BetterTogether(Optimizer[BetterTogetherSettings]):
         valset: Sequence[Example],
         ctx: OptimizeContext,
     ) -> OptimizeResult:
-        """One step, its candidates recorded under the step's name."""
-        own = replace(ctx, trials=[])
+        """One step; the candidates it scores are offered under the step's name."""
+        own = _StepContext(**{f.name: getattr(ctx, f.name) for f in fields(ctx)})
+        own.prefix = f"step {number} ({code})"
         if code == "w" and ctx.teacher_program is None:  # the program as it stands teaches
             own.teacher_program = _as_teacher(program, ctx)
         optimizer = self._prompt() if code == "p" else self._weight(program)
-        try:
-            return optimizer.compile(program.deepcopy(), trainset=train, valset=valset, ctx=own)
-        finally:  # also after a budget stop: the report shows what the step scored
-            prefix = f"step {number} ({code})"
-            ctx.trials.extend(Trial(f"{prefix}: {t.label}", t.score, t.params) for t in own.trials)
+        return optimizer.compile(program.deepcopy(), trainset=train, valset=valset, ctx=own)
 
     def _prompt(self) -> Optimizer[Any]:
         return PROMPT_OPTIMIZERS[self.opts.prompt_optimizer].from_options(self.opts.prompt_options)
@@ -192,6 +189,17 @@ class BetterTogether(Optimizer[BetterTogetherSettings]):
 
     def estimate_demos(self) -> int:
         return self._prompt().estimate_demos() if "p" in parse_strategy(self.opts.strategy) else 0
+
+
+@dataclass
+class _StepContext(OptimizeContext):
+    """The compile's context (the same trials list: a budget stop sees every candidate
+    offered before it), with the step's name before each candidate's label."""
+
+    prefix: str = ""
+
+    def offer(self, label: str, params: Mapping[str, PredictorParams], score: float) -> None:
+        super().offer(f"{self.prefix}: {label}", params, score)
 
 
 def _label(strategy: str) -> str:
