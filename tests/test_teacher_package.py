@@ -170,3 +170,16 @@ def test_optimize_refuses_a_missing_package(task: ModuleType, tmp_path: Path) ->
             lm=RecordingStandIn(),
             teacher=tmp_path / "nowhere",
         )
+
+
+def test_an_ensemble_package_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    teacher = tmp_path / "teacher"
+    write_project(teacher, train=12, dev=4)
+    args = ["compile", str(teacher), "--optimizer", "ensemble", "--option", "size=2"]
+    args += ["--option", "base=labeled", "--option", 'base_options={"k": 2}']
+    assert main(args) == EXIT_OK
+    root = student_project(tmp_path / "student", teacher / "build" / "router")
+    capsys.readouterr()
+    assert main(["compile", str(root)]) == EXIT_USER
+    err = capsys.readouterr().err
+    assert f"{root / 'castlm.toml'}:1:" in err and "is an ensemble" in err
