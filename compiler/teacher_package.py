@@ -91,8 +91,9 @@ def _manifest(folder: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and data.get("generator") == GENERATOR else None
 
 
-def load(package: PackageFolder, origin: Path | str | None) -> Module:
-    """A fresh instance of the package's program with its frozen parameters, on castlm."""
+def load(package: PackageFolder) -> Module:
+    """A fresh instance of the package's program with its frozen parameters, on castlm (its
+    errors name no location: the caller knows where the package was named)."""
     alias = _import_as_package(package.folder)
     try:
         program = importlib.import_module(f"{alias}.program")
@@ -101,7 +102,6 @@ def load(package: PackageFolder, origin: Path | str | None) -> Module:
         raise CompileError(
             f"importing the teacher package {package.folder} failed: {type(exc).__name__}: "
             f"{exc}; compile the teacher again with this castlm",
-            path=origin,
         ) from exc
     params = getattr(frozen, "PARAMS", None)
     if params is None:
@@ -109,14 +109,12 @@ def load(package: PackageFolder, origin: Path | str | None) -> Module:
             f"the teacher package {package.folder} is an ensemble (its _frozen.py holds "
             f"MEMBERS, not PARAMS); a teacher runs one program: compile it with another "
             f"optimizer, or use one member's program as teacher = 'file.py:Class'",
-            path=origin,
         )
     module_class = getattr(program, package.module_class, None)
     if not (isinstance(module_class, type) and issubclass(module_class, Module)):
         raise CompileError(
             f"the teacher package {package.folder} has no module class "
             f"{package.module_class!r} in program.py; compile the teacher again",
-            path=origin,
         )
     try:
         teacher = module_class()
@@ -125,7 +123,6 @@ def load(package: PackageFolder, origin: Path | str | None) -> Module:
         raise CompileError(
             f"creating the teacher {package.module_class}() from {package.folder} failed: "
             f"{type(exc).__name__}: {exc}",
-            path=origin,
         ) from exc
     return teacher
 

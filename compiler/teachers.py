@@ -53,7 +53,7 @@ def load_package(path: Path, origin: Origin) -> Module:
     if isinstance(found, str):
         raise _error(origin, f"the teacher {path} {found}")
     try:
-        return teacher_package.load(found, None)
+        return teacher_package.load(found)
     except CompileError as exc:
         raise _error(origin, exc.message) from exc
 
