@@ -23,8 +23,9 @@ from .loader import check_metric_signature
 from .metrics import Metric
 from .optimizers import OptimizeContext, OptimizeResult, make_optimizer
 from .outcome import CompileOutcome
-from .pipeline import check_teacher, compile_program
+from .pipeline import compile_program
 from .preflight import preflight
+from .teachers import check_teacher, load_package
 
 
 def compile(
@@ -89,7 +90,7 @@ def optimize(
     seed: int = 0,
     work_dir: Path | None = None,
     predictor_lms: Mapping[str, LM | str] | None = None,
-    teacher: Module | None = None,
+    teacher: Module | str | Path | None = None,
 ) -> OptimizeResult:
     """Run one optimizer on ``program`` in-process; ``program`` itself is left unchanged.
 
@@ -98,8 +99,10 @@ def optimize(
     program's first predictor; the validation set defaults to the training set.
     ``predictor_lms`` gives named predictors (dotted names) LMs of their own, used while
     optimizing and frozen as their ``model`` in the result's parameters. ``teacher`` is a
-    teacher program (with the student's predictor names) that bootstrapping runs as it is,
-    on its own LMs (``teacher_lm`` when given).
+    teacher program (with the student's predictors and their signature fields) that
+    bootstrapping runs as it is, on its own LMs (``teacher_lm`` when given), or the folder of
+    an emitted package, whose program runs with its frozen parameters (on ``teacher_lm``,
+    else ``lm``).
     """
     student = program.deepcopy()
     task_lm = _lm(lm) if lm is not None else _program_lm(student)
@@ -120,6 +123,8 @@ def optimize(
         work_dir=work_dir,
     )
     if teacher is not None:
+        if not isinstance(teacher, Module):
+            teacher = load_package(Path(teacher).resolve(), "optimize()")
         check_teacher(teacher, student, "optimize()")
         ctx.teacher_program = teacher.deepcopy()
         for predictor in ctx.teacher_program.predictors():  # teacher_lm, else its own LMs

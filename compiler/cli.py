@@ -96,7 +96,8 @@ def _compile_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--teacher-lm", help="LM for bootstrapping (default: --lm)")
     p.add_argument(
         "--teacher",
-        help="teacher program PROGRAM.py:Class that bootstrapping runs (default: the student)",
+        help="teacher that bootstrapping runs: a program PROGRAM.py:Class, or the output folder "
+        "of an earlier castlm compile (default: the student)",
     )
     p.add_argument("--prompt-lm", help="LM that writes instructions (default: --lm)")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $CASTLM_BASE_URL)")
@@ -179,6 +180,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         if ".py:" in values.get(key, ""):
             path, name = values[key].rsplit(":", 1)
             values[key] = f"{Path(path).resolve()}:{name}"
+    if "teacher" in values and ".py" not in values["teacher"]:  # a package folder
+        values["teacher"] = str(Path(values["teacher"]).resolve())
     options = [*args.option, *(["export_only=true"] if getattr(args, "export_only", False) else [])]
     if options:
         values["optimizer_options"] = dict(_parse_option(o) for o in options)

@@ -89,8 +89,9 @@ class ProgramConfig:
     #: An LM per predictor, by dotted predictor name (``"stage.route" = "openai/small"``):
     #: used while optimizing and frozen as that predictor's model in the package.
     predictor_lms: Mapping[str, str] = field(default_factory=dict)
-    #: A teacher program (``file.py:Class``) that bootstrapping runs instead of the student.
-    teacher: Target | None = None
+    #: A teacher that bootstrapping runs instead of the student: a program (``file.py:Class``)
+    #: or the folder of an already emitted package.
+    teacher: Target | Path | None = None
 
 
 _KEYS: dict[str, type | tuple[type, ...]] = {
@@ -255,10 +256,17 @@ def _optional(raw: Mapping[str, Any], base: Path, origin: str) -> dict[str, Any]
     if raw.get("min_score") is not None:
         values["min_score"] = _min_score(raw["min_score"], origin)
     if raw.get("teacher"):
-        values["teacher"] = Target.parse(raw["teacher"], base, "teacher", origin)
+        values["teacher"] = _teacher(raw["teacher"], base, origin)
     if raw.get("predictor_lms"):
         values["predictor_lms"] = _predictor_lms(raw["predictor_lms"], origin)
     return values
+
+
+def _teacher(text: str, base: Path, origin: str) -> Target | Path:
+    """``file.py:Class`` (a program), else the folder of an emitted package."""
+    if text.endswith(".py") or ".py:" in text:
+        return Target.parse(text, base, "teacher", origin)
+    return (base / text).resolve()
 
 
 def _lm_settings(raw: Mapping[str, Any], key: str, origin: str) -> dict[str, Any]:

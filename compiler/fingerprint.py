@@ -1,15 +1,15 @@
 """Whether a compile's inputs changed since its package was emitted.
 
 The fingerprint covers what decides the output: the program source and the project-local
-files it imports, the datasets, the settings, and castlm's version. It is written into the
-manifest; a later compile with the same fingerprint does nothing.
+files it imports, the datasets, the settings, the teacher's files, and castlm's version. It
+is written into the manifest; a later compile with the same fingerprint does nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,10 @@ def source_hash(paths: Iterable[Path]) -> str:
     return digest.hexdigest()
 
 
-def inputs_fingerprint(config: ProgramConfig, sources: Iterable[Path]) -> str:
+def inputs_fingerprint(
+    config: ProgramConfig, sources: Iterable[Path], teacher: Sequence[Path] = ()
+) -> str:
+    """``teacher``: the teacher's files (a program's sources or a package's own files)."""
     settings: dict[str, Any] = {
         k: str(v) if isinstance(v, Path) else v
         for k, v in asdict(config).items()
@@ -50,6 +53,8 @@ def inputs_fingerprint(config: ProgramConfig, sources: Iterable[Path]) -> str:
         "sources": source_hash(sources),
         "data": source_hash(datasets),
     }
+    if teacher:
+        material["teacher"] = source_hash(teacher)
     blob = json.dumps(material, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 

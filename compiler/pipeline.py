@@ -52,6 +52,7 @@ from .pricing import Price, PriceBook
 from .progress import NoProgress, Progress
 from .score_checks import below_baseline, check_gates, check_some_ran
 from .source_typecheck import typecheck_sources
+from .teachers import load_teacher, teacher_files
 from .verify import VerifyReport, to_json_data
 
 __all__ = ["CompileOutcome", "PhaseStats", "compile_program"]
@@ -143,7 +144,7 @@ def compile_program(
     preflight([config])
     ir = analyze(config)
     sources = project_sources(config)
-    fingerprint = inputs_fingerprint(config, sources)
+    fingerprint = inputs_fingerprint(config, sources, teacher_files(config))
     if not force and is_up_to_date(config, fingerprint):
         return CompileOutcome(config, up_to_date=True, seconds=time.perf_counter() - start)
 
@@ -157,6 +158,7 @@ def compile_program(
     student = _instantiate(module_class, config)
     student.set_lm(lms[0].lm)
     own_lms = _predictor_lms(config, student, lms)
+    teacher = load_teacher(config, student, _role(lms, "teacher") or lms[0].lm)
     optimizer = make_optimizer(
         config.optimizer, config.optimizer_options, str(config.config_file or "")
     )
@@ -173,7 +175,7 @@ def compile_program(
         baseline = run.evaluate(student, dev, "baseline", "baseline (zero-shot)")
         check_some_ran(baseline, "baseline")
         ctx = _optimize_context(config, run, metric, lms, progress)
-        ctx.teacher_program = teacher_program(config, student, ctx.teacher)
+        ctx.teacher_program = teacher
         chosen = run.optimize(optimizer, student, train, val, ctx)
         chosen = _frozen_models(chosen, own_lms)
         program = chosen.program(student)
@@ -242,30 +244,6 @@ def _predictor_lms(config: ProgramConfig, student: Module, lms: Sequence[RoleLM]
     }
     predictor_lms.apply(student, found)
     return found
-
-
-def teacher_program(config: ProgramConfig, student: Module, lm: LM) -> Module | None:
-    """The configured teacher program, on ``lm``; it must have the student's predictors."""
-    if config.teacher is None:
-        return None
-    teacher = _instantiate(load_module_class(config.teacher), config)
-    teacher.set_lm(lm)
-    check_teacher(teacher, student, config.config_file)
-    return teacher
-
-
-def check_teacher(teacher: Module, student: Module, origin: Path | str | None) -> None:
-    """A teacher's demos go to the student's predictors of the same name: it needs them all."""
-    theirs = {n for n, _ in teacher.named_predictors()}
-    missing = [n for n, _ in student.named_predictors() if n not in theirs]
-    if missing:
-        raise CompileError(
-            f"the teacher {type(teacher).__name__} lacks the student's predictor(s) "
-            f"{', '.join(missing)}; a teacher's demos go to the student's predictors of the same "
-            f"name, so give it the same attributes (they may carry other instructions, demos "
-            f"or LMs)",
-            path=origin,
-        )
 
 
 def _frozen_models(chosen: Chosen, lms: Mapping[str, LM]) -> Chosen:

@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from . import teacher_package
 from .config import ProgramConfig, Target
 from .data import DATASET_SUFFIXES, MAX_DATASET_BYTES
 from .emit.owned import replace_refusal
@@ -47,6 +48,7 @@ def _problems(config: ProgramConfig) -> list[CompileError]:
         _output(config),
         _work_dir(config),
         _export(config),
+        _teacher(config),
     )
     return [problem for check in checks for problem in check]
 
@@ -134,6 +136,29 @@ def _work_dir(config: ProgramConfig) -> Iterator[CompileError]:
             "castlm keeps its cache and optimizer state in this folder, but it is a file; "
             "move the file away",
             path=work,
+        )
+
+
+def _teacher(config: ProgramConfig) -> Iterator[CompileError]:
+    """The teacher program's file, or the teacher package's folder (not loaded here)."""
+    teacher = config.teacher
+    if isinstance(teacher, Target):
+        if not teacher.path.is_file():
+            what = "does not exist" if not teacher.path.exists() else "is not a file"
+            yield _at(config, "teacher", f"the teacher file {teacher.path} {what}")
+        return
+    if teacher is None:
+        return
+    found = teacher_package.find(teacher)
+    if isinstance(found, str):
+        yield _at(config, "teacher", f"the teacher {teacher} {found}")
+    elif found.folder.resolve().is_relative_to(config.out):
+        yield _at(
+            config,
+            "teacher",
+            f"the teacher {teacher} is inside this compile's output folder {config.out}, "
+            f"which the compile replaces; copy the package elsewhere (e.g. build/teacher) and "
+            f"point teacher at the copy",
         )
 
 

@@ -27,6 +27,11 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "finetune": {"export_only": True},
     "mipro": {"num_candidates": 3, "num_trials": 3, "minibatch_size": 8},
     "gepa": {"max_metric_calls": 120},
+    "better_together": {
+        "strategy": "p -> w",
+        "prompt_options": {"num_candidate_programs": 1, "max_labeled_demos": 4},
+        "weight_options": {"export_only": True},
+    },
 }
 
 

@@ -224,3 +224,24 @@ def test_export_replaces_what_it_exported_until_someone_changes_it(tmp_path: Pat
     with pytest.raises(CompileError, match="castlm did not export it there"):
         finetune_export.write({target: b"third\n"}, work)
     assert target.read_bytes() == b"edited by hand\n"
+
+
+def test_a_compile_run_again_waits_for_the_job_it_started(tmp_path: Path) -> None:
+    with FakeFineTune(polls=50) as server:
+        with pytest.raises(FineTuneError, match="Compile again to wait for it"):
+            compile_triage(server, work_dir=tmp_path, timeout=0.05)
+        server.polls = 1
+        result, _ = compile_triage(server, work_dir=tmp_path)  # no job_id: it remembered
+        uploads = [r for r in server.requests if r.path == "/v1/files"]
+    assert len(uploads) == 1 and len(server.jobs) == 1
+    assert result.params["triage"].model == "ft:standin:castlm:castlm:ftjob-1"
+
+
+def test_a_failed_job_is_not_waited_for_again(tmp_path: Path) -> None:
+    with FakeFineTune(polls=1, outcome="failed") as server:
+        with pytest.raises(FineTuneError, match="failed"):
+            compile_triage(server, work_dir=tmp_path)
+        server.outcome = "succeeded"
+        result, _ = compile_triage(server, work_dir=tmp_path)
+    assert len(server.jobs) == 2
+    assert result.params["triage"].model == "ft:standin:castlm:castlm:ftjob-2"

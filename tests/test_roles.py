@@ -66,7 +66,10 @@ def accuracy(example: cl.Example, pred: Sentiment, trace: object = None) -> floa
 
 TRAIN = [cl.Example(r).with_inputs("review") for r in rows(12)]
 # Options that keep an optimizer offline (no fine-tuning job: only its training data).
-OFFLINE = {"finetune": {"export_only": True}}
+OFFLINE: dict[str, dict[str, Any]] = {
+    "finetune": {"export_only": True},
+    "better_together": {"weight_options": {"export_only": True}},
+}
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))

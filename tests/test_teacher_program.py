@@ -74,3 +74,49 @@ def test_teacher_in_the_config(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert main(["compile", str(root), "--force"]) == EXIT_USER
     err = capsys.readouterr().err
     assert "lacks the student's predictor(s) flag" in err and "castlm.toml" in err
+
+
+def test_a_teacher_whose_predictor_has_other_fields_is_refused(task: ModuleType) -> None:
+    import castlm as cl
+
+    class Loose(cl.Signature):
+        """Route the ticket."""
+
+        ticket: str = cl.InputField()
+        queue: str = cl.OutputField()
+
+    class LooseRouter(cl.Module):
+        def __init__(self) -> None:
+            self.route = cl.Predict(Loose)
+
+        def forward(self, ticket: str) -> Loose:
+            return self.route(ticket=ticket)
+
+    with pytest.raises(CompileError, match="field 'queue' is string there, one of: "):
+        optimize(
+            task.Router(),
+            trainset=examples(4, 1),
+            metric=task.accuracy,
+            lm=RecordingStandIn(),
+            teacher=LooseRouter(),
+        )
+
+
+def test_editing_a_teacher_file_makes_the_compile_stale(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = write_project(tmp_path / "p", train=12, dev=4)
+    source = (root / "program.py").read_text()
+    (root / "teacher.py").write_text(source.replace("class Router", "class BigRouter"))
+    config = (root / "castlm.toml").read_text()
+    (root / "castlm.toml").write_text('teacher = "teacher.py:BigRouter"\n' + config)
+    assert main(["compile", str(root)]) == EXIT_OK
+    capsys.readouterr()
+    assert main(["compile", str(root), "--json"]) == EXIT_OK
+    assert json.loads(capsys.readouterr().out)["up_to_date"] is True
+    edited = source.replace("class Router", "class BigRouter").replace(
+        '"""Route the support ticket to the queue that handles it."""', f'"""{MARK}"""'
+    )
+    (root / "teacher.py").write_text(edited)  # teacher.py is not imported by program.py
+    assert main(["compile", str(root), "--json"]) == EXIT_OK
+    assert json.loads(capsys.readouterr().out)["up_to_date"] is False

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..errors import CompileError
 from .base import OptimizeContext, Optimizer, OptimizeResult, Settings, Trial
+from .better_together import BetterTogether
 from .bootstrap import BootstrapFewShot
 from .copro import Copro
 from .ensemble import EnsembleOptimizer
@@ -32,6 +33,7 @@ OPTIMIZERS: dict[str, type[Optimizer[Any]]] = {
         BootstrapFinetune,
         MIPROv2,
         GEPA,
+        BetterTogether,
     )
 }
 
@@ -50,6 +52,7 @@ def make_optimizer(
 
 __all__ = [
     "OPTIMIZERS",
+    "BetterTogether",
     "BootstrapFewShot",
     "BootstrapFinetune",
     "Copro",

@@ -80,8 +80,10 @@ class BootstrapFewShot(Optimizer[BootstrapSettings]):
         if ctx.teacher_program is not None:  # run as it is: it is not primed with demos
             return ctx.teacher_program.deepcopy()
         teacher = student.deepcopy()
-        if ctx.teacher_lm is not None:
+        if ctx.teacher_lm is not None:  # it answers as its own model, not a fine-tuned one
             teacher.set_lm(ctx.teacher_lm)
+            for predictor in teacher.predictors():
+                predictor.model = None
         else:  # the student's own LMs teach (a predictor may have an LM of its own)
             for predictor in teacher.predictors():
                 predictor.lm = predictor.lm or ctx.task_lm
@@ -180,7 +182,8 @@ class BootstrapFewShot(Optimizer[BootstrapSettings]):
             fill = max(0, self.opts.max_labeled_demos - len(boot))
             labeled = sample_labeled(name, predictor, rest, fill, seed)
             demos = predictor.normalize_demos(boot + labeled)
-            params[name] = PredictorParams(predictor.instructions, demos)
+            # A model the student's predictor has (a fine-tuned one) stays with it.
+            params[name] = PredictorParams(predictor.instructions, demos, model=predictor.model)
         return params
 
 

@@ -28,7 +28,7 @@ from pydantic import Field
 from ..errors import CompileError
 from . import finetune_export
 from .base import OptimizeContext, Optimizer, OptimizeResult, Settings
-from .finetune_api import FineTuneClient, FineTuneError, FineTuneJob
+from .finetune_api import FineTuneClient, FineTuneError, FineTuneJob, FineTuneTimeout
 from .traces import Run, bootstrap_runs
 
 DATA_DIR = "finetune"
@@ -181,9 +181,9 @@ class BootstrapFinetune(Optimizer[FinetuneSettings]):
             notes.append(f"{label}: reused {model}, trained earlier on the same data")
             return model
         try:
-            if opts.job_id is not None:
-                job_id = opts.job_id
-            else:
+            # A job an interrupted compile started for the same data: wait for it.
+            job_id = opts.job_id or (memo.started() if opts.reuse else None)
+            if job_id is None:
                 file_id = client.upload(content, f"castlm-{label}.jsonl")
                 job_id = client.create(
                     file_id,
@@ -192,6 +192,7 @@ class BootstrapFinetune(Optimizer[FinetuneSettings]):
                     hyperparameters=opts.hyperparameters,
                     seed=ctx.seed,
                 ).id
+                memo.start(job_id)
             ctx.progress.start(f"finetune: job {job_id}", 1)
             try:
                 job = client.wait(
@@ -202,7 +203,10 @@ class BootstrapFinetune(Optimizer[FinetuneSettings]):
                 )
             finally:
                 ctx.progress.finish()
+        except FineTuneTimeout:
+            raise  # still running: the next compile waits for it
         except FineTuneError:
+            memo.forget_start()  # it failed: the next compile starts a new job
             raise
         except Exception as exc:  # the API's own errors (HTTP, connection): say which step
             raise FineTuneError(f"finetune ({label}): {exc}") from exc
@@ -249,8 +253,9 @@ def _job_note(label: str, job: FineTuneJob) -> str:
 
 
 class _Memo:
-    """Models trained earlier, by endpoint, base model, settings and data (in the project's
-    ``.castlm/``), so a forced rebuild does not pay for the same job twice."""
+    """Models trained earlier, and jobs started and not finished, by endpoint, base model,
+    settings and data (in the project's ``.castlm/``), so neither a forced rebuild nor a
+    compile run again after an interruption pays for the same job twice."""
 
     def __init__(
         self,
@@ -270,11 +275,31 @@ class _Memo:
         model = self._read().get(self.key)
         return model if isinstance(model, str) else None
 
+    def started(self) -> str | None:
+        """The job started for this data that has not finished yet, if any."""
+        job = self._read().get(self._started)
+        return job if isinstance(job, str) else None
+
+    def start(self, job_id: str) -> None:
+        self._write({self._started: job_id})
+
+    def forget_start(self) -> None:
+        self._write({self._started: None})
+
     def put(self, model: str) -> None:
+        self._write({self.key: model, self._started: None})
+
+    @property
+    def _started(self) -> str:
+        return f"{self.key}:started"
+
+    def _write(self, changes: Mapping[str, str | None]) -> None:
+        """Apply ``changes`` (None removes an entry)."""
         if self.path is None:
             return
         with _MEMO_LOCK:
-            entries = {**self._read(), self.key: model}
+            entries = {**self._read(), **changes}
+            entries = {key: value for key, value in entries.items() if value is not None}
             self.path.parent.mkdir(parents=True, exist_ok=True)
             temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}")
             temporary.write_text(json.dumps(entries, indent=1, sort_keys=True), encoding="utf-8")

@@ -25,6 +25,10 @@ class FineTuneError(CompileError):
     """A fine-tuning job could not be started, failed, or did not finish in time."""
 
 
+class FineTuneTimeout(FineTuneError):
+    """A job still running when the wait ended: it goes on on the server."""
+
+
 @dataclass(frozen=True)
 class FineTuneJob:
     """What the API says about a job."""
@@ -119,10 +123,11 @@ class FineTuneClient:
             if job.status in TERMINAL:
                 return self._finished(job)
             if time.monotonic() + interval > deadline:
-                raise FineTuneError(
+                raise FineTuneTimeout(
                     f"fine-tuning job {job.id} is still {job.status!r} after {timeout:g}s; it "
-                    f"keeps running on the server. Compile again with --option job_id={job.id} "
-                    "to wait for it (raise the wait with --option timeout=SECONDS)"
+                    f"keeps running on the server. Compile again to wait for it (castlm "
+                    f"remembers the job it started for this data), or pass --option "
+                    f"job_id={job.id}; raise the wait with --option timeout=SECONDS"
                 )
             sleep(interval)
             interval = min(max_poll_interval, interval * 1.5)

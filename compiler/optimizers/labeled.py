@@ -57,7 +57,9 @@ class LabeledFewShot(Optimizer[LabeledSettings]):
         settings = self.opts
         params = {
             name: PredictorParams(
-                p.instructions, tuple(sample_labeled(name, p, trainset, settings.k, ctx.seed))
+                p.instructions,
+                tuple(sample_labeled(name, p, trainset, settings.k, ctx.seed)),
+                model=p.model,  # a model the student's predictor has (a fine-tuned one) stays
             )
             for name, p in student.named_predictors()
         }
