@@ -25,8 +25,8 @@ from typing import Any
 
 import castlm
 from castlm import LM, Example, Module, PredictorParams
-from castlm._cache import LMCache
-from castlm._lm_factory import make_lm
+from castlm.lm._cache import LMCache
+from castlm.lm._lm_factory import make_lm
 
 from . import metric_lms, metrics, predictor_lms, verify_run
 from .analyze import analyze_file, check_target

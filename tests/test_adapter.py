@@ -7,7 +7,7 @@ from typing import Literal
 import castlm as cl
 import pytest
 from castlm import ParseError, spec_of
-from castlm._adapter import CHAT, JSON, choose, format_value, header
+from castlm.core._adapter import CHAT, JSON, choose, format_value, header
 from pydantic import BaseModel
 
 

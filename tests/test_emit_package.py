@@ -170,9 +170,9 @@ def test_the_lazy_public_names_load_on_first_use(out_dir: Path, tmp_path: Path) 
     script = tmp_path / "lazy.py"
     script.write_text(
         f"import sys\nimport {PACKAGE}\n"
-        f"assert '{PACKAGE}._runtime._batch' not in sys.modules\n"
+        f"assert '{PACKAGE}._runtime.core._batch' not in sys.modules\n"
         f"from {PACKAGE} import Ok, track_usage\n"
-        f"assert Ok.__module__ == '{PACKAGE}._runtime._batch'\n",
+        f"assert Ok.__module__ == '{PACKAGE}._runtime.core._batch'\n",
         encoding="utf-8",
     )
     done = subprocess.run(

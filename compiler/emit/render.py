@@ -13,8 +13,6 @@ from pathlib import Path
 
 import jinja2
 from castlm import PredictorParams
-from castlm._knn import KNNPool, dump_knn_pools
-from castlm._lm_factory import STANDIN
 from castlm.compiler.emit import layout, templating
 from castlm.compiler.emit.aforward import with_async_twins
 from castlm.compiler.emit.entry import EntryPoints, entry_points
@@ -29,6 +27,8 @@ from castlm.compiler.emit.request import EmitRequest
 from castlm.compiler.emit.rewrite import RUNTIME_PACKAGE, rewrite_source
 from castlm.compiler.emit.runtime_copy import runtime_files
 from castlm.compiler.emit.templating import Escaped, code, ident
+from castlm.core._knn import KNNPool, dump_knn_pools
+from castlm.lm._lm_factory import STANDIN
 
 # What ``__init__.py`` imports for itself; package_init.py.j2 uses these names.
 _OWN_IMPORTS = (
@@ -38,19 +38,19 @@ _OWN_IMPORTS = (
     "import typing as _typing",
     "from . import _runtime",
     "from ._runtime import LM",
-    "from ._runtime._lm_config import as_lm as _as_lm",
-    "from ._runtime._lm_config import configure_lms as _configure_lms",
-    "from ._runtime._cache import LMCache as _LMCache",
-    "from ._runtime._lm_factory import make_lm as _make_lm",
-    "from ._runtime._lm_settings import check_settings as _check_settings",
-    "from ._runtime._lm_settings import settings_from_env as _settings_from_env",
-    "from ._runtime._errors import ConfigurationError as _ConfigurationError",
+    "from ._runtime.lm._lm_config import as_lm as _as_lm",
+    "from ._runtime.lm._lm_config import configure_lms as _configure_lms",
+    "from ._runtime.lm._cache import LMCache as _LMCache",
+    "from ._runtime.lm._lm_factory import make_lm as _make_lm",
+    "from ._runtime.lm._lm_settings import check_settings as _check_settings",
+    "from ._runtime.lm._lm_settings import settings_from_env as _settings_from_env",
+    "from ._runtime.base._errors import ConfigurationError as _ConfigurationError",
     "from collections.abc import Callable as _Callable",
 )
 _SINGLE_IMPORTS = ("from ._frozen import PARAMS as _PARAMS",)
 _ENSEMBLE_IMPORTS = (
     "from ._frozen import MEMBERS as _MEMBERS",
-    "from ._runtime._ensemble import Ensemble as _Ensemble",
+    "from ._runtime.modules._ensemble import Ensemble as _Ensemble",
 )
 _INDENT = "    "
 
