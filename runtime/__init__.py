@@ -28,6 +28,7 @@ from .base._errors import (
     StreamInterruptedError,
     ToolError,
 )
+from .base._version import __version__ as __version__
 from .core._adapter import Adapter, ChatAdapter, JSONAdapter
 from .core._context import TraceStep, context, trace
 from .core._example import Example, examples
@@ -72,7 +73,6 @@ if TYPE_CHECKING:
     from .tools._mcp import MCPClient, MCPTool
     from .tools._tool import Observation, Tool
 
-__version__ = "0.1.0"
 
 # Loaded when first used: the HTTP backends import httpx (or litellm), and the rest is not
 # needed by a program that only calls its predictors (import time and memory count for every

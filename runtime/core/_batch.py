@@ -22,7 +22,7 @@ from typing import Any, Generic, Literal, TypeAlias, TypeVar, overload
 
 from ..base._errors import ConfigurationError, InputError
 from ..observe._usage import UsageReport, track_usage
-from ._predict import BATCH_CONCURRENCY as CONCURRENCY
+from ._concurrency import BATCH_CONCURRENCY as CONCURRENCY
 
 T = TypeVar("T")
 

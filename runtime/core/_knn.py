@@ -72,6 +72,11 @@ class KNNDemos:
         if self.k < 1:
             raise ConfigurationError(f"KNNDemos: k must be at least 1, got {self.k}")
 
+    def prefix_for(self, predictor: Predict[Any], values: Mapping[str, Any]) -> tuple[Message, ...]:
+        """``predictor``'s prefix plus these demos for ``values``; a method, so that Predict
+        reaches this module through its parameters and never imports it."""
+        return prefix_for(predictor, values)
+
 
 def knn_key(spec: SignatureSpec, values: Mapping[str, Any]) -> str:
     """The text embedded for a call: one ``name: value`` line per input that is set."""

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, Self, TypeV
 from ..base._errors import ConfigurationError
 from ..lm._lm import LM
 from ..observe import _instrument
-from ._predict import BATCH_CONCURRENCY, Predict, PredictorParams
+from ._concurrency import BATCH_CONCURRENCY
+from ._predict import Predict, PredictorParams
 
 if TYPE_CHECKING:
     from ..observe._guards import Guard

@@ -26,6 +26,7 @@ from ..base._unicode import surrogate_in
 from ..lm._lm import LM, LMRequest, LMResponse, Message
 from ..observe import _instrument
 from . import _adapter
+from ._concurrency import BATCH_CONCURRENCY
 from ._context import CallContext, TraceStep, current
 from ._signature import Signature, SignatureSpec, run_validators, spec_of, with_reasoning
 
@@ -44,8 +45,6 @@ AdapterMode = Literal["auto", "chat", "json"]
 
 REASONING_DESC = "Think step by step about the inputs before giving the other outputs."
 
-# Batching, streaming and History are loaded on first use, keeping `import castlm` small.
-BATCH_CONCURRENCY = 8
 # How many times a reply that cannot be read (or that a validator rejects) is sent back to
 # the LM with the error before the call raises ParseError.
 PARSE_RETRIES = 1
@@ -185,9 +184,7 @@ class Predict(Generic[S, P]):
     def _demo_prefix(self, values: Mapping[str, Any]) -> tuple[Message, ...]:
         if self.knn is None:
             return self.prefix()
-        from . import _knn
-
-        return _knn.prefix_for(self, values)
+        return self.knn.prefix_for(self, values)
 
     # -- guards --------------------------------------------------------------------------
     @property

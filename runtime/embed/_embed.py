@@ -81,19 +81,6 @@ def shared_embedder(name: str) -> Embedder:
         return embedder
 
 
-def check_vectors(embedder: Embedder, texts: Sequence[str], vectors: object) -> list[list[float]]:
-    """``vectors`` if it is one list of floats per text, all of one length; else an error."""
-    if not isinstance(vectors, list) or len(vectors) != len(texts):
-        count = len(vectors) if isinstance(vectors, list) else type(vectors).__name__
-        raise ConfigurationError(
-            f"embedder {embedder.name!r} returned {count} vectors for {len(texts)} texts"
-        )
-    lengths = {len(v) for v in vectors if isinstance(v, list)}
-    if len(lengths) > 1 or any(not isinstance(v, list) for v in vectors):
-        raise ConfigurationError(f"embedder {embedder.name!r} returned vectors of mixed shapes")
-    return vectors
-
-
 def _standin(name: str) -> Embedder:
     # castlm.testing is loaded only when the stand-in is asked for; a vendored runtime may
     # leave it out.

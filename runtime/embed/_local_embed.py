@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..base._errors import ConfigurationError
-from ._embed import check_vectors
+from ._vectors import check_vectors
 
 
 class SentenceTransformerEmbedder:

@@ -7,8 +7,8 @@ from typing import Any
 
 from ..base._errors import ConfigurationError, LMResponseError
 from ..lm._retry import RetryPolicy
-from ._embed import check_vectors
 from ._openai_rest import OpenAIRest
+from ._vectors import check_vectors
 
 
 class OpenAIEmbedder:

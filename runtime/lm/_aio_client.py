@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import httpx
 
-from .. import __version__
+from ..base._version import __version__
 
 _DISCONNECTED = "Server disconnected without sending a complete response."
 # aiohttp has decoded the body already: httpx must not decode it again or trust its length.

@@ -14,8 +14,8 @@ from typing import Any, Generic, TypeVar
 
 from ..base._errors import ConfigurationError
 from ..core._batch import BatchResult, abatch, batch
+from ..core._concurrency import BATCH_CONCURRENCY
 from ..core._module import Module
-from ..core._predict import BATCH_CONCURRENCY
 
 T = TypeVar("T")
 

@@ -94,7 +94,7 @@ def _resolve() -> Any:
             _api = importlib.import_module("opentelemetry.trace")
         except ImportError:
             return None
-        from .. import __version__
+        from ..base._version import __version__
 
         provider = _settings.tracer_provider or _api.get_tracer_provider()
         _tracer = provider.get_tracer("castlm", __version__)

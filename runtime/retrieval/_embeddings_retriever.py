@@ -16,7 +16,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..base._errors import ConfigurationError
-from ..embed._embed import Embedder, check_vectors, make_embedder
+from ..embed._embed import Embedder, make_embedder
+from ..embed._vectors import check_vectors
 from ._retrieve import CorpusItem, Passage, as_passage
 
 
