@@ -25,7 +25,7 @@ from castlm.compiler.emit.project import KNN_FILE, pyproject_context, readme_con
 from castlm.compiler.emit.public_api import PublicNames, public_names
 from castlm.compiler.emit.request import EmitRequest
 from castlm.compiler.emit.rewrite import RUNTIME_PACKAGE, rewrite_source
-from castlm.compiler.emit.runtime_copy import runtime_files
+from castlm.compiler.emit.runtime_copy import runtime_files, vendored_modules
 from castlm.compiler.emit.templating import Escaped, code, ident
 from castlm.core._knn import KNNPool, dump_knn_pools
 from castlm.lm._lm_factory import STANDIN
@@ -73,8 +73,7 @@ def render_package(request: EmitRequest) -> dict[str, bytes]:
     entry = entry_points(request.ir, request.module_class, local)
     public = public_names({*entry.exported, *entry.program_names})
     env = templating.environment()
-    files = {f"{package}/{RUNTIME_PACKAGE}/{p}": data for p, data in runtime_files().items()}
-    files.update(_sources(request, local))
+    files = _sources(request, local)
     pools = knn_pools(request)
     files[f"{package}/_frozen.py"] = _render_frozen(env, request, pools).encode("utf-8")
     if pools:
@@ -90,6 +89,9 @@ def render_package(request: EmitRequest) -> dict[str, bytes]:
     files.update(_extra_files(request, files))
     for path in (f"{package}/_frozen.py", f"{package}/__init__.py"):
         templating.check_python(path, files[path].decode("utf-8"))
+    modules = vendored_modules(files, package, standin=request.lm_name == STANDIN)
+    runtime = runtime_files(modules)
+    files.update({f"{package}/{RUNTIME_PACKAGE}/{p}": data for p, data in runtime.items()})
     files[f"{package}/manifest.json"] = manifest_bytes(request, files)
     return files
 

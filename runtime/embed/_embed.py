@@ -83,9 +83,9 @@ def shared_embedder(name: str) -> Embedder:
 
 def _standin(name: str) -> Embedder:
     # castlm.testing is loaded only when the stand-in is asked for; a vendored runtime may
-    # leave it out.
+    # leave it out (then mypy, checking the package, cannot find it).
     try:
-        from ..testing import StandInEmbedder
+        from ..testing import StandInEmbedder  # type: ignore[import-not-found, unused-ignore]
     except ImportError as exc:
         raise ConfigurationError(
             "the 'standin' embedder is not available in this castlm runtime (castlm.testing "
@@ -94,7 +94,8 @@ def _standin(name: str) -> Embedder:
     size = name.removeprefix(STANDIN).removeprefix("-")
     if size and not size.isdigit():
         raise ConfigurationError(f"unknown embedder {name!r}; {_NAME_HELP}")
-    return StandInEmbedder(int(size)) if size else StandInEmbedder()
+    embedder: Embedder = StandInEmbedder(int(size)) if size else StandInEmbedder()
+    return embedder
 
 
 def _model_after(name: str, prefix: str) -> str:

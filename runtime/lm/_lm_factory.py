@@ -72,16 +72,17 @@ def _check_keywords(backend: type[LM], kwargs: dict[str, Any]) -> None:
 
 def _standin(cache: ResponseCache | None, kwargs: dict[str, Any]) -> LM:
     # Imported at call time: castlm.testing is only loaded when the stand-in is asked for, and
-    # a vendored runtime may leave it out.
+    # a vendored runtime may leave it out (then mypy, checking the package, cannot find it).
     try:
-        from ..testing import StandInLM
+        from ..testing import StandInLM  # type: ignore[import-not-found, unused-ignore]
     except ImportError as exc:
         raise ConfigurationError(
             "the 'standin' LM is not available in this castlm runtime (castlm.testing is "
             "missing); pick a real model name instead"
         ) from exc
     kwargs.pop("timeout", None)  # it never waits on a network
-    return StandInLM(cache=cache, **kwargs)
+    standin: LM = StandInLM(cache=cache, **kwargs)
+    return standin
 
 
 def _model_after(name: str, prefix: str) -> str:
