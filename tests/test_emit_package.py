@@ -82,6 +82,41 @@ def test_run_and_arun_use_the_frozen_parameters(package: Any) -> None:
     assert [s.messages for s in async_steps] == [s.messages for s in steps]
 
 
+def test_run_and_arun_take_the_same_module_call_path(package: Any) -> None:
+    """run() used to call forward directly, so it got no module span and no module guards
+    while arun() got both (issue #14): both now go through the module call."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    runtime = package._runtime
+    seen: list[str] = []
+
+    class Seen(runtime.Guard):  # type: ignore[misc, name-defined]
+        def check_inputs(self, predictor: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+            seen.append(predictor.spec.name)
+            return inputs
+
+    package._default_program().add_guard(Seen())
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    runtime.configure_tracing(tracer_provider=provider)
+    customer = package.Customer(name="Ada", address={"city": "Paris"})
+    try:
+        package.run(ticket="Server down, urgent", customer=customer)
+        ran, ran_spans = list(seen), [s.name for s in memory.get_finished_spans()]
+        seen.clear()
+        memory.clear()
+        asyncio.run(package.arun(ticket="Server down, urgent", customer=customer))
+        awaited = [s.name for s in memory.get_finished_spans()]
+    finally:
+        runtime.configure_tracing()
+    assert ran == seen == ["Triage", "Reply"]
+    assert ran_spans == awaited
+    assert ran_spans[-1] == "castlm.module Support"
+
+
 def test_load_returns_fresh_programs_with_the_parameters(package: Any) -> None:
     first, second = package.load("standin"), package.load()
     assert first is not second

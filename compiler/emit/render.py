@@ -174,6 +174,7 @@ def _render_init(
         own.append(f"from ._runtime import {', '.join(public.eager)}")
     if entry.is_async:
         own.append("import asyncio as _asyncio")
+        own.append("from ._runtime.observe._instrument import module_call as _module_call")
     standin = request.lm_name == STANDIN
     if request.reducer is not None:
         module, function = request.reducer
@@ -182,7 +183,7 @@ def _render_init(
     program = f"from .program import {', '.join(entry.program_names)}"
     exported = ["LM", "arun", "load", "run", *entry.exported, *public.all]
     returns = f") -> {entry.returns}:"
-    run_body, arun_body = _bodies(entry, typed=ensemble)
+    run_body, arun_body = _bodies(entry)
     cls = ident(request.module_class)
     return templating.render(
         env,
@@ -230,31 +231,28 @@ def _check_module(module: str) -> None:
         raise EmitError(f"the reducer's module {module!r} is not a dotted Python name")
 
 
-def _bodies(entry: EntryPoints, *, typed: bool = False) -> tuple[str, str]:
-    """The statements of ``run`` and ``arun``: call forward on the shared program.
+def _bodies(entry: EntryPoints) -> tuple[str, str]:
+    """The statements of ``run`` and ``arun``: one call of the shared program, both on the
+    path of a module call (its span, its guards, its usage records).
 
-    A synchronous forward runs in a worker thread for ``arun`` (through ``Module.acall``,
-    which prefers an ``aforward`` when the module has one); an async forward is awaited, or
-    run to completion by ``run``. ``typed``: the program's ``forward`` returns ``Any`` (an
-    ensemble), so each result is assigned to a variable of forward's return type first.
+    A synchronous forward is called through ``Module.__call__`` by ``run`` and through
+    ``Module.acall`` by ``arun`` (which prefers an ``aforward`` and otherwise runs forward in
+    a worker thread). An async forward is awaited inside the same module call context
+    (``_module_call``), or run to completion there by ``run``. The annotated assignment pins
+    the result to forward's declared return type (an ensemble's forward returns ``Any``).
     """
-    args = entry.argument_list
-    forward = "_default_program().forward("
-    if typed:
-        result = f"result: {entry.returns} = "
-        call = f"_asyncio.run({forward}" if entry.is_async else forward
-        close = "))" if entry.is_async else ")"
-        run_body = layout.bracketed(f"{result}{call}", args, close, indent=1)
-        awaited = forward if entry.is_async else "_default_program().acall("
-        arun_body = layout.bracketed(f"{result}await {awaited}", args, ")", indent=1)
-        return f"{run_body}\n    return result", f"{arun_body}\n    return result"
     if entry.is_async:
-        run_body = layout.bracketed(f"return _asyncio.run({forward}", args, "))", indent=1)
-        return run_body, layout.bracketed(f"return await {forward}", args, ")", indent=1)
-    run_body = layout.bracketed(f"return {forward}", args, ")", indent=1)
-    # The annotated assignment pins arun's result to forward's declared return type.
-    acall = f"result: {entry.returns} = await _default_program().acall("
-    return run_body, layout.bracketed(acall, args, ")", indent=1) + "\n    return result"
+        calls = [("_asyncio.run(program.forward(", "))"), ("await program.forward(", ")")]
+    else:
+        calls = [("program(", ")"), ("await program.acall(", ")")]
+    bodies = []
+    for call, close in calls:
+        head = f"result: {entry.returns} = {call}"
+        statement = layout.bracketed(head, entry.argument_list, close, indent=1 + entry.is_async)
+        if entry.is_async:
+            statement = f"    with _module_call(program):\n{statement}"
+        bodies.append(f"    program = _default_program()\n{statement}\n    return result")
+    return bodies[0], bodies[1]
 
 
 def _sorted_all(names: list[str]) -> list[str]:

@@ -133,12 +133,15 @@ def load(
 
 def run(*, question: str) -> Answer:
     """Run the program once (on the shared program; see ``load``)."""
-    return _default_program().forward(question)
+    program = _default_program()
+    result: Answer = program(question)
+    return result
 
 
 async def arun(*, question: str) -> Answer:
     """Run the program once, asynchronously (on the shared program; see ``load``)."""
-    result: Answer = await _default_program().acall(question)
+    program = _default_program()
+    result: Answer = await program.acall(question)
     return result
 
 
