@@ -39,6 +39,27 @@ class Agent(Module):
         return self.agent(question=question)
 '''
 
+SOLVER = '''\
+"""Answers by running code."""
+
+from castlm import InputField, Module, OutputField, ProgramOfThought, Signature
+
+
+class Solve(Signature):
+    """Solve the problem."""
+
+    question: str = InputField()
+    answer: str = OutputField()
+
+
+class Solver(Module):
+    def __init__(self) -> None:
+        self.solve = ProgramOfThought(Solve)
+
+    def forward(self, question: str) -> Solve:
+        return self.solve(question=question)
+'''
+
 
 def _runtime(files: dict[str, bytes], package: str) -> dict[str, bytes]:
     prefix = f"{package}/_runtime/"
@@ -92,6 +113,17 @@ def test_an_agent_program_vendors_the_agent_and_its_tools_only(tmp_path: Path) -
     assert {"agents/_react.py", "tools/_tool.py"} <= set(runtime)
     assert not {"agents/_codeact.py", "tools/_mcp.py"} & set(runtime)
     assert not {"sandbox", "retrieval", "modules"} & _layers(runtime)
+
+
+def test_the_sandbox_comes_with_the_child_it_runs(tmp_path: Path) -> None:
+    """_sandbox.py reads _sandbox_child.py rather than importing it."""
+    program = tmp_path / "solver.py"
+    program.write_text(SOLVER)
+    with user_program(program) as module:
+        params = module.Solver().get_params()
+    request = request_for(program, "solver_pkg", params=params, module_class="Solver")
+    runtime = _runtime(render_package(request), "solver_pkg")
+    assert {"sandbox/_sandbox.py", "sandbox/_sandbox_child.py"} <= set(runtime)
 
 
 def test_a_partly_vendored_runtime_type_checks(tmp_path: Path) -> None:

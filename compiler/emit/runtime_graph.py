@@ -32,6 +32,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("",),  # the package root re-exports every layer
 )
 
+# Files a module reads instead of importing (the sandbox runs its child's source in a fresh
+# interpreter): they travel with it.
+READS: dict[str, tuple[str, ...]] = {"sandbox._sandbox": ("sandbox._sandbox_child",)}
+
 # module: an import at module level; lazy: inside a function; typing: under TYPE_CHECKING;
 # optional: inside ``try`` with an ``except ImportError`` (the code handles a runtime vendored
 # without the target, so such an import may reach up: the stand-in is found only when asked).
@@ -99,9 +103,9 @@ def import_edges(root: Path | None = None) -> list[Edge]:
 
 
 def closure(starts: set[str], edges: list[Edge]) -> set[str]:
-    """``starts`` and every module they reach through imports other than optional ones, with
-    the subpackages (``__init__``) that hold them."""
-    out: dict[str, set[str]] = {}
+    """``starts`` and every module they reach through imports other than optional ones (and
+    the files they read), with the subpackages (``__init__``) that hold them."""
+    out: dict[str, set[str]] = {source: set(read) for source, read in READS.items()}
     for edge in edges:
         if edge.kind != "optional":
             out.setdefault(edge.source, set()).add(edge.target)
