@@ -10,6 +10,7 @@ file sizes under site-packages.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,8 @@ def run(ctx: Any) -> Any:
             f"- castlm ({len(castlm_dists)}, {castlm_mib:.1f} MiB): {', '.join(castlm_dists)}",
             f"- DSPy ({len(dspy_dists)}, {dspy_mib:.1f} MiB): {', '.join(dspy_dists)}",
             "",
+            _vendored(out, package),
+            "",
             "Largest DSPy dependencies (MiB): " + _largest(dspy_site),
             *_count_explanation(castlm_dists, count_ok),
         ]
@@ -101,6 +104,17 @@ AIOHTTP_FAMILY = (
     "propcache",
     "yarl",
 )
+
+
+def _vendored(out: Path, package: str) -> str:
+    """What the package vendors of castlm's runtime, as its manifest records it."""
+    manifest = json.loads((out / package / "manifest.json").read_text(encoding="utf-8"))
+    runtime = manifest["runtime"]
+    return (
+        f"`{package}/_runtime/` (only the runtime layers the program reaches): "
+        f"{runtime['bytes'] / 1000:.1f} kB in {runtime['files']} files, layers "
+        f"{', '.join(runtime['layers'])}."
+    )
 
 
 def _count_explanation(dists: list[str], count_ok: bool) -> list[str]:

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import castlm
-from castlm._errors import ConfigurationError
-from castlm._lm_settings import parse_assignment
+from castlm.base._errors import ConfigurationError
+from castlm.lm._lm_settings import parse_assignment
 
 from .config import LM_SETTINGS_KEYS, ProgramConfig, build_config, find_config, load_config_file
 from .errors import CompileError

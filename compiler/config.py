@@ -70,7 +70,7 @@ class ProgramConfig:
     max_cost: float | None = None
     prices: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     #: LM settings per role (temperature, max_tokens, structured_output...; see
-    #: castlm._lm_settings). The teacher and prompt LMs start from the task LM's.
+    #: castlm.lm._lm_settings). The teacher and prompt LMs start from the task LM's.
     lm_settings: Mapping[str, Any] = field(default_factory=dict)
     teacher_lm_settings: Mapping[str, Any] = field(default_factory=dict)
     prompt_lm_settings: Mapping[str, Any] = field(default_factory=dict)
@@ -270,8 +270,8 @@ def _teacher(text: str, base: Path, origin: str) -> Target | Path:
 
 
 def _lm_settings(raw: Mapping[str, Any], key: str, origin: str) -> dict[str, Any]:
-    from castlm._errors import ConfigurationError
-    from castlm._lm_settings import check_settings
+    from castlm.base._errors import ConfigurationError
+    from castlm.lm._lm_settings import check_settings
 
     try:
         return check_settings(raw, where=key)

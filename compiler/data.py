@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from castlm import Example, Module, Signature, spec_of
-from castlm._unicode import surrogate_in
+from castlm.base._unicode import surrogate_in
 from pydantic import TypeAdapter, ValidationError
 
 from .errors import CompileError

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from castlm import CastlmError, ConfigurationError, LMConnectionError, LMError, LMStatusError
-from castlm._errors import CircuitOpenError
+from castlm.base._errors import CircuitOpenError
 
 
 class CompileError(CastlmError):

@@ -17,16 +17,16 @@ from mypy.nodes import MypyFile, TypeInfo
 from mypy.plugin import MethodContext, Plugin
 from mypy.types import Instance, Type, get_proper_type
 
-_REASONED = "castlm._results.Reasoned"
-_TRACED = "castlm._results.Traced"
+_REASONED = "castlm.core._results.Reasoned"
+_TRACED = "castlm.core._results.Traced"
 # What each kind of callee adds to its result (checked on the callee's class and its bases).
 _EXTRA = {
-    "castlm._predict.ChainOfThought": _REASONED,
-    "castlm._react.ReAct": _TRACED,
-    "castlm._codeact.CodeAct": _TRACED,
-    "castlm._program_of_thought.ProgramOfThought": _TRACED,
+    "castlm.core._predict.ChainOfThought": _REASONED,
+    "castlm.agents._react.ReAct": _TRACED,
+    "castlm.agents._codeact.CodeAct": _TRACED,
+    "castlm.agents._program_of_thought.ProgramOfThought": _TRACED,
 }
-# mypy names a method after the receiver's class (``castlm._react.ReAct.__call__``, or a
+# mypy names a method after the receiver's class (``castlm.agents._react.ReAct.__call__``, or a
 # user's subclass): the hook sees every call of these names and checks the class itself.
 _METHODS = frozenset({"__call__", "acall", "forward", "aforward"})
 
@@ -34,7 +34,7 @@ _METHODS = frozenset({"__call__", "acall", "forward", "aforward"})
 class CastlmPlugin(Plugin):
     def get_additional_deps(self, file: MypyFile) -> list[tuple[int, str, int]]:
         # Nothing imports the marker classes at run time; mypy must load them to use them.
-        return [(10, "castlm._results", -1)] if file.fullname == "castlm" else []
+        return [(10, "castlm.core._results", -1)] if file.fullname == "castlm" else []
 
     def get_method_hook(self, fullname: str) -> Callable[[MethodContext], Type] | None:
         return _with_extras if fullname.rpartition(".")[2] in _METHODS else None

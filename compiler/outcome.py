@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import ProgramConfig
+from .emit.runtime_copy import Footprint
 from .meter import PhaseStats, RoleLM, total_cost
 from .plan import Plan
 
@@ -57,6 +58,8 @@ class CompileOutcome:
     optimizer_stats: Mapping[str, float] = field(default_factory=dict)
     #: What the user must not miss, e.g. a compiled score below the baseline.
     warnings: tuple[str, ...] = ()
+    #: What the package vendors of castlm's runtime (``<pkg>/_runtime``).
+    runtime: Footprint | None = None
 
     @property
     def lm_calls(self) -> int:
@@ -114,4 +117,5 @@ class CompileOutcome:
             "verified": self.verified,
             "notes": list(self.notes),
             "warnings": list(self.warnings),
+            "runtime": self.runtime.to_json() if self.runtime is not None else None,
         }

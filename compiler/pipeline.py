@@ -25,8 +25,8 @@ from typing import Any
 
 import castlm
 from castlm import LM, Example, Module, PredictorParams
-from castlm._cache import LMCache
-from castlm._lm_factory import make_lm
+from castlm.lm._cache import LMCache
+from castlm.lm._lm_factory import make_lm
 
 from . import metric_lms, metrics, predictor_lms, verify_run
 from .analyze import analyze_file, check_target
@@ -37,6 +37,7 @@ from .data import ProgramShape, file_hash, load_dataset, program_shape, split
 from .deps import local_dependencies
 from .diagnostics import format_diagnostics
 from .emit import EmitRequest, render_package, write_package
+from .emit.runtime_copy import footprint
 from .errors import CompileError
 from .evaluate import EvalResult, Evaluator
 from .fingerprint import inputs_fingerprint, is_up_to_date, source_hash
@@ -216,6 +217,7 @@ def compile_program(
         budget=run.budget_use(),
         lms=tuple(lms),
         optimizer_stats=chosen.stats,
+        runtime=footprint(files, config.package),
     )
 
 

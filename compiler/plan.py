@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from castlm import Example, Module, context, trace
-from castlm._lm import Message
+from castlm.lm._lm import Message
 from castlm.testing import StandInLM
 
 from .optimizers import Optimizer

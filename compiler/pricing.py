@@ -3,7 +3,7 @@
 Prices are US dollars per million input (prompt) and output (completion) tokens. They come
 from the config's ``prices`` table first (keyed by the LM name as configured, or by the model
 name, with or without a provider prefix), then from the runtime's table
-(:func:`castlm._pricing.price_of`: ``castlm.set_prices`` and litellm's table when litellm is
+(:func:`castlm.observe._pricing.price_of`: ``castlm.set_prices`` and litellm's table when litellm is
 installed). The offline stand-in is free. Anything else is *unpriced*: its cost is None and
 never silently 0.
 """
@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from castlm import LM
-from castlm._lm_factory import STANDIN
-from castlm._pricing import price_of
+from castlm.lm._lm_factory import STANDIN
+from castlm.observe._pricing import price_of
 
 Price = tuple[float, float]
 

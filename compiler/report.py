@@ -141,6 +141,8 @@ def print_outcome(console: Any, outcome: CompileOutcome) -> None:
         console.print(f"[bold yellow]{escape(outcome.stopped)}[/]", highlight=False)
     for note in outcome.notes:
         console.print(f"note: {escape(note)}", highlight=False)
+    if outcome.runtime is not None:
+        console.print(f"runtime: {escape(str(outcome.runtime))} vendored", highlight=False)
     if outcome.report:
         console.print(f"report: {escape(outcome.report)}", highlight=False)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from castlm import LM, Module
-from castlm._signature import FieldSpec, SignatureSpec
+from castlm.core._signature import FieldSpec, SignatureSpec
 from pydantic import TypeAdapter
 
 from . import teacher_package

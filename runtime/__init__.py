@@ -8,9 +8,7 @@ in httpx or litellm load on first use.
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._adapter import Adapter, ChatAdapter, JSONAdapter
-from ._context import TraceStep, context, trace
-from ._errors import (
+from .base._errors import (
     CacheError,
     CastlmError,
     CircuitOpenError,
@@ -30,39 +28,25 @@ from ._errors import (
     StreamInterruptedError,
     ToolError,
 )
-from ._example import Example, examples
-from ._lm import LM, LMRequest, LMResponse, LMStats, ToolCall, Usage
-from ._module import Module, TypedModule
-from ._predict import ChainOfThought, Predict, PredictorParams
-from ._signature import InputField, OutputField, Signature, SignatureSpec, spec_of
+from .base._version import __version__ as __version__
+from .core._adapter import Adapter, ChatAdapter, JSONAdapter
+from .core._context import TraceStep, context, trace
+from .core._example import Example, examples
+from .core._module import Module, TypedModule
+from .core._predict import ChainOfThought, Predict, PredictorParams
+from .core._signature import InputField, OutputField, Signature, SignatureSpec, spec_of
+from .lm._lm import LM, LMRequest, LMResponse, LMStats, ToolCall, Usage
 
 if TYPE_CHECKING:
-    from ._batch import BatchResult, Err, Ok, Outcome, abatch, batch
-    from ._best_of_n import BestOfN
-    from ._blocking import Blocking, blocking
-    from ._breaker import BreakerPolicy, CircuitBreaker
-    from ._cache import CacheWarning, LMCache
-    from ._codeact import CodeAct
-    from ._embed import Embedder, make_embedder
-    from ._embeddings_retriever import EmbeddingsRetriever
-    from ._ensemble import Ensemble, majority
-    from ._fallback import FallbackLM
-    from ._guards import AuditRecord, Guard, add_audit_hook
-    from ._history import History
-    from ._knn import KNNDemos, KNNPool, PoolEntry, load_knn_pools, set_embedder
-    from ._litellm import LiteLLMLM
-    from ._lm_config import configure_lms
-    from ._lm_factory import make_lm
-    from ._local_embed import SentenceTransformerEmbedder
-    from ._mcp import MCPClient, MCPTool
-    from ._multi_chain import MultiChainComparison
-    from ._openai import OpenAIChatLM
-    from ._openai_embed import OpenAIEmbedder
-    from ._otel import configure_tracing
-    from ._parallel import Parallel
-    from ._pricing import cost_of, price_of, set_prices
-    from ._program_of_thought import ProgramOfThought
-    from ._program_stream import (
+    from .agents._codeact import CodeAct
+    from .agents._program_of_thought import ProgramOfThought
+    from .agents._react import ReAct
+    from .agents._refine import Refine
+    from .base._blocking import Blocking, blocking
+    from .core._batch import BatchResult, Err, Ok, Outcome, abatch, batch
+    from .core._history import History
+    from .core._knn import KNNDemos, KNNPool, PoolEntry, load_knn_pools, set_embedder
+    from .core._program_stream import (
         FieldDelta,
         Finished,
         PredictorDone,
@@ -70,94 +54,110 @@ if TYPE_CHECKING:
         ProgramStream,
         Status,
     )
-    from ._ratelimit import RateLimit, RateLimiter
-    from ._react import ReAct
-    from ._refine import Refine
-    from ._retrieve import BM25, Passage, Retrieve, Retriever, load_passages
-    from ._retry import RetryPolicy
-    from ._sandbox import Sandbox, SandboxResult
-    from ._stream import Done, Partial, StreamEvent
-    from ._tool import Observation, Tool
-    from ._usage import LMCallRecord, UsageReport, UsageSummary, track_usage
+    from .core._stream import Done, Partial, StreamEvent
+    from .embed._embed import Embedder, make_embedder
+    from .embed._local_embed import SentenceTransformerEmbedder
+    from .embed._openai_embed import OpenAIEmbedder
+    from .lm._breaker import BreakerPolicy, CircuitBreaker
+    from .lm._cache import CacheWarning, LMCache
+    from .lm._fallback import FallbackLM
+    from .lm._litellm import LiteLLMLM
+    from .lm._lm_config import configure_lms
+    from .lm._lm_factory import make_lm
+    from .lm._openai import OpenAIChatLM
+    from .lm._ratelimit import RateLimit, RateLimiter
+    from .lm._retry import RetryPolicy
+    from .modules._best_of_n import BestOfN
+    from .modules._ensemble import Ensemble, majority
+    from .modules._multi_chain import MultiChainComparison
+    from .modules._parallel import Parallel
+    from .observe._guards import AuditRecord, Guard, add_audit_hook
+    from .observe._otel import configure_tracing
+    from .observe._pricing import cost_of, price_of, set_prices
+    from .observe._usage import LMCallRecord, UsageReport, UsageSummary, track_usage
+    from .retrieval._embeddings_retriever import EmbeddingsRetriever
+    from .retrieval._retrieve import BM25, Passage, Retrieve, Retriever, load_passages
+    from .sandbox._sandbox import Sandbox, SandboxResult
+    from .tools._mcp import MCPClient, MCPTool
+    from .tools._tool import Observation, Tool
 
-__version__ = "0.1.0"
 
 # Loaded when first used: the HTTP backends import httpx (or litellm), and the rest is not
 # needed by a program that only calls its predictors (import time and memory count for every
 # emitted package: benchmarks/RESULTS.md). The call path finds out whether usage reports,
 # guards, audit hooks or tracing are in use without importing them (_instrument).
 _LAZY = {
-    "CacheWarning": "._cache",
-    "LMCache": "._cache",
-    "AuditRecord": "._guards",
-    "Guard": "._guards",
-    "add_audit_hook": "._guards",
-    "make_lm": "._lm_factory",
-    "configure_tracing": "._otel",
-    "LMCallRecord": "._usage",
-    "UsageReport": "._usage",
-    "UsageSummary": "._usage",
-    "track_usage": "._usage",
-    "Tool": "._tool",
-    "Observation": "._tool",
-    "ReAct": "._react",
-    "Sandbox": "._sandbox",
-    "SandboxResult": "._sandbox",
-    "ProgramOfThought": "._program_of_thought",
-    "CodeAct": "._codeact",
-    "BestOfN": "._best_of_n",
-    "Refine": "._refine",
-    "MultiChainComparison": "._multi_chain",
-    "Parallel": "._parallel",
-    "Passage": "._retrieve",
-    "Retriever": "._retrieve",
-    "BM25": "._retrieve",
-    "Retrieve": "._retrieve",
-    "load_passages": "._retrieve",
-    "EmbeddingsRetriever": "._embeddings_retriever",
-    "MCPClient": "._mcp",
-    "MCPTool": "._mcp",
-    "OpenAIChatLM": "._openai",
-    "LiteLLMLM": "._litellm",
-    "BatchResult": "._batch",
-    "Err": "._batch",
-    "Ok": "._batch",
-    "Outcome": "._batch",
-    "abatch": "._batch",
-    "batch": "._batch",
-    "Blocking": "._blocking",
-    "blocking": "._blocking",
-    "BreakerPolicy": "._breaker",
-    "CircuitBreaker": "._breaker",
-    "FallbackLM": "._fallback",
-    "History": "._history",
-    "configure_lms": "._lm_config",
-    "cost_of": "._pricing",
-    "price_of": "._pricing",
-    "set_prices": "._pricing",
-    "RateLimit": "._ratelimit",
-    "RateLimiter": "._ratelimit",
-    "RetryPolicy": "._retry",
-    "Done": "._stream",
-    "Partial": "._stream",
-    "StreamEvent": "._stream",
-    "FieldDelta": "._program_stream",
-    "Finished": "._program_stream",
-    "PredictorDone": "._program_stream",
-    "ProgramEvent": "._program_stream",
-    "ProgramStream": "._program_stream",
-    "Status": "._program_stream",
-    "Embedder": "._embed",
-    "make_embedder": "._embed",
-    "OpenAIEmbedder": "._openai_embed",
-    "SentenceTransformerEmbedder": "._local_embed",
-    "KNNDemos": "._knn",
-    "KNNPool": "._knn",
-    "PoolEntry": "._knn",
-    "load_knn_pools": "._knn",
-    "set_embedder": "._knn",
-    "Ensemble": "._ensemble",
-    "majority": "._ensemble",
+    "CacheWarning": ".lm._cache",
+    "LMCache": ".lm._cache",
+    "AuditRecord": ".observe._guards",
+    "Guard": ".observe._guards",
+    "add_audit_hook": ".observe._guards",
+    "make_lm": ".lm._lm_factory",
+    "configure_tracing": ".observe._otel",
+    "LMCallRecord": ".observe._usage",
+    "UsageReport": ".observe._usage",
+    "UsageSummary": ".observe._usage",
+    "track_usage": ".observe._usage",
+    "Tool": ".tools._tool",
+    "Observation": ".tools._tool",
+    "ReAct": ".agents._react",
+    "Sandbox": ".sandbox._sandbox",
+    "SandboxResult": ".sandbox._sandbox",
+    "ProgramOfThought": ".agents._program_of_thought",
+    "CodeAct": ".agents._codeact",
+    "BestOfN": ".modules._best_of_n",
+    "Refine": ".agents._refine",
+    "MultiChainComparison": ".modules._multi_chain",
+    "Parallel": ".modules._parallel",
+    "Passage": ".retrieval._retrieve",
+    "Retriever": ".retrieval._retrieve",
+    "BM25": ".retrieval._retrieve",
+    "Retrieve": ".retrieval._retrieve",
+    "load_passages": ".retrieval._retrieve",
+    "EmbeddingsRetriever": ".retrieval._embeddings_retriever",
+    "MCPClient": ".tools._mcp",
+    "MCPTool": ".tools._mcp",
+    "OpenAIChatLM": ".lm._openai",
+    "LiteLLMLM": ".lm._litellm",
+    "BatchResult": ".core._batch",
+    "Err": ".core._batch",
+    "Ok": ".core._batch",
+    "Outcome": ".core._batch",
+    "abatch": ".core._batch",
+    "batch": ".core._batch",
+    "Blocking": ".base._blocking",
+    "blocking": ".base._blocking",
+    "BreakerPolicy": ".lm._breaker",
+    "CircuitBreaker": ".lm._breaker",
+    "FallbackLM": ".lm._fallback",
+    "History": ".core._history",
+    "configure_lms": ".lm._lm_config",
+    "cost_of": ".observe._pricing",
+    "price_of": ".observe._pricing",
+    "set_prices": ".observe._pricing",
+    "RateLimit": ".lm._ratelimit",
+    "RateLimiter": ".lm._ratelimit",
+    "RetryPolicy": ".lm._retry",
+    "Done": ".core._stream",
+    "Partial": ".core._stream",
+    "StreamEvent": ".core._stream",
+    "FieldDelta": ".core._program_stream",
+    "Finished": ".core._program_stream",
+    "PredictorDone": ".core._program_stream",
+    "ProgramEvent": ".core._program_stream",
+    "ProgramStream": ".core._program_stream",
+    "Status": ".core._program_stream",
+    "Embedder": ".embed._embed",
+    "make_embedder": ".embed._embed",
+    "OpenAIEmbedder": ".embed._openai_embed",
+    "SentenceTransformerEmbedder": ".embed._local_embed",
+    "KNNDemos": ".core._knn",
+    "KNNPool": ".core._knn",
+    "PoolEntry": ".core._knn",
+    "load_knn_pools": ".core._knn",
+    "set_embedder": ".core._knn",
+    "Ensemble": ".modules._ensemble",
+    "majority": ".modules._ensemble",
 }
 
 

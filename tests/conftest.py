@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from castlm._structured import LEARNED
+from castlm.base._structured import LEARNED
 
 # litellm (in the dev extra) downloads a price list when imported unless told to use the copy
 # it ships; tests never reach the internet, and castlm's price lookup imports litellm.

@@ -7,7 +7,7 @@ from typing import Literal
 import castlm as cl
 import pytest
 from castlm import ParseError, spec_of
-from castlm._adapter import CHAT, JSON, choose, format_value, header, split_labeled
+from castlm.core._adapter import CHAT, JSON, choose, format_value, header, split_labeled
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel

@@ -10,7 +10,7 @@ from typing import Any
 import castlm as cl
 import pytest
 from castlm import LMRequest, LMResponse
-from castlm._aforward import twin
+from castlm.core._aforward import twin
 from castlm.testing import StandInLM
 
 

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 from castlm import Example, LMCache, Module
-from castlm._lm import Message
 from castlm.compiler.budget import Budget, BudgetExhausted
 from castlm.compiler.cli import main
 from castlm.compiler.config import load_config_file
 from castlm.compiler.optimizers import OPTIMIZERS, OptimizeContext, Optimizer, OptimizeResult
 from castlm.compiler.optimizers.labeled import sample_labeled
 from castlm.compiler.pipeline import compile_program
+from castlm.lm._lm import Message
 from castlm.testing import ScriptedLM
 from support.project import write_project
 

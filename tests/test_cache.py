@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from castlm import LM, LMRequest, LMResponse, Usage
-from castlm._cache import CacheWarning, LMCache
+from castlm.lm._cache import CacheWarning, LMCache
 
 
 def response(i: int) -> LMResponse:

@@ -4,6 +4,7 @@ inspect and verify. Commands run in-process through ``castlm.compiler.cli.main``
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ TOP_KEYS = {
     "program", "package", "out", "up_to_date", "scores", "train_size", "val_size", "dev_size",
     "errors", "lm_calls", "cache_hits", "tokens", "cost", "phases", "lms", "plan", "budget",
     "stopped", "optimizer_stats", "report", "seconds", "verified", "notes", "warnings",
+    "runtime",
 }  # fmt: skip
 PHASE_KEYS = {
     "name", "calls", "cache_hits", "tokens", "seconds", "prompt_tokens", "completion_tokens",
@@ -54,6 +56,9 @@ def test_compile_from_flags_only(
     assert code == EXIT_OK, err
     assert "plan for Reviewer" in err  # the plan goes to stderr, before any LM call
     assert "dev score (6 examples)" in out and "report:" in out
+    summary = " ".join(out.split())  # the console may wrap lines
+    layers = "base, core, embed, lm, observe, testing"
+    assert re.search(rf"runtime: [\d.]+ kB in \d+ files \({layers}\) vendored", summary)
     manifest = json.loads((tmp_path / "out/reviewer/manifest.json").read_text())
     assert manifest["optimizer"] == {"name": "labeled", "settings": {"k": 3}}
     assert (tmp_path / "out/report.md").is_file() and (tmp_path / ".castlm").is_dir()
@@ -68,6 +73,7 @@ def test_compile_dir_and_the_json_schema(
     data = json.loads(out)
     assert set(data) == TOP_KEYS
     assert data["up_to_date"] is False and data["verified"] is False
+    assert data["runtime"]["bytes"] > 0 and "agents" not in data["runtime"]["layers"]
     assert [p["name"] for p in data["phases"]] == ["baseline", "optimize", "compiled"]
     for phase in data["phases"]:
         assert set(phase) == PHASE_KEYS

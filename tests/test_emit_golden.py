@@ -1,8 +1,8 @@
 """Golden files: what the emitter writes for a small program, byte for byte.
 
 Set ``CASTLM_UPDATE_GOLDEN=1`` to rewrite them after an intended change, then review the diff.
-The vendored ``_runtime/`` and its file hashes in ``manifest.json`` are left out: they change
-whenever the runtime does.
+The vendored ``_runtime/``, its file hashes and its size in ``manifest.json`` are left out: they
+change whenever the runtime does.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pytest
 from castlm import PredictorParams
 from castlm.compiler.analyze import analyze_file
 from castlm.compiler.emit import EmitRequest, render_package
+from castlm.compiler.emit.runtime_init import vendored_init
 from test_emit_support import request_for, write_sources
 
 GOLDEN = Path(__file__).parent / "golden" / "emit"
@@ -87,12 +88,14 @@ def _render(tmp_path: Path) -> dict[str, bytes]:
 
 
 def _stable(files: dict[str, bytes]) -> dict[str, bytes]:
-    """The files minus the vendored runtime, and the manifest minus the runtime's hashes."""
+    """The files minus the vendored runtime, and the manifest minus the runtime's hashes and
+    size."""
     kept = {path: data for path, data in files.items() if not path.startswith(RUNTIME_PREFIX)}
     manifest = json.loads(kept[f"{PACKAGE}/manifest.json"])
     manifest["files"] = {
         p: digest for p, digest in manifest["files"].items() if not p.startswith(RUNTIME_PREFIX)
     }
+    del manifest["runtime"]
     text = json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=True) + "\n"
     kept[f"{PACKAGE}/manifest.json"] = text.encode("ascii")
     return kept
@@ -132,8 +135,11 @@ def test_the_runtime_is_vendored_byte_for_byte(tmp_path: Path) -> None:
     vendored = {
         p.removeprefix(RUNTIME_PREFIX): d for p, d in files.items() if p.startswith(RUNTIME_PREFIX)
     }
-    assert vendored["__init__.py"] == (runtime / "__init__.py").read_bytes()
+    modules = {p.removesuffix(".py").removesuffix("/__init__").replace("/", ".") for p in vendored}
+    init = (runtime / "__init__.py").read_bytes()
+    assert vendored["__init__.py"] == vendored_init(init, modules)
     assert vendored["testing/__init__.py"] == (runtime / "testing" / "__init__.py").read_bytes()
+    assert "agents/_react.py" not in vendored  # only what the program reaches
     assert "py.typed" in vendored
     assert not any(p.startswith("compiler/") or "__pycache__" in p for p in vendored)
     assert all(p.endswith(".py") or p == "py.typed" for p in vendored)

@@ -106,6 +106,41 @@ def test_stream_and_astream_are_typed_like_run_and_end_with_its_result(package: 
         assert "".join(d.delta for d in deltas if d.field == "reply") == reply.reply
 
 
+def test_run_and_arun_take_the_same_module_call_path(package: Any) -> None:
+    """run() used to call forward directly, so it got no module span and no module guards
+    while arun() got both (issue #14): both now go through the module call."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    runtime = package._runtime
+    seen: list[str] = []
+
+    class Seen(runtime.Guard):  # type: ignore[misc, name-defined]
+        def check_inputs(self, predictor: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+            seen.append(predictor.spec.name)
+            return inputs
+
+    package._default_program().add_guard(Seen())
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    runtime.configure_tracing(tracer_provider=provider)
+    customer = package.Customer(name="Ada", address={"city": "Paris"})
+    try:
+        package.run(ticket="Server down, urgent", customer=customer)
+        ran, ran_spans = list(seen), [s.name for s in memory.get_finished_spans()]
+        seen.clear()
+        memory.clear()
+        asyncio.run(package.arun(ticket="Server down, urgent", customer=customer))
+        awaited = [s.name for s in memory.get_finished_spans()]
+    finally:
+        runtime.configure_tracing()
+    assert ran == seen == ["Triage", "Reply"]
+    assert ran_spans == awaited
+    assert ran_spans[-1] == "castlm.module Support"
+
+
 def test_load_returns_fresh_programs_with_the_parameters(package: Any) -> None:
     first, second = package.load("standin"), package.load()
     assert first is not second
@@ -195,9 +230,9 @@ def test_the_lazy_public_names_load_on_first_use(out_dir: Path, tmp_path: Path) 
     script = tmp_path / "lazy.py"
     script.write_text(
         f"import sys\nimport {PACKAGE}\n"
-        f"assert '{PACKAGE}._runtime._batch' not in sys.modules\n"
+        f"assert '{PACKAGE}._runtime.core._batch' not in sys.modules\n"
         f"from {PACKAGE} import Ok, track_usage\n"
-        f"assert Ok.__module__ == '{PACKAGE}._runtime._batch'\n",
+        f"assert Ok.__module__ == '{PACKAGE}._runtime.core._batch'\n",
         encoding="utf-8",
     )
     done = subprocess.run(

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import castlm as cl
 import pytest
 from castlm import LMError, RetryPolicy
-from castlm._openai import retry_after_seconds
+from castlm.lm._openai import retry_after_seconds
 from hypothesis import given
 from hypothesis import strategies as st
 from support.clients import close_all, openai_lm

@@ -17,14 +17,14 @@ from typing import Any, Literal
 import castlm as cl
 import pytest
 from castlm import CastlmError, Done, ParseError, Partial, spec_of
-from castlm._adapter import CHAT, JSON
-from castlm._fields_reader import JSONReader
-from castlm._lm_settings import parse_assignment
-from castlm._mcp import _json_line, _json_messages
-from castlm._openai import _tool_calls
-from castlm._retrieve import load_passages
-from castlm._sse import ChunkReader
+from castlm.core._adapter import CHAT, JSON
+from castlm.core._fields_reader import JSONReader
+from castlm.lm._lm_settings import parse_assignment
+from castlm.lm._openai import _tool_calls
+from castlm.lm._sse import ChunkReader
+from castlm.retrieval._retrieve import load_passages
 from castlm.testing import ScriptedLM
+from castlm.tools._mcp import _json_line, _json_messages
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel

@@ -17,10 +17,10 @@ from castlm import (
     LMStatusError,
     LMTimeoutError,
 )
-from castlm._cache import LMCache
-from castlm._fallback import FallbackLM
-from castlm._litellm import LiteLLMLM
-from castlm._retry import RetryPolicy
+from castlm.lm._cache import LMCache
+from castlm.lm._fallback import FallbackLM
+from castlm.lm._litellm import LiteLLMLM
+from castlm.lm._retry import RetryPolicy
 from castlm.testing import StandInLM
 
 KEY = "sk-ant-SECRET-abcdef0123456789"

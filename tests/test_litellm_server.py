@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 from castlm import ConfigurationError, LMStatusError, make_lm
-from castlm._fallback import FallbackLM
-from castlm._litellm import LiteLLMLM
-from castlm._retry import RetryPolicy
+from castlm.lm._fallback import FallbackLM
+from castlm.lm._litellm import LiteLLMLM
+from castlm.lm._retry import RetryPolicy
 from support.fake_openai import FakeOpenAI, Fault, free_port
 
 pytest.importorskip("litellm")

@@ -7,10 +7,10 @@ import sys
 
 import pytest
 from castlm import LM, ConfigurationError
-from castlm._cache import LMCache
-from castlm._litellm import LiteLLMLM
-from castlm._lm_factory import make_lm
-from castlm._openai import OpenAIChatLM
+from castlm.lm._cache import LMCache
+from castlm.lm._litellm import LiteLLMLM
+from castlm.lm._lm_factory import make_lm
+from castlm.lm._openai import OpenAIChatLM
 from support.fake_openai import FakeOpenAI
 
 
@@ -88,7 +88,8 @@ def test_made_lm_talks_to_the_endpoint() -> None:
 def test_runtime_backends_import_no_optional_or_compiler_packages() -> None:
     # The runtime is vendored into emitted packages: importing it must stay light.
     code = (
-        "import sys, castlm._lm_factory, castlm._litellm, castlm._openai, castlm._cache\n"
+        "import sys, castlm.lm._lm_factory, castlm.lm._litellm, castlm.lm._openai\n"
+        "import castlm.lm._cache\n"
         "heavy = {'litellm', 'libcst', 'jinja2', 'optuna', 'castlm.compiler'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )

@@ -22,8 +22,8 @@ from castlm import (
     LMStatusError,
     LMTimeoutError,
 )
-from castlm._cache import LMCache
-from castlm._openai import OpenAIChatLM, retry_after_seconds
+from castlm.lm._cache import LMCache
+from castlm.lm._openai import OpenAIChatLM, retry_after_seconds
 from support.fake_openai import FakeOpenAI, Fault, free_port
 
 MODEL = "test-model"

@@ -12,11 +12,11 @@ from typing import Any, Literal
 
 import castlm as cl
 import pytest
-from castlm._embed import make_embedder, shared_embedder
-from castlm._knn import KNNDemos, KNNPool, PoolEntry, dump_knn_pools, knn_key, nearest
-from castlm._local_embed import SentenceTransformerEmbedder
-from castlm._openai_embed import OpenAIEmbedder
 from castlm.compiler.evaluate import Evaluator
+from castlm.core._knn import KNNDemos, KNNPool, PoolEntry, dump_knn_pools, knn_key, nearest
+from castlm.embed._embed import make_embedder, shared_embedder
+from castlm.embed._local_embed import SentenceTransformerEmbedder
+from castlm.embed._openai_embed import OpenAIEmbedder
 from castlm.testing import StandInEmbedder, StandInLM
 from support.fake_openai import FakeOpenAI, embedding
 from support.optimizer_packages import built, run_castlm_free

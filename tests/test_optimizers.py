@@ -8,10 +8,10 @@ from typing import Literal
 
 import castlm as cl
 import pytest
-from castlm._lm import Message
 from castlm.compiler.errors import CompileError
 from castlm.compiler.evaluate import Evaluator
 from castlm.compiler.optimizers import OptimizeContext, make_optimizer
+from castlm.lm._lm import Message
 from castlm.testing import ScriptedLM
 
 

@@ -9,12 +9,12 @@ from typing import Any, ClassVar
 import castlm as cl
 import pytest
 from castlm import Example, LMRequest, LMResponse, Module
-from castlm._pricing import prices, set_prices
 from castlm.compiler import pipeline
 from castlm.compiler.config import load_config_file
 from castlm.compiler.optimizers import OptimizeContext, Optimizer, OptimizeResult, make_optimizer
 from castlm.compiler.plan import Plan, PlanInputs, Probe, make_plan, probe
 from castlm.compiler.pricing import PriceBook, add_costs, cost
+from castlm.observe._pricing import prices, set_prices
 from castlm.testing import StandInLM
 from support.project import write_project
 

@@ -10,7 +10,7 @@ from typing import Literal
 import castlm as cl
 import pytest
 from castlm import ConfigurationError, InputError, ParseError
-from castlm._lm import Message
+from castlm.lm._lm import Message
 from castlm.testing import ScriptedLM
 
 
@@ -162,7 +162,7 @@ def test_async_calls_and_task_local_traces() -> None:
 
 
 def test_cache_is_used_unless_disabled() -> None:
-    from castlm._cache import LMCache
+    from castlm.lm._cache import LMCache
 
     lm = ScriptedLM(lambda _m: REPLY, cache=LMCache())
     predict = cl.Predict(Triage, lm=lm)

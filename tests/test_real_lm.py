@@ -19,7 +19,7 @@ from typing import Literal
 
 import castlm as cl
 import pytest
-from castlm._structured import LEARNED
+from castlm.base._structured import LEARNED
 from pydantic import BaseModel
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ from typing import Any
 
 import castlm as cl
 import pytest
-from castlm._refine import HINT_OPENING
+from castlm.agents._refine import HINT_OPENING
 
 
 class QA(cl.Signature):

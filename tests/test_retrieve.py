@@ -10,7 +10,7 @@ from pathlib import Path
 
 import castlm as cl
 import pytest
-from castlm._retrieve import as_passage, tokenize
+from castlm.retrieval._retrieve import as_passage, tokenize
 from castlm.testing import ScriptedLM, StandInEmbedder
 from support.fake_openai import FakeOpenAI
 

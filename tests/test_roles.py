@@ -13,7 +13,6 @@ from typing import Any, Literal
 import castlm as cl
 import pytest
 from castlm import LMCache, LMRequest, LMResponse
-from castlm._instrument import _caller
 from castlm.compiler import pipeline
 from castlm.compiler.budget import Budget, BudgetExhausted
 from castlm.compiler.config import load_config_file
@@ -22,6 +21,7 @@ from castlm.compiler.evaluate import Evaluator
 from castlm.compiler.meter import role_lms
 from castlm.compiler.optimizers import OPTIMIZERS, OptimizeContext, make_optimizer
 from castlm.compiler.pricing import PriceBook
+from castlm.observe._instrument import _caller
 from castlm.testing import StandInLM
 from support.project import rows, write_project
 

@@ -11,7 +11,7 @@ from typing import Any
 import castlm as cl
 import pytest
 from castlm import ConfigurationError, Err, InputError, LMError, Ok
-from castlm._lm import Message
+from castlm.lm._lm import Message
 from castlm.testing import ScriptedLM
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import castlm as cl
 import pytest
 from castlm import ConfigurationError, FallbackLM, OpenAIChatLM
-from castlm._lm_config import env_var
+from castlm.lm._lm_config import env_var
 from castlm.testing import ScriptedLM
 
 REPLY = "[[ ## answer ## ]]\nok\n\n[[ ## completed ## ]]"

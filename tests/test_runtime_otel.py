@@ -12,7 +12,7 @@ from typing import Any
 
 import castlm as cl
 import pytest
-from castlm import _otel
+from castlm.observe import _otel
 from castlm.testing import ScriptedLM
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor

@@ -23,8 +23,8 @@ from castlm import (
     RateLimiter,
     RetryPolicy,
 )
-from castlm._breaker import shared_breaker
-from castlm._ratelimit import shared_limiter
+from castlm.lm._breaker import shared_breaker
+from castlm.lm._ratelimit import shared_limiter
 from castlm.testing import ScriptedLM
 from support.clients import close_all, openai_lm
 from support.clock import FakeClock

@@ -10,8 +10,8 @@ from typing import Any, Literal
 import castlm as cl
 import pytest
 from castlm import Done, InputError, Partial
-from castlm._adapter import CHAT, JSON
-from castlm._fields_reader import ChatReader, JSONReader
+from castlm.core._adapter import CHAT, JSON
+from castlm.core._fields_reader import ChatReader, JSONReader
 from castlm.testing import ScriptedLM
 from support.clients import close_all, openai_lm
 from support.fake_openai import FakeOpenAI

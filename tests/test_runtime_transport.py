@@ -15,7 +15,7 @@ import castlm as cl
 import httpx
 import pytest
 from castlm import LMConnectionError, LMTimeoutError
-from castlm._aio_client import AiohttpClient
+from castlm.lm._aio_client import AiohttpClient
 from support.clients import close_all, openai_lm
 from support.fake_openai import FakeOpenAI, free_port
 from support.slow_servers import DrippingServer, ForwardingProxy, TLSServer

@@ -10,9 +10,9 @@ from collections.abc import Iterator, Sequence
 import castlm as cl
 import pytest
 from castlm import ConfigurationError, FallbackLM, Ok, track_usage
-from castlm._lm import Message
-from castlm._pricing import forget_litellm_prices
-from castlm._usage import NO_PREDICTOR
+from castlm.lm._lm import Message
+from castlm.observe._pricing import forget_litellm_prices
+from castlm.observe._usage import NO_PREDICTOR
 from castlm.testing import ScriptedLM
 
 REPLY = "[[ ## answer ## ]]\nyes\n\n[[ ## completed ## ]]"

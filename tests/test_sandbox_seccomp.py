@@ -15,7 +15,7 @@ from pathlib import Path
 
 import castlm as cl
 import pytest
-from castlm._sandbox_seccomp import build_filter
+from castlm.sandbox._sandbox_seccomp import build_filter
 
 pytestmark = pytest.mark.skipif(
     sys.platform != "linux", reason="seccomp exists only on Linux: the kernel has no such filter"
@@ -27,8 +27,8 @@ OS = "print.__globals__['sys'].modules['os']"
 # Each attempt is written as model code would write it, once past the restricted builtins.
 ATTEMPTS = """
 import ctypes, json, os, random, socket, sys, typing
-from castlm._sandbox_child import install_filter
-from castlm._sandbox_seccomp import build_filter
+from castlm.sandbox._sandbox_child import install_filter
+from castlm.sandbox._sandbox_seccomp import build_filter
 
 target = sys.argv[1]
 if sys.argv[2] == "on":

@@ -15,7 +15,7 @@ import castlm as cl
 import httpx
 import pytest
 from castlm import ConfigurationError, LMError, LMStatusError, OpenAIChatLM
-from castlm._openai_rest import OpenAIRest
+from castlm.embed._openai_rest import OpenAIRest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import castlm as cl
 import pytest
-from castlm._lm_factory import make_lm
+from castlm.lm._lm_factory import make_lm
 from castlm.testing import StandInLM
 from castlm.testing._standin_rules import parse_rules
 from pydantic import BaseModel

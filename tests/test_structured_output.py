@@ -9,7 +9,7 @@ from typing import Any, Literal
 import castlm as cl
 import pytest
 from castlm import ConfigurationError, LMStatusError, OpenAIChatLM
-from castlm._structured import body_fields, strict_schema
+from castlm.base._structured import body_fields, strict_schema
 from castlm.testing import ScriptedLM
 from pydantic import BaseModel
 

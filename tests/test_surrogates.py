@@ -10,9 +10,9 @@ from pathlib import Path
 import castlm as cl
 import pytest
 from castlm import InputError, LMCache, LMResponseError
-from castlm._lm import Message
 from castlm.compiler.cli import EXIT_USER, main
 from castlm.compiler.verify_run import verify_data
+from castlm.lm._lm import Message
 from castlm.testing import ScriptedLM
 from support.project import write_project
 

@@ -10,7 +10,7 @@ from typing import Literal
 
 import castlm as cl
 import pytest
-from castlm._tool import render, truncate
+from castlm.tools._tool import render, truncate
 from pydantic import BaseModel
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from castlm._cache import LMCache
 from castlm.compiler import verify
 from castlm.compiler.verify import (
     ExpectedCall,
@@ -16,6 +15,7 @@ from castlm.compiler.verify import (
     record_expected,
     verify_package,
 )
+from castlm.lm._cache import LMCache
 from castlm.testing import StandInLM
 from test_emit_support import DEV_INPUTS, PARAMS, emit, request_for, user_program, write_sources
 

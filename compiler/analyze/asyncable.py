@@ -1,9 +1,9 @@
 """Whether a Module's ``forward`` can get an async twin, and what the twin awaits.
 
 The emitter writes ``aforward`` from ``forward`` (compiler/emit/aforward.py); the runtime makes
-the same twin at first use for programs that are not compiled (castlm/_aforward.py). Both follow
-the rules stated there: calls of ``self.<attribute>`` (not a method), of local variables and of
-same-file functions marked ``castlm.blocking`` are awaited through ``acall``; everything else
+the same twin at first use for programs that are not compiled (castlm/core/_aforward.py). Both
+follow the rules stated there: calls of ``self.<attribute>`` (not a method), of local variables
+and of same-file functions marked ``castlm.blocking`` are awaited through ``acall``; everything else
 stays as written. The cases below cannot be transformed safely: the module keeps running
 ``forward`` in a thread, and ``castlm check`` says why (CL401).
 """

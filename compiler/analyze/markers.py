@@ -1,6 +1,6 @@
 """InputField()/OutputField() calls: recognizing them and checking their arguments (CL109).
 
-The accepted arguments mirror the runtime's (``castlm._signature``): both markers
+The accepted arguments mirror the runtime's (``castlm.core._signature``): both markers
 take ``desc=`` and the pydantic constraints listed below, only InputField takes
 ``default=``, and all arguments are keyword-only. The runtime raises at import
 time for anything else; reporting it here makes ``castlm check`` say so first.

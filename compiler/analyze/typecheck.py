@@ -1,7 +1,7 @@
 """Checks that a field's annotation is a type castlm can ask an LM for and validate.
 
 The rules mirror what the runtime accepts when a Signature class is created
-(``castlm._types.unsupported_reason``), so problems surface at ``castlm check``
+(``castlm.base._types.unsupported_reason``), so problems surface at ``castlm check``
 instead of at import time. Supported: str, int, float, bool, datetime.date and
 datetime.datetime, Literal[...] of str/int/bool values, Enum and pydantic model
 classes defined or imported in the file, list/set/frozenset/tuple (and their

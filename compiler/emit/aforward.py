@@ -13,7 +13,7 @@ awaited through the runtime's ``acall``::
 Control flow, local code and calls of plain functions stay as written. A forward the analyzer
 found unsafe (CL401) gets a twin that runs it in a thread, so that it never inherits the
 awaiting twin of a base class. The runtime makes the same twin for uncompiled programs
-(castlm/_aforward.py).
+(castlm/core/_aforward.py).
 """
 
 from __future__ import annotations
@@ -177,7 +177,7 @@ def _comma_separated(args: Sequence[cst.Arg]) -> list[cst.Arg]:
 def _with_imports(
     body: Sequence[cst.BaseStatement], names: Sequence[str]
 ) -> list[cst.BaseStatement]:
-    """``body`` with ``from castlm._acall import ...`` after the docstring and future imports
+    """``body`` with ``from castlm.base._acall import ...`` after the docstring and future imports
     (the import rewriter then points it at the vendored runtime)."""
     aliases = [
         cst.ImportAlias(name=cst.Name(_IMPORTS[n]), asname=cst.AsName(name=cst.Name(n)))
@@ -186,7 +186,10 @@ def _with_imports(
     statement = cst.SimpleStatementLine(
         [
             cst.ImportFrom(
-                module=cst.Attribute(value=cst.Name("castlm"), attr=cst.Name("_acall")),
+                module=cst.Attribute(
+                    value=cst.Attribute(value=cst.Name("castlm"), attr=cst.Name("base")),
+                    attr=cst.Name("_acall"),
+                ),
                 names=_comma_separated_aliases(aliases),
             )
         ]

@@ -13,7 +13,7 @@ _FALLBACK = {
     "litellm": "litellm>=1.40",
 }
 # Only what production needs: httpx for sync calls, aiohttp for async ones (httpcore's async
-# pool cost a millisecond of CPU per request at high concurrency; see runtime/_aio_client.py).
+# pool cost a millisecond of CPU per request at high concurrency; see runtime/lm/_aio_client.py).
 RUNTIME = ("pydantic", "httpx", "aiohttp")
 LITELLM = ("litellm",)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from castlm.compiler.emit.errors import EmitError
 from castlm.compiler.emit.request import EmitRequest
+from castlm.compiler.emit.runtime_copy import footprint
 
 GENERATOR = "castlm"
 
@@ -26,6 +27,7 @@ def manifest_bytes(request: EmitRequest, files: Mapping[str, bytes]) -> bytes:
         module_class=request.module_class,
         predictors=list(request.params),
         files={path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())},
+        runtime=footprint(files, request.package).to_json(),
     )
     try:
         text = json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=True)

@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from castlm._lm_factory import STANDIN
 from castlm.compiler.emit import dependencies, layout
 from castlm.compiler.emit.entry import EntryPoints
 from castlm.compiler.emit.request import EmitRequest
+from castlm.lm._lm_factory import STANDIN
 
 # The nearest-neighbour demo pools, beside _frozen.py (JSON: any text, one entry per line).
 KNN_FILE = "_knn.json"

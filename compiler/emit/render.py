@@ -13,8 +13,6 @@ from pathlib import Path
 
 import jinja2
 from castlm import PredictorParams
-from castlm._knn import KNNPool, dump_knn_pools
-from castlm._lm_factory import STANDIN
 from castlm.compiler.emit import layout, templating
 from castlm.compiler.emit.aforward import with_async_twins
 from castlm.compiler.emit.entry import EntryPoints, entry_points
@@ -27,8 +25,10 @@ from castlm.compiler.emit.project import KNN_FILE, pyproject_context, readme_con
 from castlm.compiler.emit.public_api import PublicNames, public_names
 from castlm.compiler.emit.request import EmitRequest
 from castlm.compiler.emit.rewrite import RUNTIME_PACKAGE, rewrite_source
-from castlm.compiler.emit.runtime_copy import runtime_files
+from castlm.compiler.emit.runtime_copy import runtime_files, vendored_modules
 from castlm.compiler.emit.templating import Escaped, code, ident
+from castlm.core._knn import KNNPool, dump_knn_pools
+from castlm.lm._lm_factory import STANDIN
 
 # What ``__init__.py`` imports for itself; package_init.py.j2 uses these names.
 _OWN_IMPORTS = (
@@ -38,13 +38,13 @@ _OWN_IMPORTS = (
     "import typing as _typing",
     "from . import _runtime",
     "from ._runtime import LM",
-    "from ._runtime._lm_config import as_lm as _as_lm",
-    "from ._runtime._lm_config import configure_lms as _configure_lms",
-    "from ._runtime._cache import LMCache as _LMCache",
-    "from ._runtime._lm_factory import make_lm as _make_lm",
-    "from ._runtime._lm_settings import check_settings as _check_settings",
-    "from ._runtime._lm_settings import settings_from_env as _settings_from_env",
-    "from ._runtime._errors import ConfigurationError as _ConfigurationError",
+    "from ._runtime.lm._lm_config import as_lm as _as_lm",
+    "from ._runtime.lm._lm_config import configure_lms as _configure_lms",
+    "from ._runtime.lm._cache import LMCache as _LMCache",
+    "from ._runtime.lm._lm_factory import make_lm as _make_lm",
+    "from ._runtime.lm._lm_settings import check_settings as _check_settings",
+    "from ._runtime.lm._lm_settings import settings_from_env as _settings_from_env",
+    "from ._runtime.base._errors import ConfigurationError as _ConfigurationError",
     # Aliased imports of one module keep this order, which is ruff's.
     "from collections.abc import AsyncIterator as _AsyncIterator",
     "from collections.abc import Callable as _Callable",
@@ -53,7 +53,7 @@ _OWN_IMPORTS = (
 _SINGLE_IMPORTS = ("from ._frozen import PARAMS as _PARAMS",)
 _ENSEMBLE_IMPORTS = (
     "from ._frozen import MEMBERS as _MEMBERS",
-    "from ._runtime._ensemble import Ensemble as _Ensemble",
+    "from ._runtime.modules._ensemble import Ensemble as _Ensemble",
 )
 _INDENT = "    "
 
@@ -76,8 +76,7 @@ def render_package(request: EmitRequest) -> dict[str, bytes]:
     entry = entry_points(request.ir, request.module_class, local)
     public = public_names({*entry.exported, *entry.program_names})
     env = templating.environment()
-    files = {f"{package}/{RUNTIME_PACKAGE}/{p}": data for p, data in runtime_files().items()}
-    files.update(_sources(request, local))
+    files = _sources(request, local)
     pools = knn_pools(request)
     files[f"{package}/_frozen.py"] = _render_frozen(env, request, pools).encode("utf-8")
     if pools:
@@ -93,6 +92,9 @@ def render_package(request: EmitRequest) -> dict[str, bytes]:
     files.update(_extra_files(request, files))
     for path in (f"{package}/_frozen.py", f"{package}/__init__.py"):
         templating.check_python(path, files[path].decode("utf-8"))
+    modules = vendored_modules(files, package, standin=request.lm_name == STANDIN)
+    runtime = runtime_files(modules)
+    files.update({f"{package}/{RUNTIME_PACKAGE}/{p}": data for p, data in runtime.items()})
     files[f"{package}/manifest.json"] = manifest_bytes(request, files)
     return files
 
@@ -175,6 +177,7 @@ def _render_init(
         own.append(f"from ._runtime import {', '.join(public.eager)}")
     if entry.is_async:
         own.append("import asyncio as _asyncio")
+        own.append("from ._runtime.observe._instrument import module_call as _module_call")
     standin = request.lm_name == STANDIN
     if request.reducer is not None:
         module, function = request.reducer
@@ -183,7 +186,7 @@ def _render_init(
     program = f"from .program import {', '.join(entry.program_names)}"
     exported = ["LM", "arun", "astream", "load", "run", "stream", *entry.exported, *public.all]
     returns = f") -> {entry.returns}:"
-    run_body, arun_body = _bodies(entry, typed=ensemble)
+    run_body, arun_body = _bodies(entry)
     stream_body, astream_body = _stream_bodies(entry)
     events = f"_ProgramEvent[{entry.returns}]"
     cls = ident(request.module_class)
@@ -223,7 +226,7 @@ def _render_init(
 def _lazy_imports(names: tuple[str, ...]) -> str:
     """castlm's lazily loaded names, imported for type checkers only (see public_api), and
     the private name ``stream``/``astream`` are annotated with (the module loads on use)."""
-    private = "    from ._runtime._program_stream import ProgramEvent as _ProgramEvent"
+    private = "    from ._runtime.core._program_stream import ProgramEvent as _ProgramEvent"
     if not names:
         return f"if _typing.TYPE_CHECKING:\n{private}"
     ordered = sorted(names, key=name_order)
@@ -245,31 +248,28 @@ def _check_module(module: str) -> None:
         raise EmitError(f"the reducer's module {module!r} is not a dotted Python name")
 
 
-def _bodies(entry: EntryPoints, *, typed: bool = False) -> tuple[str, str]:
-    """The statements of ``run`` and ``arun``: call forward on the shared program.
+def _bodies(entry: EntryPoints) -> tuple[str, str]:
+    """The statements of ``run`` and ``arun``: one call of the shared program, both on the
+    path of a module call (its span, its guards, its usage records).
 
-    A synchronous forward runs in a worker thread for ``arun`` (through ``Module.acall``,
-    which prefers an ``aforward`` when the module has one); an async forward is awaited, or
-    run to completion by ``run``. ``typed``: the program's ``forward`` returns ``Any`` (an
-    ensemble), so each result is assigned to a variable of forward's return type first.
+    A synchronous forward is called through ``Module.__call__`` by ``run`` and through
+    ``Module.acall`` by ``arun`` (which prefers an ``aforward`` and otherwise runs forward in
+    a worker thread). An async forward is awaited inside the same module call context
+    (``_module_call``), or run to completion there by ``run``. The annotated assignment pins
+    the result to forward's declared return type (an ensemble's forward returns ``Any``).
     """
-    args = entry.argument_list
-    forward = "_default_program().forward("
-    if typed:
-        result = f"result: {entry.returns} = "
-        call = f"_asyncio.run({forward}" if entry.is_async else forward
-        close = "))" if entry.is_async else ")"
-        run_body = layout.bracketed(f"{result}{call}", args, close, indent=1)
-        awaited = forward if entry.is_async else "_default_program().acall("
-        arun_body = layout.bracketed(f"{result}await {awaited}", args, ")", indent=1)
-        return f"{run_body}\n    return result", f"{arun_body}\n    return result"
     if entry.is_async:
-        run_body = layout.bracketed(f"return _asyncio.run({forward}", args, "))", indent=1)
-        return run_body, layout.bracketed(f"return await {forward}", args, ")", indent=1)
-    run_body = layout.bracketed(f"return {forward}", args, ")", indent=1)
-    # The annotated assignment pins arun's result to forward's declared return type.
-    acall = f"result: {entry.returns} = await _default_program().acall("
-    return run_body, layout.bracketed(acall, args, ")", indent=1) + "\n    return result"
+        calls = [("_asyncio.run(program.forward(", "))"), ("await program.forward(", ")")]
+    else:
+        calls = [("program(", ")"), ("await program.acall(", ")")]
+    bodies = []
+    for call, close in calls:
+        head = f"result: {entry.returns} = {call}"
+        statement = layout.bracketed(head, entry.argument_list, close, indent=1 + entry.is_async)
+        if entry.is_async:
+            statement = f"    with _module_call(program):\n{statement}"
+        bodies.append(f"    program = _default_program()\n{statement}\n    return result")
+    return bodies[0], bodies[1]
 
 
 def _stream_bodies(entry: EntryPoints) -> tuple[str, str]:

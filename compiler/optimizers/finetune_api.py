@@ -3,7 +3,7 @@
 ``POST /files`` (``purpose=fine-tune``), ``POST /fine_tuning/jobs``, then
 ``GET /fine_tuning/jobs/{id}`` until the job has ``succeeded``, ``failed`` or been
 ``cancelled``, polling less and less often. Credentials, retries of transient failures and
-error messages are the runtime's (``castlm._openai_rest``); a job that fails or outlives the
+error messages are the runtime's (``castlm.embed._openai_rest``); a job that fails or outlives the
 timeout is a :class:`FineTuneError` that says what the server said and what to do.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from castlm._openai_rest import OpenAIRest
+from castlm.embed._openai_rest import OpenAIRest
 
 from ..errors import CompileError
 

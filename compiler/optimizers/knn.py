@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from castlm import Example, Module, Predict, PredictorParams
-from castlm._embed import EMBEDDER_ENV_VAR, Embedder, make_embedder
-from castlm._knn import KNNDemos, KNNPool, PoolEntry, knn_key
+from castlm.core._knn import KNNDemos, KNNPool, PoolEntry, knn_key
+from castlm.embed._embed import EMBEDDER_ENV_VAR, Embedder, make_embedder
 from castlm.testing import StandInLM
 from pydantic import Field
 

@@ -6,8 +6,8 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from .._errors import LMError
-from .._lm import LM, LMRequest, LMResponse, Message, ResponseCache, Usage
+from ..base._errors import LMError
+from ..lm._lm import LM, LMRequest, LMResponse, Message, ResponseCache, Usage
 
 Responder = Callable[[Sequence[Message]], str]
 

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from .._adapter import COMPLETED, header
-from .._lm import LM, LMRequest, LMResponse, ResponseCache, Usage
+from ..core._adapter import COMPLETED, header
+from ..lm._lm import LM, LMRequest, LMResponse, ResponseCache, Usage
 from ._standin_answer import answer
 from ._standin_guess import Guesser
 from ._standin_prompt import Prompt, read_prompt

@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._adapter import INSTRUCTIONS_HEADER, _first_json_object, _split_sections, split_labeled
-from .._lm import Message
+from ..core._adapter import INSTRUCTIONS_HEADER, _first_json_object, _split_sections, split_labeled
+from ..lm._lm import Message
 from ._standin_types import Schema, inline_refs, parse_description
 
 RETRY_OPENING = "Your reply could not be read"

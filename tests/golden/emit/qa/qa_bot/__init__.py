@@ -34,13 +34,13 @@ from ._runtime import (
     ParseError,
     StreamInterruptedError,
 )
-from ._runtime._cache import LMCache as _LMCache
-from ._runtime._errors import ConfigurationError as _ConfigurationError
-from ._runtime._lm_config import as_lm as _as_lm
-from ._runtime._lm_config import configure_lms as _configure_lms
-from ._runtime._lm_factory import make_lm as _make_lm
-from ._runtime._lm_settings import check_settings as _check_settings
-from ._runtime._lm_settings import settings_from_env as _settings_from_env
+from ._runtime.base._errors import ConfigurationError as _ConfigurationError
+from ._runtime.lm._cache import LMCache as _LMCache
+from ._runtime.lm._lm_config import as_lm as _as_lm
+from ._runtime.lm._lm_config import configure_lms as _configure_lms
+from ._runtime.lm._lm_factory import make_lm as _make_lm
+from ._runtime.lm._lm_settings import check_settings as _check_settings
+from ._runtime.lm._lm_settings import settings_from_env as _settings_from_env
 from .program import QA, Answer
 
 if _typing.TYPE_CHECKING:
@@ -65,7 +65,7 @@ if _typing.TYPE_CHECKING:
         UsageReport,
         track_usage,
     )
-    from ._runtime._program_stream import ProgramEvent as _ProgramEvent
+    from ._runtime.core._program_stream import ProgramEvent as _ProgramEvent
 
 __all__ = [
     "LM",
@@ -151,12 +151,15 @@ def load(
 
 def run(*, question: str) -> Answer:
     """Run the program once (on the shared program; see ``load``)."""
-    return _default_program().forward(question)
+    program = _default_program()
+    result: Answer = program(question)
+    return result
 
 
 async def arun(*, question: str) -> Answer:
     """Run the program once, asynchronously (on the shared program; see ``load``)."""
-    result: Answer = await _default_program().acall(question)
+    program = _default_program()
+    result: Answer = await program.acall(question)
     return result
 
 

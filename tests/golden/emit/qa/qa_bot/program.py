@@ -1,6 +1,6 @@
 """Answers questions about the castlm docs."""
 
-from ._runtime._acall import acall as _castlm_acall
+from ._runtime.base._acall import acall as _castlm_acall
 
 from ._runtime import ChainOfThought, InputField, Module, OutputField, Signature
 

@@ -1,0 +1,1 @@
+"""Agents: ReAct, CodeAct, ProgramOfThought and Refine."""

@@ -1,0 +1,1 @@
+"""Compound modules built from the core: BestOfN, Ensemble, MultiChainComparison, Parallel."""

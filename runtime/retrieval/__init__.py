@@ -1,0 +1,1 @@
+"""Retrieval: passages, BM25 and embedding retrievers, the Retrieve module."""
