@@ -188,6 +188,11 @@ def _shared_outputs(configs: Sequence[ProgramConfig]) -> list[CompileError]:
     return problems
 
 
+def at_setting(config: ProgramConfig, key: str, message: str) -> CompileError:
+    """A CompileError at the config line, or the flag, that set ``key``."""
+    return _at(config, key, message)
+
+
 def _at(config: ProgramConfig, key: str, message: str, *, option: bool = False) -> CompileError:
     """A CompileError at the config line that sets ``key`` (an optimizer option when
     ``option``), or naming the flag that set it."""
@@ -201,7 +206,9 @@ def _at(config: ProgramConfig, key: str, message: str, *, option: bool = False) 
 
 
 def _line_of(file: Path, key: str) -> int | None:
-    pattern = re.compile(rf"\s*{re.escape(key)}\s*=")
+    """The line of ``key = ...``, or of its table's header (``[key]``, ``[tool.castlm.key]``)."""
+    name = re.escape(key)
+    pattern = re.compile(rf"\s*(?:{name}\s*=|\[\s*(?:tool\.castlm\.)?{name}\s*\])")
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, ValueError):
