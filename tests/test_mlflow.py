@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from castlm.compiler.cli import main
+from castlm.compiler.cli import _parser, configs_for, main
 from castlm.compiler.config import load_config_file
 from castlm.compiler.errors import CompileError
 from castlm.compiler.mlflow_params import compile_params
@@ -56,6 +56,25 @@ def test_params_never_hold_secrets(tmp_path: Path) -> None:
     assert SECRET not in json.dumps(params)
     assert params["base_url"] == "http://user:***@127.0.0.1:9/v1"
     assert params["lm_settings.extra_body"] == '["k"]'
+
+
+def test_the_flag_s_uri_wins_over_the_file_s_and_keeps_its_other_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = project(tmp_path / "p", '[mlflow]\ntracking_uri = "sqlite:///a.db"\nexperiment = "x"\n')
+    (from_file,) = load_config_file(root / "castlm.toml")
+    assert from_file.mlflow is not None
+    assert from_file.mlflow.tracking_uri == f"sqlite:///{root / 'a.db'}"
+    assert from_file.mlflow.artifact_root() == (root / "mlruns").as_uri()
+    monkeypatch.chdir(tmp_path)
+    args = _parser().parse_args(["compile", str(root), "--mlflow", "sqlite:///b.db"])
+    (config,) = configs_for(args.target, args)
+    assert config.mlflow is not None and "mlflow" in config.flags
+    assert config.mlflow.tracking_uri == f"sqlite:///{tmp_path / 'b.db'}"
+    assert config.mlflow.experiment == "x"
+    args = _parser().parse_args(["compile", str(root), "--mlflow"])
+    (bare,) = configs_for(args.target, args)
+    assert bare.mlflow == from_file.mlflow
 
 
 mlflow = pytest.importorskip("mlflow", reason="mlflow is not installed: pip install castlm[mlflow]")
