@@ -72,8 +72,23 @@ def log_model(
     mlflow = importlib.import_module("mlflow")
     folder = Path(out)
     package, requirements = _package_of(folder)
+    previous = mlflow.get_tracking_uri()
     if tracking_uri is not None:
         mlflow.set_tracking_uri(tracking_uri)
+    try:
+        return _log(mlflow, folder, package, requirements, name, run_id)
+    finally:
+        mlflow.set_tracking_uri(previous)  # the caller's MLflow setup is left as it was
+
+
+def _log(
+    mlflow: Any,
+    folder: Path,
+    package: str,
+    requirements: list[str],
+    name: str,
+    run_id: str | None,
+) -> Any:
     with tempfile.TemporaryDirectory(prefix="castlm-pyfunc-") as scratch:
         script = Path(scratch) / f"{package}_pyfunc.py"
         script.write_text(_SCRIPT.format(package=package), encoding="utf-8")

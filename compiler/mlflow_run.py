@@ -89,9 +89,13 @@ class MlflowTracking:
             warnings=(*outcome.warnings, *self.warnings),
         )
 
-    def failed(self) -> None:
+    def begin(self) -> None:
+        self._safely("the settings", lambda: self._batch(params=compile_params(self.config)))
+
+    def failed(self, interrupted: bool) -> None:
+        status = "KILLED" if interrupted else "FAILED"
         with contextlib.suppress(Exception):  # the compile's own error is the one to report
-            self.client.set_terminated(self.run_id, status="FAILED")
+            self.client.set_terminated(self.run_id, status=status)
 
     def _log_plan(self, plan: Plan) -> None:
         self.client.log_dict(self.run_id, plan.to_json(), "plan.json")
@@ -113,9 +117,6 @@ class MlflowTracking:
         from .mlflow_model import log_model
 
         log_model(self.config.out, run_id=self.run_id, tracking_uri=self.uri)
-
-    def log_params(self) -> None:
-        self._batch(params=compile_params(self.config))
 
     def _batch(
         self,
@@ -154,8 +155,8 @@ def compile_tracking(config: ProgramConfig) -> Iterator[NoTracking | MlflowTrack
     tracking = start_run(config)
     try:
         yield tracking
-    except BaseException:
-        tracking.failed()
+    except BaseException as exc:
+        tracking.failed(interrupted=isinstance(exc, KeyboardInterrupt))
         raise
 
 
@@ -187,12 +188,14 @@ def start_run(config: ProgramConfig) -> MlflowTracking:
             f"or drop --mlflow / the mlflow setting",
         ) from None
     tracking = MlflowTracking(config, client, run.info.run_id, uri)
-    tracking._safely("the settings", tracking.log_params)
+    tracking.begin()
     return tracking
 
 
 @contextlib.contextmanager
 def _environ(values: Mapping[str, str]) -> Iterator[None]:
+    # MLflow reads its HTTP settings from the environment on each request; the compile has
+    # started no thread yet, so nothing else sees the change.
     saved = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
     try:

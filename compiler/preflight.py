@@ -10,6 +10,7 @@ see emit/owned.py). Problems are collected and reported together, each at the co
 
 from __future__ import annotations
 
+import importlib.util
 import keyword
 import os
 import re
@@ -47,6 +48,7 @@ def _problems(config: ProgramConfig) -> list[CompileError]:
         _output(config),
         _work_dir(config),
         _export(config),
+        _mlflow(config),
     )
     return [problem for check in checks for problem in check]
 
@@ -186,6 +188,13 @@ def _shared_outputs(configs: Sequence[ProgramConfig]) -> list[CompileError]:
                     )
                 )
     return problems
+
+
+def _mlflow(config: ProgramConfig) -> Iterator[CompileError]:
+    if config.mlflow is not None and importlib.util.find_spec("mlflow") is None:
+        from .mlflow_run import INSTALL_HINT  # mlflow_run imports preflight: not at the top
+
+        yield _at(config, "mlflow", f"logging to MLflow needs the mlflow package: {INSTALL_HINT}")
 
 
 def at_setting(config: ProgramConfig, key: str, message: str) -> CompileError:

@@ -141,7 +141,13 @@ def test_a_compile_is_logged_as_a_run_and_its_package_as_a_pyfunc_model(
     assert not any(SECRET.encode() in blob for blob in everything)
 
     monkeypatch.setenv("CASTLM_MODEL", "standin")
-    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/program")
+    before = mlflow.get_tracking_uri()
+    assert before != store  # logging the model left MLflow's global tracking URI as it was
+    mlflow.set_tracking_uri(store)
+    try:
+        model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/program")
+    finally:
+        mlflow.set_tracking_uri(before)
     rows = [{"review": "I love it, works great"}, {"review": "broke after a day"}]
     predicted = model.predict(rows)
     assert [set(p) for p in predicted] == [{"review", "label"}] * 2
