@@ -21,6 +21,7 @@ from castlm.lm._lm_settings import parse_assignment
 
 from .config import LM_SETTINGS_KEYS, ProgramConfig, build_config, find_config, load_config_file
 from .errors import CompileError
+from .mlflow_settings import anchored
 
 EXIT_OK, EXIT_USER, EXIT_INTERNAL = 0, 1, 2
 
@@ -144,6 +145,14 @@ def _compile_parser(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-cache", action="store_true", help="do not read or write the LM cache")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    p.add_argument(
+        "--mlflow",
+        nargs="?",
+        const=True,
+        metavar="TRACKING_URI",
+        help="log the compile as an MLflow run (default store: the mlflow setting, else "
+        "$MLFLOW_TRACKING_URI, else MLflow's default); needs castlm[mlflow]",
+    )
     p.set_defaults(run=_run_compile)
 
 
@@ -195,6 +204,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         values["cache"] = False
     if args.require_improvement:
         values["require_improvement"] = True
+    uri = getattr(args, "mlflow", None)
+    if uri is not None:
+        values["mlflow"] = True if uri is True else {"tracking_uri": anchored(uri, Path.cwd())}
     return values
 
 

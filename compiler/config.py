@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CompileError
+from .mlflow_settings import MlflowSettings, mlflow_settings
 
 CONFIG_FILES = ("castlm.toml", "pyproject.toml")
 _MAX_CONFIG_BYTES = 1 << 20
@@ -92,6 +93,8 @@ class ProgramConfig:
     #: A teacher that bootstrapping runs instead of the student: a program (``file.py:Class``)
     #: or the folder of an already emitted package.
     teacher: Target | Path | None = None
+    #: Log the compile as an MLflow run (compiler/mlflow_settings.py); None: no logging.
+    mlflow: MlflowSettings | None = None
 
 
 _KEYS: dict[str, type | tuple[type, ...]] = {
@@ -124,6 +127,7 @@ _KEYS: dict[str, type | tuple[type, ...]] = {
     "min_score": (float, int),
     "predictor_lms": dict,
     "teacher": str,
+    "mlflow": (bool, dict),
 }
 LM_SETTINGS_KEYS = ("lm_settings", "teacher_lm_settings", "prompt_lm_settings")
 _REQUIRED = ("program", "metric", "train", "lm")
@@ -175,11 +179,14 @@ def load_config_file(path: Path, overrides: Mapping[str, Any] | None = None) -> 
 def _override(from_file: Mapping[str, Any], flags: Mapping[str, Any]) -> dict[str, Any]:
     """Flags win over the file. Optimizer options in a file that names its optimizer belong to
     that optimizer: ``--optimizer other`` drops them, while ``--option`` adds to them. LM
-    settings given as flags add to (and win over) the file's, key by key."""
+    settings given as flags add to (and win over) the file's, key by key; so does the
+    ``--mlflow`` flag's tracking URI to the file's ``mlflow`` table."""
     merged = {**from_file, **flags}
     for key in LM_SETTINGS_KEYS:
         if key in flags:
             merged[key] = {**dict(from_file.get(key) or {}), **dict(flags[key])}
+    if "mlflow" in flags:
+        merged["mlflow"] = _mlflow_override(from_file.get("mlflow"), flags["mlflow"])
     file_options = dict(from_file.get("optimizer_options") or {})
     flag_options = dict(flags.get("optimizer_options") or {})
     named = from_file.get("optimizer")
@@ -188,6 +195,11 @@ def _override(from_file: Mapping[str, Any], flags: Mapping[str, Any]) -> dict[st
     else:
         merged["optimizer_options"] = {**file_options, **flag_options}
     return merged
+
+
+def _mlflow_override(from_file: Any, flag: Any) -> Any:
+    table = from_file if isinstance(from_file, dict) else {}
+    return {**table, **flag} if isinstance(flag, dict) else (table or flag)
 
 
 def build_config(raw: Mapping[str, Any], *, base: Path, origin: str) -> ProgramConfig:
@@ -259,6 +271,8 @@ def _optional(raw: Mapping[str, Any], base: Path, origin: str) -> dict[str, Any]
         values["teacher"] = _teacher(raw["teacher"], base, origin)
     if raw.get("predictor_lms"):
         values["predictor_lms"] = _predictor_lms(raw["predictor_lms"], origin)
+    if raw.get("mlflow") is not None:
+        values["mlflow"] = mlflow_settings(raw["mlflow"], base=base, origin=origin)
     return values
 
 

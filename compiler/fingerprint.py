@@ -22,6 +22,7 @@ from .config import ProgramConfig
 # and prices only decide what a compile may spend (a stopped compile is never up to date).
 _NOT_OUTPUT = (
     "threads", "verify", "config_file", "cache", "max_lm_calls", "max_cost", "prices", "flags",
+    "mlflow",
 )  # fmt: skip
 
 

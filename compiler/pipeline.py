@@ -45,6 +45,7 @@ from .ir import ProgramIR
 from .label_check import check_rows_have_metric_fields
 from .loader import Metric, load_metric, load_module_class
 from .meter import Meter, PhaseStats, RoleLM, role_lms
+from .mlflow_run import compile_tracking
 from .optimizers import OptimizeContext, Optimizer, OptimizeResult, Trial, make_optimizer
 from .outcome import BudgetUse, CompileOutcome
 from .plan import Plan, PlanInputs, make_plan, probe
@@ -148,7 +149,23 @@ def compile_program(
     fingerprint = inputs_fingerprint(config, sources, teacher_files(config))
     if not force and is_up_to_date(config, fingerprint):
         return CompileOutcome(config, up_to_date=True, seconds=time.perf_counter() - start)
+    with compile_tracking(config) as tracking:  # reaches MLflow (if asked) before any LM call
+        outcome, trials = _compile(
+            config, ir, sources, fingerprint, start, progress, tracking.on_plan(on_plan)
+        )
+        return tracking.finish(outcome, trials)
 
+
+def _compile(
+    config: ProgramConfig,
+    ir: ProgramIR,
+    sources: list[Path],
+    fingerprint: str,
+    start: float,
+    progress: Progress,
+    on_plan: Callable[[Plan], None] | None,
+) -> tuple[CompileOutcome, list[Trial]]:
+    """The stages after the up-to-date check; the outcome and the optimizer's trials."""
     module_class = load_module_class(config.program)
     metric = resolve_metric(config)
     shape = program_shape(module_class)
@@ -198,7 +215,7 @@ def compile_program(
         _verify(config, files, compiled, shape, run)
     files.update(build.report(student.get_params(), ctx.trials, warnings))
     write_package(files, config.out)
-    return CompileOutcome(
+    outcome = CompileOutcome(
         config,
         baseline=baseline.score,
         compiled=compiled.score,
@@ -219,6 +236,7 @@ def compile_program(
         optimizer_stats=chosen.stats,
         runtime=footprint(files, config.package),
     )
+    return outcome, ctx.trials
 
 
 def _verify(

@@ -10,6 +10,7 @@ see emit/owned.py). Problems are collected and reported together, each at the co
 
 from __future__ import annotations
 
+import importlib.util
 import keyword
 import os
 import re
@@ -49,6 +50,7 @@ def _problems(config: ProgramConfig) -> list[CompileError]:
         _work_dir(config),
         _export(config),
         _teacher(config),
+        _mlflow(config),
     )
     return [problem for check in checks for problem in check]
 
@@ -213,6 +215,18 @@ def _shared_outputs(configs: Sequence[ProgramConfig]) -> list[CompileError]:
     return problems
 
 
+def _mlflow(config: ProgramConfig) -> Iterator[CompileError]:
+    if config.mlflow is not None and importlib.util.find_spec("mlflow") is None:
+        from .mlflow_run import INSTALL_HINT  # mlflow_run imports preflight: not at the top
+
+        yield _at(config, "mlflow", f"logging to MLflow needs the mlflow package: {INSTALL_HINT}")
+
+
+def at_setting(config: ProgramConfig, key: str, message: str) -> CompileError:
+    """A CompileError at the config line, or the flag, that set ``key``."""
+    return _at(config, key, message)
+
+
 def _at(config: ProgramConfig, key: str, message: str, *, option: bool = False) -> CompileError:
     """A CompileError at the config line that sets ``key`` (an optimizer option when
     ``option``), or naming the flag that set it."""
@@ -226,7 +240,9 @@ def _at(config: ProgramConfig, key: str, message: str, *, option: bool = False) 
 
 
 def _line_of(file: Path, key: str) -> int | None:
-    pattern = re.compile(rf"\s*{re.escape(key)}\s*=")
+    """The line of ``key = ...``, or of its table's header (``[key]``, ``[tool.castlm.key]``)."""
+    name = re.escape(key)
+    pattern = re.compile(rf"\s*(?:{name}\s*=|\[\s*(?:tool\.castlm\.)?{name}\s*\])")
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, ValueError):

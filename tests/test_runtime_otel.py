@@ -89,7 +89,10 @@ def test_module_predictor_and_lm_spans_nest_with_genai_attributes(
     assert chat.kind is SpanKind.CLIENT
     attrs = dict(chat.attributes or {})
     assert attrs["gen_ai.operation.name"] == "chat"
-    assert attrs["gen_ai.system"] == "openai"
+    assert attrs["gen_ai.provider.name"] == "openai"
+    assert "gen_ai.system" not in attrs  # replaced by gen_ai.provider.name in the conventions
+    assert str(attrs["gen_ai.response.id"]).startswith("chatcmpl-fake-")
+    assert attrs["castlm.cache_hit"] is False
     assert attrs["gen_ai.request.model"] == attrs["gen_ai.response.model"] == "gpt-test"
     assert attrs["gen_ai.usage.input_tokens"] != 0 != attrs["gen_ai.usage.output_tokens"]
     assert attrs["gen_ai.response.finish_reasons"] == ("stop",)

@@ -29,6 +29,7 @@ from ..core._predict import ChainOfThought, Predict
 from ..core._signature import Signature, spec_of
 from ..lm._lm import LM, LMResponse
 from ..observe import _instrument
+from ..observe._tool_span import execute_tool
 from ..tools._tool import MAX_OBSERVATION_CHARS, Observation, Tool, as_tool
 
 S = TypeVar("S", bound=Signature)
@@ -133,15 +134,23 @@ class ToolBox:
 
     def run(self, name: str, args: str) -> Observation:
         tool = self.tools.get(name)
-        if tool is None:
-            return self._unknown(name)
-        return tool.run(args, max_chars=self.max_chars)
+        with execute_tool(name, tool.description if tool else "", args) as span:
+            if tool is None:
+                found = self._unknown(name)
+            else:
+                found = tool.run(args, max_chars=self.max_chars)
+            span.finish(found.ok, found.text)
+        return found
 
     async def arun(self, name: str, args: str) -> Observation:
         tool = self.tools.get(name)
-        if tool is None:
-            return self._unknown(name)
-        return await tool.arun(args, max_chars=self.max_chars)
+        with execute_tool(name, tool.description if tool else "", args) as span:
+            if tool is None:
+                found = self._unknown(name)
+            else:
+                found = await tool.arun(args, max_chars=self.max_chars)
+            span.finish(found.ok, found.text)
+        return found
 
     def _unknown(self, name: str) -> Observation:
         known = ", ".join([*self.tools, FINISH])

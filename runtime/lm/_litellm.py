@@ -249,6 +249,7 @@ class LiteLLMLM(KeyedLM):
             model=model if isinstance(model, str) and model else self.model,
             usage=_usage(_field(raw, "usage")),
             finish_reason=finish if isinstance(finish, str) else None,
+            id=response_id if isinstance(response_id := _field(raw, "id"), str) else "",
         )
 
 

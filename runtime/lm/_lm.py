@@ -142,7 +142,9 @@ class ToolCall:
 
 @dataclass(frozen=True, slots=True)
 class LMResponse:
-    """One completion; ``tool_calls`` is non-empty when a request with ``tools`` got calls."""
+    """One completion; ``tool_calls`` is non-empty when a request with ``tools`` got calls.
+
+    ``id`` is the provider's id of the completion (``""`` when it sent none)."""
 
     text: str
     model: str
@@ -150,6 +152,7 @@ class LMResponse:
     finish_reason: str | None = None
     cached: bool = False
     tool_calls: tuple[ToolCall, ...] = ()
+    id: str = ""
 
 
 class ResponseCache(Protocol):

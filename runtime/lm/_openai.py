@@ -632,6 +632,7 @@ class OpenAIChatLM(KeyedLM):
             usage=_usage(data.get("usage")),
             finish_reason=finish if isinstance(finish, str) else None,
             tool_calls=calls,
+            id=_text_field(data, "id"),
         )
 
     # -- errors ----------------------------------------------------------------------------
@@ -740,6 +741,11 @@ def _check_url(url: str) -> None:
 
 def _is_event_stream(answer: httpx.Response) -> bool:
     return answer.is_success and "text/event-stream" in answer.headers.get("content-type", "")
+
+
+def _text_field(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    return value if isinstance(value, str) else ""
 
 
 def _first_choice(data: object) -> dict[str, Any] | None:

@@ -26,6 +26,7 @@ class ChunkReader:
         self.finish_reason: str | None = None
         self.usage = Usage()
         self.done = False
+        self.id = ""
 
     @property
     def delivered(self) -> bool:
@@ -64,6 +65,8 @@ class ChunkReader:
             raise _stream_error(chunk["error"])
         if isinstance(chunk.get("model"), str) and chunk["model"]:
             self.model = chunk["model"]
+        if isinstance(chunk.get("id"), str) and chunk["id"]:
+            self.id = chunk["id"]
         if isinstance(chunk.get("usage"), dict):
             self.usage = _usage(chunk["usage"])
         choices = chunk.get("choices")
@@ -80,7 +83,7 @@ class ChunkReader:
         return None
 
     def response(self) -> LMResponse:
-        return LMResponse(self.text, self.model, self.usage, self.finish_reason)
+        return LMResponse(self.text, self.model, self.usage, self.finish_reason, id=self.id)
 
 
 def _usage(raw: dict[str, Any]) -> Usage:

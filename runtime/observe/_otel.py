@@ -1,7 +1,12 @@
 """OpenTelemetry spans for module calls, predictor calls and LM requests.
 
 LM request spans follow the GenAI semantic conventions (``gen_ai.*`` attributes, span name
-``"chat <model>"``, kind CLIENT). Prompts and replies are recorded only on opt-in
+``"chat <model>"``, kind CLIENT; ``gen_ai.provider.name``, which replaced ``gen_ai.system``).
+A reply served from castlm's cache is no client call: its span is INTERNAL, named
+``"castlm.cache_hit <model>"``, and carries no ``gen_ai.*`` attribute (no tokens, no cost).
+Tool executions get ``"execute_tool <name>"`` spans (see :mod:`castlm._tool_span`).
+
+Prompts and replies are recorded only on opt-in
 (``CASTLM_OTEL_CAPTURE_CONTENT=true`` or ``configure_tracing(capture_content=True)``): they may
 hold personal data. API keys never reach a span: no header is recorded, and endpoint URLs are
 reduced to host and port.
@@ -18,6 +23,7 @@ import importlib
 import json
 import os
 import threading
+import time
 from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -33,6 +39,7 @@ _UNRESOLVED: Any = object()
 _lock = threading.Lock()
 _tracer: Any = _UNRESOLVED
 _api: Any = None  # opentelemetry.trace, once imported
+_context: Any = None  # opentelemetry.context, once imported
 _provider_set = False  # a real tracer provider has been installed globally
 _settings = SimpleNamespace(enabled=True, capture_content=None, tracer_provider=None)
 
@@ -83,7 +90,7 @@ def tracer() -> Any:
 
 
 def _resolve() -> Any:
-    global _tracer, _api
+    global _tracer, _api, _context
     with _lock:
         if _tracer is not _UNRESOLVED:
             return _tracer
@@ -92,6 +99,7 @@ def _resolve() -> Any:
             return None
         try:
             _api = importlib.import_module("opentelemetry.trace")
+            _context = importlib.import_module("opentelemetry.context")
         except ImportError:
             return None
         from ..base._version import __version__
@@ -107,13 +115,28 @@ def capture_content() -> bool:
     return os.environ.get(CAPTURE_ENV, "").strip().lower() in _TRUE
 
 
-def system_of(lm: LM) -> str:
-    """The ``gen_ai.system`` of an LM: its declared provider, else the model's prefix."""
+# LiteLLM's model prefixes whose well-known ``gen_ai.provider.name`` differs from the prefix.
+_PROVIDERS = {
+    "azure": "azure.ai.openai",
+    "azure_ai": "azure.ai.inference",
+    "bedrock": "aws.bedrock",
+    "gemini": "gcp.gemini",
+    "vertex_ai": "gcp.vertex_ai",
+    "mistral": "mistral_ai",
+    "watsonx": "ibm.watsonx.ai",
+    "xai": "x_ai",
+}
+
+
+def provider_of(lm: LM) -> str:
+    """The ``gen_ai.provider.name`` of an LM: its declared provider, else the model's prefix
+    (as a well-known value where the conventions name one)."""
     declared = getattr(lm, "gen_ai_system", None)
     if isinstance(declared, str) and declared:
         return declared
     if "/" in lm.model:
-        return lm.model.split("/", 1)[0]
+        prefix = lm.model.split("/", 1)[0]
+        return _PROVIDERS.get(prefix, prefix)
     return type(lm).__name__.lower()
 
 
@@ -128,43 +151,94 @@ def server_of(lm: LM) -> dict[str, Any]:
     return attrs
 
 
-def start_lm_span(lm: LM, request: LMRequest, *, streaming: bool) -> Any:
-    """A started (not current) CLIENT span for one LM request, or None when not tracing."""
+class LMSpan:
+    """One LM request's span, created when the request ends: only then is it known whether
+    the cache answered (an INTERNAL span without usage) or the backend did (a CLIENT span).
+    It keeps the start time and the parent that was current when the request started."""
+
+    __slots__ = ("lm", "parent", "request", "start_ns", "streaming", "tracer")
+
+    def __init__(self, t: Any, lm: LM, request: LMRequest, streaming: bool) -> None:
+        self.tracer = t
+        self.lm = lm
+        self.request = request
+        self.streaming = streaming
+        self.parent = _context.get_current()
+        self.start_ns = time.time_ns()
+
+
+def start_lm_span(lm: LM, request: LMRequest, *, streaming: bool) -> LMSpan | None:
+    """The pending span of one LM request, or None when not tracing."""
     t = tracer()
     if t is None:
         return None
+    return LMSpan(t, lm, request, streaming)
+
+
+def end_lm_span(span: LMSpan, response: LMResponse | None, error: BaseException | None) -> None:
+    cached = response is not None and response.cached
+    made = _cache_hit_span(span) if cached else _client_span(span)
+    if made.is_recording():
+        if response is not None and not cached:
+            _set_response(made, response)
+        if error is not None:
+            _set_error(made, error)
+    made.end()
+
+
+def _cache_hit_span(span: LMSpan) -> Any:
+    attrs: dict[str, Any] = {"castlm.cache_hit": True, "castlm.request.model": span.request.model}
+    if span.streaming:
+        attrs["castlm.stream"] = True
+    return span.tracer.start_span(
+        f"castlm.cache_hit {span.request.model}",
+        context=span.parent,
+        kind=_api.SpanKind.INTERNAL,
+        attributes=attrs,
+        start_time=span.start_ns,
+    )
+
+
+def _client_span(span: LMSpan) -> Any:
+    request = span.request
     attrs: dict[str, Any] = {
         "gen_ai.operation.name": "chat",
-        "gen_ai.system": system_of(lm),
+        "gen_ai.provider.name": provider_of(span.lm),
         "gen_ai.request.model": request.model,
-        **server_of(lm),
+        "gen_ai.output.type": _output_type(request),
+        **server_of(span.lm),
     }
     if request.temperature is not None:
         attrs["gen_ai.request.temperature"] = request.temperature
     if request.max_tokens is not None:
         attrs["gen_ai.request.max_tokens"] = request.max_tokens
-    if streaming:
+    if span.streaming:
         attrs["castlm.stream"] = True
-    span = t.start_span(f"chat {request.model}", kind=_api.SpanKind.CLIENT, attributes=attrs)
-    if capture_content() and span.is_recording():
-        span.set_attribute("gen_ai.input.messages", _messages_json(request.messages))
-    return span
+    made = span.tracer.start_span(
+        f"chat {request.model}",
+        context=span.parent,
+        kind=_api.SpanKind.CLIENT,
+        attributes=attrs,
+        start_time=span.start_ns,
+    )
+    if capture_content() and made.is_recording():
+        made.set_attribute("gen_ai.input.messages", _messages_json(request.messages))
+    return made
 
 
-def end_lm_span(span: Any, response: LMResponse | None, error: BaseException | None) -> None:
-    if span.is_recording():
-        if response is not None:
-            _set_response(span, response)
-        if error is not None:
-            _set_error(span, error)
-    span.end()
+def _output_type(request: LMRequest) -> str:
+    """``json`` when the request asks for structured output, else ``text``."""
+    wants_json = request.response_format is not None and request.structured_output != "off"
+    return "json" if wants_json else "text"
 
 
 def _set_response(span: Any, response: LMResponse) -> None:
     span.set_attribute("gen_ai.response.model", response.model)
+    if response.id:
+        span.set_attribute("gen_ai.response.id", response.id)
     span.set_attribute("gen_ai.usage.input_tokens", response.usage.prompt_tokens)
     span.set_attribute("gen_ai.usage.output_tokens", response.usage.completion_tokens)
-    span.set_attribute("castlm.cache_hit", response.cached)
+    span.set_attribute("castlm.cache_hit", False)
     if response.finish_reason:
         span.set_attribute("gen_ai.response.finish_reasons", [response.finish_reason])
     if capture_content():
@@ -176,6 +250,16 @@ def _set_response(span: Any, response: LMResponse) -> None:
             }
         ]
         span.set_attribute("gen_ai.output.messages", json.dumps(reply, ensure_ascii=False))
+
+
+def status_error(description: str) -> Any:
+    """An ERROR span status (for failures that are not exceptions)."""
+    return _api.Status(_api.StatusCode.ERROR, description)
+
+
+def to_json(value: object) -> str:
+    """``value`` as JSON for a span attribute (what JSON cannot hold becomes its repr)."""
+    return json.dumps(value, ensure_ascii=False, default=repr)
 
 
 def _set_error(span: Any, error: BaseException) -> None:

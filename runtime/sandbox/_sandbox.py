@@ -33,6 +33,7 @@ from typing import Any, Literal
 from pydantic_core import to_jsonable_python
 
 from ..base._errors import SandboxError, ToolError
+from ..observe._tool_span import execute_tool
 from ..tools._tool import Tool, truncate
 from ._sandbox_process import Child
 from ._sandbox_protocol import ResultKind, SandboxResult, ToolCall, parse_reply
@@ -236,14 +237,19 @@ class SandboxSession:
 
     def _tool_reply(self, call: ToolCall) -> dict[str, Any]:
         tool = self.tools.get(call.name)
-        try:
-            if tool is None:
-                raise ToolError(f"there is no tool {truncate(call.name, 100)!r}")
-            value = tool(**_bind(tool, call.args, call.kwargs))
-            return {"type": "tool_result", "ok": True, "value": _jsonable(value)}
-        except Exception as exc:
-            text = str(exc) if isinstance(exc, ToolError) else f"{type(exc).__name__}: {exc}"
-            return {"type": "tool_result", "ok": False, "error": text}
+        arguments = {"args": list(call.args), "kwargs": dict(call.kwargs)}
+        with execute_tool(call.name, tool.description if tool else "", arguments) as span:
+            try:
+                if tool is None:
+                    raise ToolError(f"there is no tool {truncate(call.name, 100)!r}")
+                value = tool(**_bind(tool, call.args, call.kwargs))
+            except Exception as exc:
+                text = str(exc) if isinstance(exc, ToolError) else f"{type(exc).__name__}: {exc}"
+                span.finish(False, text, type(exc).__qualname__)
+                return {"type": "tool_result", "ok": False, "error": text}
+            result = _jsonable(value)
+            span.finish(True, result)
+            return {"type": "tool_result", "ok": True, "value": result}
 
 
 def _start(sandbox: Sandbox, tools: list[Tool]) -> tuple[Child, str | None]:
