@@ -8,7 +8,7 @@ use different LMs, or record different traces, without seeing each other's.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -87,7 +87,7 @@ def context(
 
 
 @contextlib.contextmanager
-def trace() -> Iterator[list[TraceStep]]:
+def trace() -> Generator[list[TraceStep], None, None]:
     """Record every predictor call made inside the block, in order."""
     steps: list[TraceStep] = []
     token = _current.set(replace(_current.get(), trace=steps))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -152,7 +152,7 @@ def active() -> tuple[UsageReport, ...]:
 
 
 @contextlib.contextmanager
-def track_usage() -> Iterator[UsageReport]:
+def track_usage() -> Generator[UsageReport, None, None]:
     """Collect the usage of every LM call made inside the block (see the module docstring)."""
     report = UsageReport()
     token = _active.set((*_active.get(), report))
