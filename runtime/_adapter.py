@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 
 from ._errors import ParseError
 from ._lm import Message
+from ._narrow import is_object
 from ._signature import FieldSpec, SignatureSpec
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ def format_value(field: FieldSpec, value: Any) -> str:
 
 
 def _field_lines(fields: Sequence[FieldSpec]) -> str:
-    lines = []
+    lines: list[str] = []
     for f in fields:
         desc = f": {f.desc}" if f.desc else ""
         lines.append(f"- `{f.name}` ({f.type_description}){desc}")
@@ -263,7 +264,7 @@ def _first_json_object(text: str) -> dict[str, Any] | None:
         except ValueError:
             start = cleaned.find("{", start + 1)
             continue
-        return value if isinstance(value, dict) else None
+        return value if is_object(value) else None
     return None
 
 
