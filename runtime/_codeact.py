@@ -40,7 +40,7 @@ class CodeStep:
 
 
 def format_code_trajectory(steps: Sequence[CodeStep]) -> str:
-    parts = []
+    parts: list[str] = []
     for i, step in enumerate(steps):
         parts.append(f"code_{i}:\n```python\n{step.code}\n```\noutput_{i}: {step.observation}")
     return "\n\n".join(parts)
