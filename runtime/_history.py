@@ -31,7 +31,7 @@ class History(BaseModel):
     # How predictors recognise a History field without importing this module.
     __castlm_history__: ClassVar[bool] = True
 
-    messages: list[dict[str, Any]] = Field(default_factory=list)
+    messages: list[dict[str, Any]] = Field(default_factory=list[dict[str, Any]])
     max_turns: int = Field(default=DEFAULT_MAX_TURNS, ge=0)
     max_chars: int = Field(default=DEFAULT_MAX_CHARS, ge=0)
 
