@@ -30,6 +30,7 @@ from ._errors import (
 )
 from ._keys import check_key, env_key, safe_cause
 from ._lm import LMRequest, LMResponse, ResponseCache, Usage
+from ._narrow import is_list_or_tuple, is_mapping
 from ._openai import RETRY_STATUSES, KeyedLM, Secret, excerpt, retry_after_seconds, scrub
 from ._retry import RetryPolicy
 from ._structured import Dialect, DialectRejected, dialect_of, names_dialect
@@ -234,7 +235,7 @@ class LiteLLMLM(KeyedLM):
 
     def _parse(self, raw: Any) -> LMResponse:
         choices = _field(raw, "choices")
-        choice = choices[0] if isinstance(choices, list | tuple) and choices else None
+        choice = choices[0] if is_list_or_tuple(choices) and choices else None
         message = _field(choice, "message")
         text = _field(message, "content")
         if not isinstance(text, str):
@@ -261,7 +262,7 @@ def _transient(error: Exception) -> bool:
 def _retry_after(exc: Exception) -> float | None:
     """The ``Retry-After`` of the HTTP answer behind a litellm/OpenAI SDK error, if any."""
     headers = getattr(getattr(exc, "response", None), "headers", None)
-    value = headers.get("retry-after") if isinstance(headers, Mapping) else None
+    value = headers.get("retry-after") if is_mapping(headers) else None
     return retry_after_seconds(value if isinstance(value, str) else None)
 
 
@@ -297,7 +298,7 @@ def _field(obj: Any, name: str) -> Any:
     """``obj.name`` or ``obj[name]``: litellm objects support both, dicts only the latter."""
     if obj is None:
         return None
-    if isinstance(obj, Mapping):
+    if is_mapping(obj):
         return obj.get(name)
     return getattr(obj, name, None)
 
