@@ -42,6 +42,7 @@ from ._errors import (
 )
 from ._keys import auth_headers, basic_credentials, check_headers, check_key, env_key, safe_cause
 from ._lm import LM, LMRequest, LMResponse, ResponseCache, ToolCall, Usage
+from ._narrow import is_array, is_object
 from ._retry import RetryPolicy
 from ._sse import ChunkReader
 from ._structured import Dialect, DialectRejected, dialect_of, names_dialect
@@ -736,13 +737,13 @@ def _is_event_stream(answer: httpx.Response) -> bool:
 
 
 def _first_choice(data: object) -> dict[str, Any] | None:
-    if not isinstance(data, dict):
+    if not is_object(data):
         return None
     choices = data.get("choices")
-    if not isinstance(choices, list) or not choices:
+    if not is_array(choices) or not choices:
         return None
     choice = choices[0]
-    if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
+    if not is_object(choice) or not is_object(choice.get("message")):
         return None
     return choice
 
@@ -751,22 +752,20 @@ def _content_text(content: object) -> str | None:
     """The message text; some servers send a list of typed parts instead of a string."""
     if isinstance(content, str):
         return content
-    if isinstance(content, list):
-        texts = [
-            p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
-        ]
+    if is_array(content):
+        texts = [p["text"] for p in content if is_object(p) and isinstance(p.get("text"), str)]
         return "".join(texts) if texts else None
     return None
 
 
 def _tool_calls(raw: object) -> tuple[ToolCall, ...]:
     """The well-formed ``function`` entries of a message's ``tool_calls``; others are skipped."""
-    if not isinstance(raw, list):
+    if not is_array(raw):
         return ()
-    calls = []
+    calls: list[ToolCall] = []
     for entry in raw:
-        function = entry.get("function") if isinstance(entry, dict) else None
-        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+        function = entry.get("function") if is_object(entry) else None
+        if not is_object(function) or not isinstance(function.get("name"), str):
             continue
         arguments = function.get("arguments")
         if not isinstance(arguments, str):  # some servers send an object, not JSON text
@@ -778,7 +777,7 @@ def _tool_calls(raw: object) -> tuple[ToolCall, ...]:
 
 
 def _usage(raw: object) -> Usage:
-    if not isinstance(raw, dict):
+    if not is_object(raw):
         return Usage()
     prompt, completion = raw.get("prompt_tokens"), raw.get("completion_tokens")
     return Usage(
@@ -793,9 +792,9 @@ def _server_message(response: httpx.Response) -> str:
         data = response.json()
     except (ValueError, RecursionError):
         return response.text
-    if isinstance(data, dict):
+    if is_object(data):
         error = data.get("error")
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
+        if is_object(error) and isinstance(error.get("message"), str):
             return str(error["message"])
         if isinstance(error, str):
             return error
