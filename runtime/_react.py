@@ -252,7 +252,7 @@ class ReAct(TypedModule[S]):
         return lm.supports_tools
 
     def _specs(self) -> tuple[dict[str, Any], ...]:
-        finish = {
+        finish: dict[str, Any] = {
             "type": "function",
             "function": {
                 "name": FINISH,
