@@ -13,6 +13,7 @@ from typing import Any
 
 from ._errors import LMResponseError, LMStatusError
 from ._lm import LMResponse, Usage
+from ._narrow import is_array, is_object
 
 DONE = "[DONE]"
 
@@ -55,7 +56,7 @@ class ChunkReader:
             raise LMResponseError(
                 f"the stream sent a chunk that is not JSON: {data[:200]!r}"
             ) from None
-        if not isinstance(chunk, dict):
+        if not is_object(chunk):
             raise LMResponseError(f"the stream sent a chunk that is not an object: {data[:200]!r}")
         return self._read(chunk)
 
@@ -64,16 +65,16 @@ class ChunkReader:
             raise _stream_error(chunk["error"])
         if isinstance(chunk.get("model"), str) and chunk["model"]:
             self.model = chunk["model"]
-        if isinstance(chunk.get("usage"), dict):
+        if is_object(chunk.get("usage")):
             self.usage = _usage(chunk["usage"])
         choices = chunk.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        if not is_array(choices) or not choices or not is_object(choices[0]):
             return None
         choice = choices[0]
         if isinstance(choice.get("finish_reason"), str):
             self.finish_reason = choice["finish_reason"]
         delta = choice.get("delta")
-        content = delta.get("content") if isinstance(delta, dict) else None
+        content = delta.get("content") if is_object(delta) else None
         if isinstance(content, str) and content:
             self.parts.append(content)
             return content
@@ -92,8 +93,8 @@ def _usage(raw: dict[str, Any]) -> Usage:
 
 
 def _stream_error(error: object) -> LMStatusError:
-    message = error.get("message") if isinstance(error, dict) else error
-    code = error.get("code") if isinstance(error, dict) else None
+    message = error.get("message") if is_object(error) else error
+    code = error.get("code") if is_object(error) else None
     return LMStatusError(
         f"the server reported an error in the middle of the stream: {str(message)[:300]}",
         status_code=code if isinstance(code, int) else None,
