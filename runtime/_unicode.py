@@ -7,8 +7,12 @@ castlm finds them where they come in and names them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable
 from typing import Any
+
+from pydantic import BaseModel
+
+from ._narrow import is_collection, is_mapping
 
 
 def surrogate_in(value: Any) -> str | None:
@@ -22,11 +26,12 @@ def surrogate_in(value: Any) -> str | None:
         except UnicodeEncodeError as exc:
             return f"a lone surrogate ({value[exc.start]!r} at character {exc.start})"
         return None
-    if isinstance(value, Mapping):
-        items: Any = (x for pair in value.items() for x in pair)
-    elif isinstance(value, list | tuple | set | frozenset):
+    items: Iterable[object]
+    if is_mapping(value):
+        items = (x for pair in value.items() for x in pair)
+    elif is_collection(value):
         items = value
-    elif hasattr(value, "__pydantic_fields__"):
+    elif isinstance(value, BaseModel):
         items = vars(value).values()
     else:
         return None
