@@ -283,7 +283,7 @@ class Signature(BaseModel, metaclass=_SignatureMeta):
     signature they run, so the outputs are typed for mypy.
     """
 
-    model_config = ConfigDict(defer_build=True, protected_namespaces=())
+    model_config: ClassVar[ConfigDict] = ConfigDict(defer_build=True, protected_namespaces=())
 
     __castlm_spec__: ClassVar[SignatureSpec]
 
