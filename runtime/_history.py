@@ -27,7 +27,7 @@ DEFAULT_MAX_CHARS = 32_000
 class History(BaseModel):
     """Earlier turns, oldest first; immutable: :meth:`add` returns a new History."""
 
-    model_config = ConfigDict(frozen=True, defer_build=True)
+    model_config: ClassVar[ConfigDict] = ConfigDict(frozen=True, defer_build=True)
     # How predictors recognise a History field without importing this module.
     __castlm_history__: ClassVar[bool] = True
 
