@@ -95,8 +95,8 @@ class Predict(Generic[S, P]):
         self.temperature = temperature
         self.max_tokens = max_tokens
         self._adapter_mode: AdapterMode = adapter
-        self.parse_retries = _checked_retries(parse_retries)
-        self.adapter = _adapter.choose(self.spec, adapter)
+        self.parse_retries: int = _checked_retries(parse_retries)
+        self.adapter: _adapter.Adapter = _adapter.choose(self.spec, adapter)
         self._instructions = self.spec.instructions if instructions is None else instructions
         self._demos = self.normalize_demos(demos)
         self._prefix: tuple[Message, ...] | None = None
