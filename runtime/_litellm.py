@@ -109,10 +109,10 @@ class LiteLLMLM(KeyedLM):
         if not model:
             raise ConfigurationError("LiteLLMLM needs a model name, e.g. 'anthropic/claude-...'")
         base_url = base_url or os.environ.get(BASE_URL_ENV_VAR, "").strip()
-        self.base_url = base_url.rstrip("/") if base_url else None
+        self.base_url: str | None = base_url.rstrip("/") if base_url else None
         self.timeout = timeout
-        self.retry = retry or RetryPolicy(max_retries)
-        self.litellm_kwargs = dict(litellm_kwargs)
+        self.retry: RetryPolicy = retry or RetryPolicy(max_retries)
+        self.litellm_kwargs: dict[str, Any] = dict(litellm_kwargs)
         self._api_key = Secret(check_key(api_key, "passed as api_key=")) if api_key else None
 
     @property
