@@ -265,11 +265,12 @@ class OpenAIChatLM(KeyedLM):
             )
         if max_connections < 1:
             raise ConfigurationError("OpenAIChatLM: max_connections must be >= 1")
-        self.base_url, self._url_auth = split_userinfo(resolve_base_url(base_url))
+        base, self._url_auth = split_userinfo(resolve_base_url(base_url))
+        self.base_url: str = base
         _check_url(self.base_url)
-        self.url = f"{self.base_url}/chat/completions"
+        self.url: str = f"{self.base_url}/chat/completions"
         self.timeout = timeout
-        self.retry = retry or RetryPolicy(max_retries, backoff_base, backoff_max)
+        self.retry: RetryPolicy = retry or RetryPolicy(max_retries, backoff_base, backoff_max)
         self.breaker = breaker
         self.rate_limit = rate_limit
         self.max_connections = max_connections
