@@ -34,6 +34,7 @@ from ._example import Example, examples
 from ._lm import LM, LMRequest, LMResponse, LMStats, ToolCall, Usage
 from ._module import Module, TypedModule
 from ._predict import ChainOfThought, Predict, PredictorParams
+from ._results import reasoning_of, trajectory_of
 from ._signature import InputField, OutputField, Signature, SignatureSpec, spec_of
 
 if TYPE_CHECKING:
@@ -257,9 +258,11 @@ __all__ = [
     "make_embedder",
     "make_lm",
     "price_of",
+    "reasoning_of",
     "set_embedder",
     "set_prices",
     "spec_of",
     "trace",
     "track_usage",
+    "trajectory_of",
 ]
