@@ -1,0 +1,113 @@
+"""pyright strict on every example's emitted package, vendored ``_runtime/`` included, and
+``pyright --verifytypes`` on one of them.
+
+One compile per example per session, with the labeled optimizer (no LM calls: the package's
+code is under test, not its quality), and one pyright run over all the packages. The
+vendored runtime is the same bytes in every package (asserted), so pyright reads it once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from castlm.compiler.config import load_config_file
+from castlm.compiler.pipeline import compile_program
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+PYRIGHT = shutil.which("pyright", path=str(Path(sys.executable).parent))
+
+pytestmark = pytest.mark.skipif(PYRIGHT is None, reason="pyright is not installed (.[dev])")
+
+
+@pytest.fixture(scope="session")
+def example_packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each example's package folder, compiled once, keyed by the package name."""
+    out = tmp_path_factory.mktemp("examples")
+    packages: dict[str, Path] = {}
+    for config_file in sorted(EXAMPLES.glob("*/castlm.toml")):
+        for config in load_config_file(config_file):
+            config = dataclasses.replace(
+                config,
+                optimizer="labeled",
+                optimizer_options={},
+                out=out / config_file.parent.name,
+                cache=False,
+                verify=False,
+            )
+            compile_program(config, force=True)
+            packages[config.package] = config.out / config.package
+    assert len(packages) == len(list(EXAMPLES.glob("*/castlm.toml")))
+    return packages
+
+
+def run_pyright(*args: str, cwd: Path, env: dict[str, str] | None = None) -> dict[str, object]:
+    assert PYRIGHT is not None
+    proc = subprocess.run(
+        [PYRIGHT, "--outputjson", "--pythonpath", sys.executable, *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
+        env=env,
+    )
+    report: dict[str, object] = json.loads(proc.stdout)
+    return report
+
+
+def runtime_bytes(package: Path) -> dict[str, bytes]:
+    root = package / "_runtime"
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*.py"))}
+
+
+def test_pyright_strict_reports_no_error_in_any_example_package(
+    example_packages: dict[str, Path], tmp_path: Path
+) -> None:
+    first, *others = example_packages.values()
+    for package in others:  # the same runtime everywhere: checking one copy checks them all
+        assert runtime_bytes(package) == runtime_bytes(first)
+    config = tmp_path / "pyrightconfig.json"
+    settings = {
+        "typeCheckingMode": "strict",
+        # The generated `from . import _runtime as cl` uses a private name by design.
+        "reportPrivateUsage": False,
+        "ignore": [str(p / "_runtime") for p in others],
+        "pythonVersion": f"{sys.version_info.major}.{sys.version_info.minor}",
+    }
+    config.write_text(json.dumps(settings), encoding="utf-8")
+    report = run_pyright("-p", str(config), *map(str, example_packages.values()), cwd=tmp_path)
+    diagnostics = report["generalDiagnostics"]
+    assert isinstance(diagnostics, list)
+    errors = [
+        f"{d['file']}:{d['range']['start']['line'] + 1}: {d['message']} ({d.get('rule')})"
+        for d in diagnostics
+        if d["severity"] == "error"
+    ]
+    assert errors == []
+    summary = report["summary"]
+    assert isinstance(summary, dict) and summary["filesAnalyzed"] > len(runtime_bytes(first))
+
+
+def test_verifytypes_scores_the_triage_package_100_percent(
+    example_packages: dict[str, Path],
+) -> None:
+    package = example_packages["triage_bot"]
+    # pyright finds the package through the interpreter's search path.
+    env = {**os.environ, "PYTHONPATH": str(package.parent)}
+    args = ("--verifytypes", package.name, "--ignoreexternal")
+    report = run_pyright(*args, cwd=package.parent, env=env)
+    completeness = report["typeCompleteness"]
+    assert isinstance(completeness, dict)
+    assert completeness["exportedSymbolCounts"]["withKnownType"] > 0, report
+    problems = [
+        f"{s['name']}: {[d['message'] for d in s['diagnostics']]}"
+        for s in completeness["symbols"]
+        if s["diagnostics"] and any(d["severity"] == "error" for d in s["diagnostics"])
+    ]
+    assert completeness["completenessScore"] == 1.0, problems
