@@ -25,6 +25,11 @@ def is_mapping(value: object) -> TypeIs[Mapping[str, Any]]:
     return isinstance(value, Mapping) and _str_keys(cast("Mapping[object, object]", value))
 
 
+def is_any_mapping(value: object) -> TypeIs[Mapping[Any, Any]]:
+    """True for any mapping, whatever its keys."""
+    return isinstance(value, Mapping)
+
+
 def is_array(value: object) -> TypeIs[list[Any]]:
     """True for a list (every decoded JSON array)."""
     return isinstance(value, list)
