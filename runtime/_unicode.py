@@ -8,14 +8,11 @@ castlm finds them where they come in and names them.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-from pydantic import BaseModel
-
-from ._narrow import is_collection, is_mapping
+from ._narrow import is_any_mapping, is_collection
 
 
-def surrogate_in(value: Any) -> str | None:
+def surrogate_in(value: object) -> str | None:
     """Describe the first lone surrogate in ``value`` (a string, or strings nested in
     mappings, sequences and pydantic models), or None when there is none."""
     if isinstance(value, str):
@@ -27,11 +24,11 @@ def surrogate_in(value: Any) -> str | None:
             return f"a lone surrogate ({value[exc.start]!r} at character {exc.start})"
         return None
     items: Iterable[object]
-    if is_mapping(value):
+    if is_any_mapping(value):
         items = (x for pair in value.items() for x in pair)
     elif is_collection(value):
         items = value
-    elif isinstance(value, BaseModel):
+    elif hasattr(value, "__pydantic_fields__"):  # models and pydantic dataclasses
         items = vars(value).values()
     else:
         return None
