@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from ._context import TraceStep, current, trace
 from ._errors import ConfigurationError
 from ._module import Module
-from ._narrow import is_mapping
+from ._narrow import is_any_mapping
 
 M = TypeVar("M", bound=Module)
 T = TypeVar("T")
@@ -142,19 +142,19 @@ def _fields(output: Any) -> dict[str, str] | None:
     """A structured output's fields as comparable keys, or None for a plain value."""
     dump = getattr(output, "model_dump", None)
     data = dump(mode="json") if callable(dump) else output
-    if not is_mapping(data):
+    if not is_any_mapping(data):
         return None
     return {str(name): _key(value) for name, value in data.items()}
 
 
 def _field(output: Any, name: str) -> Any:
-    return output[name] if is_mapping(output) else getattr(output, name)
+    return output[name] if is_any_mapping(output) else getattr(output, name)
 
 
 def _with(output: T, updates: dict[str, Any]) -> T:
     # The output's own type, rebuilt with the voted fields: a dict stays a dict, a model a model.
-    if is_mapping(output):
-        rebuild = cast("Callable[[dict[str, Any]], T]", type(output))
+    if is_any_mapping(output):
+        rebuild = cast("Callable[[dict[Any, Any]], T]", type(output))
         return rebuild({**output, **updates})
     if isinstance(output, BaseModel):
         return output.model_copy(update=updates)
