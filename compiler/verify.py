@@ -113,7 +113,7 @@ class VerifyReport:
     timings: Mapping[str, float] = field(default_factory=dict)
     # LM use during the replay: {"calls": real calls, "cache_hits": answered from the cache}.
     lm_stats: Mapping[str, int] = field(default_factory=dict)
-    # pyright strict on the package's own files (verify_pyright); None when it did not run.
+    # pyright strict on the whole package (verify_pyright); None when it did not run.
     pyright_errors: tuple[str, ...] | None = None
 
 

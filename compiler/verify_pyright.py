@@ -2,9 +2,9 @@
 
 It runs when pyright is installed (the ``dev`` extra pins it) unless ``CASTLM_VERIFY_PYRIGHT=0``
 (pyright takes tens of seconds per package; the test suite turns it off except where it
-tests it). The files castlm generates and the program's own modules are checked strictly;
-the vendored ``_runtime/`` is left out (mypy --strict covers it) and so is the one rule the
-generated imports break by design: ``from . import _runtime as cl`` uses a private name.
+tests it). The whole package is checked strictly: the files castlm generates, the program's
+own modules and the vendored ``_runtime/``. One rule is off, the one the generated imports
+break by design: ``from . import _runtime as cl`` uses a private name.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 ENV_SWITCH = "CASTLM_VERIFY_PYRIGHT"
-RUNTIME_DIR = "_runtime"
 
 
 def pyright_executable() -> str | None:
@@ -35,7 +34,6 @@ def start_pyright(out_dir: Path, package: str, work: Path) -> subprocess.Popen[s
     settings = {
         "typeCheckingMode": "strict",
         "reportPrivateUsage": False,
-        "ignore": [str(out_dir / package / RUNTIME_DIR)],
         "pythonVersion": f"{sys.version_info.major}.{sys.version_info.minor}",
     }
     config.write_text(json.dumps(settings), encoding="utf-8")

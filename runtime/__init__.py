@@ -34,6 +34,7 @@ from .core._context import TraceStep, context, trace
 from .core._example import Example, examples
 from .core._module import Module, TypedModule
 from .core._predict import ChainOfThought, Predict, PredictorParams
+from .core._results import reasoning_of, trajectory_of
 from .core._signature import InputField, OutputField, Signature, SignatureSpec, spec_of
 from .lm._lm import LM, LMRequest, LMResponse, LMStats, ToolCall, Usage
 
@@ -277,9 +278,11 @@ __all__ = [
     "make_embedder",
     "make_lm",
     "price_of",
+    "reasoning_of",
     "set_embedder",
     "set_prices",
     "spec_of",
     "trace",
     "track_usage",
+    "trajectory_of",
 ]

@@ -236,3 +236,8 @@ def test_run_keeps_forwards_types() -> None:
         program = package.load("standin")
         assert isinstance(program, package._runtime.Ensemble)
         assert len(program.members) == 3
+
+
+def test_majority_votes_the_fields_of_dicts_whatever_their_keys() -> None:
+    dicts = [{1: "a", 2: "x"}, {1: "a", 2: "y"}, {1: "b", 2: "y"}]
+    assert cl.majority(dicts) == {1: "a", 2: "y"}

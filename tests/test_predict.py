@@ -172,3 +172,13 @@ def test_cache_is_used_unless_disabled() -> None:
     with cl.context(cache=False):
         predict(ticket="same")
     assert lm.stats.calls == 2
+
+
+def test_reasoning_of_reads_a_chain_of_thought_result_and_names_a_plain_one() -> None:
+    thought = cl.ChainOfThought(Triage, lm=ScriptedLM([COT_REPLY]))(ticket="it crashes")
+    plain = cl.Predict(Triage, lm=ScriptedLM([REPLY]))(ticket="it crashes")
+    assert cl.reasoning_of(thought) == "It crashes."
+    with pytest.raises(cl.CastlmError, match="Triage has no reasoning: only the results of"):
+        cl.reasoning_of(plain)
+    with pytest.raises(cl.CastlmError, match="Triage has no trajectory"):
+        cl.trajectory_of(thought)

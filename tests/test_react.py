@@ -119,7 +119,9 @@ def test_tool_errors_and_unknown_tools_are_observations() -> None:
             final("unknown"),
         ]
     )
-    trajectory = agent(question="?").trajectory  # type: ignore[attr-defined]
+    result = agent(question="?")
+    trajectory = cl.trajectory_of(result)  # typed str, no plugin needed
+    assert trajectory == result.trajectory  # type: ignore[attr-defined]
     assert "observation_0: Error: calculator raised ValueError: not arithmetic: 'import os'" in (
         trajectory
     )

@@ -63,3 +63,16 @@ def test_a_dataset_row_with_a_lone_surrogate_stops_the_compile_at_its_line(
 def test_verification_data_with_a_lone_surrogate_is_written() -> None:
     rows = [{"inputs": {"review": "x"}, "prediction": {"label": LONE}, "prompts": []}]
     assert json.loads(verify_data(rows))["rows"] == rows
+
+
+def test_surrogates_are_found_under_any_mapping_key_and_in_pydantic_dataclasses() -> None:
+    from castlm.base._unicode import surrogate_in
+    from pydantic.dataclasses import dataclass
+
+    @dataclass
+    class Note:
+        text: str
+
+    assert surrogate_in({1: ["ok", "bad \ud800"]}) is not None  # keys need not be strings
+    assert surrogate_in((Note("fine"), Note("bad \udfff"))) is not None
+    assert surrogate_in({1: ["ok"], "k": Note("fine")}) is None

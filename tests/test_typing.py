@@ -199,3 +199,51 @@ def test_batch_and_acall_results_are_typed_as_forward_returns(tmp_path: Path) ->
     source = tmp_path / "batches.py"
     source.write_text(BATCHES)
     assert mypy_error_lines(source, tmp_path / ".mypy") == marked_lines(source)
+
+
+# Without a plugin (pyright; mypy without castlm's plugin): a declared `reasoning` field is an
+# attribute like any output, and reasoning_of/trajectory_of read what a module adds, as str.
+NO_PLUGIN = """
+import castlm as cl
+
+class Ask(cl.Signature):
+    question: str = cl.InputField()
+    answer: str = cl.OutputField()
+
+class Think(cl.Signature):
+    question: str = cl.InputField()
+    reasoning: str = cl.OutputField()
+    answer: str = cl.OutputField()
+
+class Bot(cl.Module):
+    def __init__(self) -> None:
+        self.think = cl.ChainOfThought(Think)
+        self.cot = cl.ChainOfThought(Ask)
+        self.agent = cl.ReAct(Ask, tools=[])
+
+    def forward(self, question: str) -> str:
+        thought = self.think(question=question)
+        why: str = thought.reasoning
+        also: str = cl.reasoning_of(self.cot(question=question))
+        acted = self.agent(question=question)
+        steps: str = cl.trajectory_of(acted)
+        last: str = cl.reasoning_of(acted)
+        count: int = cl.reasoning_of(acted)  # MISTAKE: reasoning is a str
+        print(thought.reasonin)  # MISTAKE: misspelled reasoning
+        return why + also + steps + last + str(count)
+"""
+
+
+@pytest.mark.skipif(PYRIGHT is None, reason="pyright is not installed (pip install -e '.[dev]')")
+def test_pyright_strict_reads_reasoning_and_trajectory_without_a_plugin(tmp_path: Path) -> None:
+    source = tmp_path / "no_plugin.py"
+    source.write_text(NO_PLUGIN)
+    errors = pyright_errors(source, tmp_path)
+    lines = {int(e["range"]["start"]["line"]) + 1 for e in errors}  # type: ignore[index]
+    assert lines == marked_lines(source), errors
+
+
+def test_mypy_without_the_plugin_reads_reasoning_and_trajectory(tmp_path: Path) -> None:
+    source = tmp_path / "no_plugin.py"
+    source.write_text(NO_PLUGIN)
+    assert mypy_error_lines(source, tmp_path / ".mypy") == marked_lines(source)

@@ -1,4 +1,4 @@
-"""verify runs pyright strict on the package's own files when pyright is installed.
+"""verify runs pyright strict on the whole package (vendored runtime included) when installed.
 
 pyright takes tens of seconds per package, so one package is checked once here, with a
 mistake only pyright reports; the suite otherwise turns it off (conftest.py). CI (.ci/run)
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(PYRIGHT is None, reason="pyright is not installe
 def test_pyright_strict_reports_what_only_it_sees_in_the_package(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The one error is the planted one: the rest of the package is pyright-strict clean."""
+    """The one error is the planted one: the rest of the package, _runtime/ included, is clean."""
     monkeypatch.setenv("CASTLM_VERIFY_PYRIGHT", "1")
     out = emit(request_for(write_sources(tmp_path / "src"), PACKAGE), tmp_path / "out")
     program = out / PACKAGE / "program.py"

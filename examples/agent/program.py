@@ -8,6 +8,7 @@ temperatures, and ``lookup_country`` reads a small table of facts about countrie
 from __future__ import annotations
 
 import re
+from typing import Final
 
 import castlm as cl
 from tools import calculate, convert_units, lookup_country
@@ -25,7 +26,7 @@ class Assistant(cl.Module):
     """One ReAct agent over the three tools, at most four tool calls per question."""
 
     def __init__(self) -> None:
-        self.agent = cl.ReAct(
+        self.agent: Final = cl.ReAct(
             Question, tools=[calculate, convert_units, lookup_country], max_iters=4
         )
 

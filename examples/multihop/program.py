@@ -9,6 +9,8 @@ package; ``cl.Retrieve`` has no learnable parameters, and the three predictors a
 
 from __future__ import annotations
 
+from typing import Final
+
 import castlm as cl
 from corpus import PASSAGES
 
@@ -44,10 +46,10 @@ class MultiHop(cl.Module):
     """Retrieve, retrieve again with a query written from the first passages, then answer."""
 
     def __init__(self) -> None:
-        self.retrieve = cl.Retrieve(cl.BM25(CORPUS), k=2)
-        self.first_query = cl.Predict(FirstQuery)
-        self.next_query = cl.ChainOfThought(NextQuery)
-        self.answer = cl.ChainOfThought(Answer)
+        self.retrieve: Final = cl.Retrieve(cl.BM25(CORPUS), k=2)
+        self.first_query: Final = cl.Predict(FirstQuery)
+        self.next_query: Final = cl.ChainOfThought(NextQuery)
+        self.answer: Final = cl.ChainOfThought(Answer)
 
     def forward(self, question: str) -> Answer:
         query = self.first_query(question=question).query

@@ -7,7 +7,7 @@ email) and picks what the shop does, with a short reply to send.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 import castlm as cl
 
@@ -40,8 +40,8 @@ class SupportDesk(cl.Module):
     """Extracts the facts of an email, then decides the action from those facts alone."""
 
     def __init__(self) -> None:
-        self.read = cl.Predict(ReadEmail)
-        self.decide = cl.ChainOfThought(ChooseAction)
+        self.read: Final = cl.Predict(ReadEmail)
+        self.decide: Final = cl.ChainOfThought(ChooseAction)
 
     def forward(self, email: str) -> ChooseAction:
         facts = self.read(email=email)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 import castlm as cl
 from pydantic import BaseModel, Field
@@ -35,7 +35,7 @@ class TriageBot(cl.Module):
     """Reads a ticket and triages it, thinking step by step first."""
 
     def __init__(self) -> None:
-        self.triage = cl.ChainOfThought(Triage)
+        self.triage: Final = cl.ChainOfThought(Triage)
 
     def forward(self, ticket: str) -> Triage:
         return self.triage(ticket=ticket)

@@ -41,7 +41,7 @@ class CodeStep:
 
 
 def format_code_trajectory(steps: Sequence[CodeStep]) -> str:
-    parts = []
+    parts: list[str] = []
     for i, step in enumerate(steps):
         parts.append(f"code_{i}:\n```python\n{step.code}\n```\noutput_{i}: {step.observation}")
     return "\n\n".join(parts)
@@ -95,12 +95,12 @@ class CodeAct(TypedModule[S]):
         if max_iters < 1:
             raise ConfigurationError("CodeAct: max_iters must be at least 1")
         self.signature = signature
-        self.toolbox = ToolBox(tools, max_observation_chars, "CodeAct")
+        self.toolbox: ToolBox = ToolBox(tools, max_observation_chars, "CodeAct")
         self.max_iters = max_iters
-        self.sandbox = sandbox or Sandbox()
+        self.sandbox: Sandbox = sandbox or Sandbox()
         self.max_observation_chars = max_observation_chars
         tool_list = list(self.toolbox.tools.values())
-        self.codeact = Predict(
+        self.codeact: Predict[Signature] = Predict(
             _compose.derived(
                 signature,
                 suffix="CodeAct",
@@ -111,7 +111,7 @@ class CodeAct(TypedModule[S]):
                 key=tuple(t.describe() for t in tool_list),
             )
         )
-        self.extract = ChainOfThought(
+        self.extract: ChainOfThought[S] = ChainOfThought(
             _compose.with_inputs(signature, [TRAJECTORY], suffix="CodeActExtract", owner="CodeAct")
         )
 

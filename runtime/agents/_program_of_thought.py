@@ -65,14 +65,14 @@ class ProgramOfThought(TypedModule[S]):
             raise ConfigurationError("ProgramOfThought: max_iters must be at least 1")
         self.signature = signature
         self.max_iters = max_iters
-        self.sandbox = sandbox or Sandbox()
+        self.sandbox: Sandbox = sandbox or Sandbox()
         spec = spec_of(signature)
         task = (
             f"{spec.instructions}\n\nWrite Python code that computes {_names(spec.outputs)} "
             f"from {_names(spec.inputs)}, which the code finds as variables of the same names. "
             f"{sandbox_rules(self.sandbox)}"
         )
-        self.generate = ChainOfThought(
+        self.generate: ChainOfThought[Signature] = ChainOfThought(
             _compose.derived(
                 signature,
                 suffix="Code",
@@ -82,7 +82,7 @@ class ProgramOfThought(TypedModule[S]):
                 owner="ProgramOfThought",
             )
         )
-        self.regenerate = ChainOfThought(
+        self.regenerate: ChainOfThought[Signature] = ChainOfThought(
             _compose.derived(
                 signature,
                 suffix="CodeFix",
@@ -95,7 +95,7 @@ class ProgramOfThought(TypedModule[S]):
                 owner="ProgramOfThought",
             )
         )
-        self.extract = ChainOfThought(
+        self.extract: ChainOfThought[S] = ChainOfThought(
             _compose.with_inputs(
                 signature,
                 [

@@ -184,11 +184,13 @@ class ReAct(TypedModule[S]):
         if max_iters < 1:
             raise ConfigurationError("ReAct: max_iters must be at least 1")
         self.signature = signature
-        self.toolbox = ToolBox(tools, max_observation_chars, "ReAct")
+        self.toolbox: ToolBox = ToolBox(tools, max_observation_chars, "ReAct")
         self.max_iters = max_iters
         self.native_tools = native_tools
-        self.react = Predict(step_signature(signature, list(self.toolbox.tools.values())))
-        self.extract = ChainOfThought(
+        self.react: Predict[Signature] = Predict(
+            step_signature(signature, list(self.toolbox.tools.values()))
+        )
+        self.extract: ChainOfThought[S] = ChainOfThought(
             _compose.with_inputs(signature, [TRAJECTORY], suffix="ReActExtract", owner="ReAct")
         )
 
@@ -264,7 +266,7 @@ class ReAct(TypedModule[S]):
         return lm.supports_tools
 
     def _specs(self) -> tuple[dict[str, Any], ...]:
-        finish = {
+        finish: dict[str, Any] = {
             "type": "function",
             "function": {
                 "name": FINISH,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -86,7 +86,7 @@ class Refine(BestOfN[T]):
         }
 
     @contextlib.contextmanager
-    def _attempt(self, number: int, hint: str | None) -> Iterator[None]:
+    def _attempt(self, number: int, hint: str | None) -> Generator[None, None, None]:
         with super()._attempt(number, hint):
             if not hint:
                 yield

@@ -12,7 +12,7 @@ import contextlib
 import contextvars
 import ssl
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from typing import Any
 
 import httpcore
@@ -25,7 +25,7 @@ _Options = Iterable[Any] | None
 
 
 @contextlib.contextmanager
-def within(seconds: float) -> Iterator[None]:
+def within(seconds: float) -> Generator[None, None, None]:
     """Requests made in this block (in this thread) end within ``seconds``, all included."""
     token = _deadline.set(time.monotonic() + seconds)
     try:

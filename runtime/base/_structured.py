@@ -25,6 +25,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Literal, get_args
 
+from ._narrow import is_array, is_mapping, is_object
+
 Dialect = Literal["auto", "json_schema", "llama_cpp", "vllm", "vllm_guided", "ollama", "off"]
 DIALECTS: tuple[str, ...] = get_args(Dialect)
 
@@ -98,11 +100,11 @@ def body_fields(dialect: str, response_format: Mapping[str, Any]) -> dict[str, A
     if dialect == "off":
         return {}
     wrapper = response_format.get("json_schema")
-    schema = wrapper.get("schema") if isinstance(wrapper, Mapping) else None
+    schema = wrapper.get("schema") if is_mapping(wrapper) else None
     if schema is None:  # not a schema request (e.g. a caller's json_object): pass it as is
         return {"response_format": response_format}
     if dialect == "json_schema":
-        assert isinstance(wrapper, Mapping)
+        assert is_mapping(wrapper)
         return {"response_format": {**response_format, "json_schema": _strict_wrapper(wrapper)}}
     if dialect == "llama_cpp":
         return {"response_format": {"type": "json_object", "schema": schema}}
@@ -121,7 +123,7 @@ def dialect_of(body: Mapping[str, Any]) -> str | None:
         if _BODY_KEYS[dialect] in body:
             return dialect
     response = body.get("response_format")
-    if not isinstance(response, Mapping):
+    if not is_mapping(response):
         return None
     return "llama_cpp" if response.get("type") == "json_object" else "json_schema"
 
@@ -188,7 +190,7 @@ def strict_schema(schema: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
     """
     state = {"strict": True}
     cleaned = _clean(schema, state, _STRICT_KEYWORDS)
-    assert isinstance(cleaned, dict)
+    assert is_object(cleaned)
     return cleaned, state["strict"]
 
 
@@ -196,14 +198,14 @@ def _closed(schema: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
     """``schema`` with castlm's own keys removed and every object closed and fully required."""
     state = {"strict": True}
     cleaned = _clean(schema, state, None)
-    assert isinstance(cleaned, dict)
+    assert is_object(cleaned)
     return cleaned, state["strict"]
 
 
 def _clean(node: Any, state: dict[str, bool], keep: frozenset[str] | None) -> Any:
-    if isinstance(node, list):
+    if is_array(node):
         return [_clean(item, state, keep) for item in node]
-    if not isinstance(node, Mapping):
+    if not is_mapping(node):
         return node
     if keep is not None and "$ref" in node:
         return {"$ref": node["$ref"]}
@@ -213,7 +215,7 @@ def _clean(node: Any, state: dict[str, bool], keep: frozenset[str] | None) -> An
             continue
         if key in ("properties", "$defs"):
             out[key] = {name: _clean(sub, state, keep) for name, sub in value.items()}
-        elif key == "additionalProperties" and isinstance(value, Mapping):
+        elif key == "additionalProperties" and is_mapping(value):
             state["strict"] = False
             out[key] = _clean(value, state, keep)
         else:

@@ -11,9 +11,12 @@ import enum
 import json
 import types
 import typing
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
 _SCALARS: tuple[type, ...] = (str, int, float, bool, datetime.date, datetime.datetime)
 _CONTAINERS: tuple[Any, ...] = (list, dict, tuple, set, frozenset)
@@ -110,7 +113,7 @@ def describe(annotation: Any) -> str:
     return _describe_class(annotation)
 
 
-def _describe_class(annotation: Any) -> str:
+def _describe_class(annotation: object) -> str:
     if annotation is bool:
         return "boolean: true or false"
     if annotation is str:
@@ -119,13 +122,21 @@ def _describe_class(annotation: Any) -> str:
         return "integer"
     if annotation is float:
         return "number"
-    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+    if _is_enum_class(annotation):
         return "one of: " + ", ".join(json.dumps(m.value) for m in annotation)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+    if _is_model_class(annotation):
         schema = json.dumps(annotation.model_json_schema(), ensure_ascii=False)
         return f"JSON object matching the schema {schema}"
     if annotation is datetime.date:
         return "date (YYYY-MM-DD)"
     if annotation is datetime.datetime:
         return "date-time (ISO 8601)"
-    return getattr(annotation, "__name__", repr(annotation))
+    return str(getattr(annotation, "__name__", repr(annotation)))
+
+
+def _is_enum_class(annotation: object) -> TypeIs[type[enum.Enum]]:
+    return isinstance(annotation, type) and issubclass(annotation, enum.Enum)
+
+
+def _is_model_class(annotation: object) -> TypeIs[type[BaseModel]]:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)

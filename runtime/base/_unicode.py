@@ -7,11 +7,12 @@ castlm finds them where they come in and names them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable
+
+from ._narrow import is_any_mapping, is_collection
 
 
-def surrogate_in(value: Any) -> str | None:
+def surrogate_in(value: object) -> str | None:
     """Describe the first lone surrogate in ``value`` (a string, or strings nested in
     mappings, sequences and pydantic models), or None when there is none."""
     if isinstance(value, str):
@@ -22,11 +23,12 @@ def surrogate_in(value: Any) -> str | None:
         except UnicodeEncodeError as exc:
             return f"a lone surrogate ({value[exc.start]!r} at character {exc.start})"
         return None
-    if isinstance(value, Mapping):
-        items: Any = (x for pair in value.items() for x in pair)
-    elif isinstance(value, list | tuple | set | frozenset):
+    items: Iterable[object]
+    if is_any_mapping(value):
+        items = (x for pair in value.items() for x in pair)
+    elif is_collection(value):
         items = value
-    elif hasattr(value, "__pydantic_fields__"):
+    elif hasattr(value, "__pydantic_fields__"):  # models and pydantic dataclasses
         items = vars(value).values()
     else:
         return None

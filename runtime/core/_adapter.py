@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from ..base._errors import ParseError
+from ..base._narrow import is_object
 from ..lm._lm import Message
 from ._signature import FieldSpec, SignatureSpec
 
@@ -78,7 +79,7 @@ def format_value(field: FieldSpec, value: Any) -> str:
 
 
 def _field_lines(fields: Sequence[FieldSpec]) -> str:
-    lines = []
+    lines: list[str] = []
     for f in fields:
         desc = f": {f.desc}" if f.desc else ""
         lines.append(f"- `{f.name}` ({f.type_description}){desc}")
@@ -309,7 +310,7 @@ def _first_json_object(text: str) -> dict[str, Any] | None:
         except ValueError:
             start = cleaned.find("{", start + 1)
             continue
-        return value if isinstance(value, dict) else None
+        return value if is_object(value) else None
     return None
 
 

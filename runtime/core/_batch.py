@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeAlias, TypeVar, overload
 
 from ..base._errors import ConfigurationError, InputError
+from ..base._narrow import is_mapping
 from ..observe._usage import UsageReport, track_usage
 from ._concurrency import BATCH_CONCURRENCY as CONCURRENCY
 
@@ -169,7 +170,7 @@ async def _aone(call: Callable[..., Awaitable[T]], item: Any) -> Outcome[T]:
 
 
 def _kwargs(item: Any) -> Mapping[str, Any]:
-    if not isinstance(item, Mapping):
+    if not is_mapping(item):
         raise InputError(f"a batch input must be a dict of input fields, not {item!r:.100}")
     return item
 

@@ -8,7 +8,7 @@ use different LMs, or record different traces, without seeing each other's.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -59,7 +59,7 @@ def context(
     temperature: float | None = _UNSET,
     rollout: int | None = _UNSET,
     override_lm: LM | Mapping[Any, LM] | None = _UNSET,
-) -> Iterator[None]:
+) -> Generator[None, None, None]:
     """Override, for the code inside the ``with`` block only, how predictors call their LM.
 
     ``lm`` is used by predictors that have no LM of their own; ``override_lm`` is used even
@@ -87,7 +87,7 @@ def context(
 
 
 @contextlib.contextmanager
-def trace() -> Iterator[list[TraceStep]]:
+def trace() -> Generator[list[TraceStep], None, None]:
     """Record every predictor call made inside the block, in order."""
     steps: list[TraceStep] = []
     token = _current.set(replace(_current.get(), trace=steps))

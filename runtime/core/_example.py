@@ -15,6 +15,8 @@ class Example(Mapping[str, Any]):
     """
 
     __slots__ = ("_data", "_input_keys")
+    _data: dict[str, Any]
+    _input_keys: frozenset[str] | None
 
     def __init__(self, _data: Mapping[str, Any] | None = None, /, **fields: Any) -> None:
         data = dict(_data or {})

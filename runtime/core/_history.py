@@ -27,11 +27,11 @@ DEFAULT_MAX_CHARS = 32_000
 class History(BaseModel):
     """Earlier turns, oldest first; immutable: :meth:`add` returns a new History."""
 
-    model_config = ConfigDict(frozen=True, defer_build=True)
+    model_config: ClassVar[ConfigDict] = ConfigDict(frozen=True, defer_build=True)
     # How predictors recognise a History field without importing this module.
     __castlm_history__: ClassVar[bool] = True
 
-    messages: list[dict[str, Any]] = Field(default_factory=list)
+    messages: list[dict[str, Any]] = Field(default_factory=list[dict[str, Any]])
     max_turns: int = Field(default=DEFAULT_MAX_TURNS, ge=0)
     max_chars: int = Field(default=DEFAULT_MAX_CHARS, ge=0)
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, Self, TypeVar, cast
 
 from ..base._errors import ConfigurationError
+from ..base._narrow import is_dict, is_list_or_tuple
 from ..lm._lm import LM
 from ..observe import _instrument
 from ._concurrency import BATCH_CONCURRENCY
@@ -112,7 +113,8 @@ class Module:
     def add_guard(self, guard: Guard) -> Self:
         """Run ``guard`` on every predictor call made while this module runs (nested modules
         included); returns the module, for chaining."""
-        from ..observe import _guards  # noqa: F401  (loaded from here on: see _instrument.module_call)
+        # Imported for its side effect: loaded from here on (see _instrument.module_call).
+        from ..observe import _guards  # noqa: F401  # pyright: ignore[reportUnusedImport]
 
         self._castlm_guards = (*self._castlm_guards, guard)
         return self
@@ -187,10 +189,10 @@ def _walk(value: Any, prefix: str, seen: set[int]) -> Iterator[tuple[str, Predic
         for attr, child in vars(value).items():
             if not attr.startswith("_"):
                 yield from _walk_child(child, _join(prefix, attr), seen)
-    elif isinstance(value, list | tuple):
+    elif is_list_or_tuple(value):
         for i, child in enumerate(value):
             yield from _walk_child(child, _join(prefix, str(i)), seen)
-    elif isinstance(value, dict):
+    elif is_dict(value):
         for key, child in value.items():
             yield from _walk_child(child, _join(prefix, str(key)), seen)
 

@@ -95,8 +95,8 @@ class Predict(Generic[S, P]):
         self.temperature = temperature
         self.max_tokens = max_tokens
         self._adapter_mode: AdapterMode = adapter
-        self.parse_retries = _checked_retries(parse_retries)
-        self.adapter = _adapter.choose(self.spec, adapter)
+        self.parse_retries: int = _checked_retries(parse_retries)
+        self.adapter: _adapter.Adapter = _adapter.choose(self.spec, adapter)
         self._instructions = self.spec.instructions if instructions is None else instructions
         self._demos = self.normalize_demos(demos)
         self._prefix: tuple[Message, ...] | None = None
@@ -194,7 +194,8 @@ class Predict(Generic[S, P]):
     def add_guard(self, guard: _guards.Guard) -> Self:
         """Run ``guard`` on every call of this predictor (after the guards of the modules
         it runs in); returns the predictor, for chaining."""
-        from ..observe import _guards  # noqa: F401  (loaded from here on: see active_guards)
+        # Imported for its side effect: loaded from here on (see active_guards).
+        from ..observe import _guards  # noqa: F401  # pyright: ignore[reportUnusedImport]
 
         self._castlm_guards = (*self._castlm_guards, guard)
         return self
@@ -437,7 +438,7 @@ def _is_history(annotation: Any) -> bool:
     return bool(getattr(annotation, "__castlm_history__", False))
 
 
-def _checked_retries(value: int) -> int:
+def _checked_retries(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigurationError(f"parse_retries must be an int >= 0, got {value!r}")
     return value

@@ -22,6 +22,7 @@ from pydantic_core import PydanticUndefined
 
 from ..base import _types
 from ..base._errors import ParseError, SignatureError
+from ..base._narrow import is_object
 
 Role = Literal["input", "output"]
 _ROLE_KEY = "castlm_role"
@@ -226,7 +227,7 @@ def _is_marked(value: Any) -> bool:
 
 def _role_of(info: FieldInfo) -> Role | None:
     extra = info.json_schema_extra
-    role = extra.get(_ROLE_KEY) if isinstance(extra, dict) else None
+    role = extra.get(_ROLE_KEY) if is_object(extra) else None
     return cast("Role | None", role)
 
 
@@ -282,7 +283,7 @@ class Signature(BaseModel, metaclass=_SignatureMeta):
     signature they run, so the outputs are typed for mypy.
     """
 
-    model_config = ConfigDict(defer_build=True, protected_namespaces=())
+    model_config: ClassVar[ConfigDict] = ConfigDict(defer_build=True, protected_namespaces=())
 
     __castlm_spec__: ClassVar[SignatureSpec]
 

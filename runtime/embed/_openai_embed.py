@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..base._errors import ConfigurationError, LMResponseError
+from ..base._narrow import is_array, is_object
 from ..lm._retry import RetryPolicy
 from ._openai_rest import OpenAIRest
 from ._vectors import check_vectors
@@ -83,18 +84,18 @@ class OpenAIEmbedder:
 
     def _vectors(self, batch: list[str], answer: Any) -> list[list[float]]:
         """The vectors of one answer, in input order (servers may list them out of order)."""
-        data = answer.get("data") if isinstance(answer, dict) else None
-        if not isinstance(data, list) or len(data) != len(batch):
+        data = answer.get("data") if is_object(answer) else None
+        if not is_array(data) or len(data) != len(batch):
             raise self._malformed(f"expected {len(batch)} items in 'data'")
         ordered: list[list[float] | None] = [None] * len(batch)
         for position, item in enumerate(data):
-            if not isinstance(item, dict):
+            if not is_object(item):
                 raise self._malformed("an item of 'data' is not an object")
             index = item.get("index", position)
             vector = item.get("embedding")
             if not isinstance(index, int) or not 0 <= index < len(batch):
                 raise self._malformed(f"an item has index {index!r}")
-            if not isinstance(vector, list) or not all(
+            if not is_array(vector) or not all(
                 isinstance(x, int | float) and not isinstance(x, bool) for x in vector
             ):
                 raise self._malformed("an 'embedding' is not a list of numbers")

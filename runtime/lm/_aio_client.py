@@ -20,7 +20,7 @@ import contextlib
 import json as jsonlib
 import ssl
 import urllib.request
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -100,7 +100,7 @@ class AiohttpClient:
     @contextlib.asynccontextmanager
     async def stream(
         self, method: str, url: str, *, json: Any = None, headers: Mapping[str, str] | None = None
-    ) -> AsyncIterator[httpx.Response]:
+    ) -> AsyncGenerator[httpx.Response, None]:
         session, sent, proxy = self._open(), self._request_headers(headers), self._proxy_for(url)
         with _mapped():
             answer = await session.request(method, url, data=_body(json), headers=sent, proxy=proxy)
@@ -187,7 +187,7 @@ def _body(value: Any) -> bytes:
 
 
 @contextlib.contextmanager
-def _mapped() -> Iterator[None]:
+def _mapped() -> Generator[None, None, None]:
     """Translate aiohttp's, asyncio's and the OS's failures into httpx's exception types."""
     try:
         yield

@@ -62,7 +62,7 @@ class CircuitBreaker:
     def __init__(
         self, policy: BreakerPolicy | None = None, *, name: str = "", clock: Clock = time.monotonic
     ) -> None:
-        self.policy = policy or BreakerPolicy()
+        self.policy: BreakerPolicy = policy or BreakerPolicy()
         self.name = name
         self._clock = clock
         self._lock = threading.Lock()

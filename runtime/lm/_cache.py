@@ -281,7 +281,7 @@ def _decode(value: object) -> LMResponse | None:
     """An entry back as a response; ``None`` (a miss) for anything unreadable."""
     try:
         data = json.loads(str(value))
-        usage = data.get("usage") or {}
+        usage: dict[str, Any] = data.get("usage") or {}
         return LMResponse(
             text=str(data["text"]),
             model=str(data["model"]),

@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..base._errors import ConfigurationError, FallbackError, LMError
+from ..base._structured import Dialect
 from ._lm import LM, LMRequest, LMResponse, Message
 
 _QUOTE_CHARS = 300
@@ -33,9 +34,9 @@ class FallbackLM(LM):
         super().__init__(lms[0].model)
         self.lms: tuple[LM, ...] = tuple(lms)
         # Native tool calls only when every LM of the chain can answer them.
-        self.supports_tools = all(lm.supports_tools for lm in lms)
+        self.supports_tools: bool = all(lm.supports_tools for lm in lms)
         # The first LM decides the prompt format (JSON when it constrains its output).
-        self.structured_output = lms[0].structured_output
+        self.structured_output: Dialect = lms[0].structured_output
 
     @property
     def cache_namespace(self) -> str:

@@ -79,7 +79,11 @@ def gate_for(lm: LM, request: LMRequest) -> Gate | None:
 
 
 def _breaker(lm: LM) -> CircuitBreaker | None:
-    declared = lm.breaker
+    return _checked_breaker(lm, lm.breaker)
+
+
+# The checks take ``object``: a user may assign anything, whatever LM's annotations say.
+def _checked_breaker(lm: LM, declared: object) -> CircuitBreaker | None:
     if declared is None or isinstance(declared, CircuitBreaker):
         return declared
     if isinstance(declared, BreakerPolicy):
@@ -88,7 +92,10 @@ def _breaker(lm: LM) -> CircuitBreaker | None:
 
 
 def _limiter(lm: LM) -> RateLimiter | None:
-    declared = lm.rate_limit
+    return _checked_limiter(lm, lm.rate_limit)
+
+
+def _checked_limiter(lm: LM, declared: object) -> RateLimiter | None:
     if declared is None or isinstance(declared, RateLimiter):
         return declared
     if isinstance(declared, RateLimit):

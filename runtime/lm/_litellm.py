@@ -29,6 +29,7 @@ from ..base._errors import (
     LMTimeoutError,
 )
 from ..base._keys import check_key, env_key, safe_cause
+from ..base._narrow import is_list_or_tuple, is_mapping
 from ..base._structured import Dialect, DialectRejected, dialect_of, names_dialect
 from ._lm import LMRequest, LMResponse, ResponseCache, Usage
 from ._openai import RETRY_STATUSES, KeyedLM, Secret, excerpt, retry_after_seconds, scrub
@@ -108,10 +109,10 @@ class LiteLLMLM(KeyedLM):
         if not model:
             raise ConfigurationError("LiteLLMLM needs a model name, e.g. 'anthropic/claude-...'")
         base_url = base_url or os.environ.get(BASE_URL_ENV_VAR, "").strip()
-        self.base_url = base_url.rstrip("/") if base_url else None
+        self.base_url: str | None = base_url.rstrip("/") if base_url else None
         self.timeout = timeout
-        self.retry = retry or RetryPolicy(max_retries)
-        self.litellm_kwargs = dict(litellm_kwargs)
+        self.retry: RetryPolicy = retry or RetryPolicy(max_retries)
+        self.litellm_kwargs: dict[str, Any] = dict(litellm_kwargs)
         self._api_key = Secret(check_key(api_key, "passed as api_key=")) if api_key else None
 
     @property
@@ -234,7 +235,7 @@ class LiteLLMLM(KeyedLM):
 
     def _parse(self, raw: Any) -> LMResponse:
         choices = _field(raw, "choices")
-        choice = choices[0] if isinstance(choices, list | tuple) and choices else None
+        choice = choices[0] if is_list_or_tuple(choices) and choices else None
         message = _field(choice, "message")
         text = _field(message, "content")
         if not isinstance(text, str):
@@ -262,7 +263,7 @@ def _transient(error: Exception) -> bool:
 def _retry_after(exc: Exception) -> float | None:
     """The ``Retry-After`` of the HTTP answer behind a litellm/OpenAI SDK error, if any."""
     headers = getattr(getattr(exc, "response", None), "headers", None)
-    value = headers.get("retry-after") if isinstance(headers, Mapping) else None
+    value = headers.get("retry-after") if is_mapping(headers) else None
     return retry_after_seconds(value if isinstance(value, str) else None)
 
 
@@ -298,7 +299,7 @@ def _field(obj: Any, name: str) -> Any:
     """``obj.name`` or ``obj[name]``: litellm objects support both, dicts only the latter."""
     if obj is None:
         return None
-    if isinstance(obj, Mapping):
+    if is_mapping(obj):
         return obj.get(name)
     return getattr(obj, name, None)
 

@@ -248,7 +248,7 @@ class LM(abc.ABC):
         if structured_output is not None:
             self.structured_output = checked["structured_output"]
         self.cache = cache
-        self.stats = LMStats()
+        self.stats: LMStats = LMStats()
         self._stats_lock = threading.Lock()
 
     # -- what backends implement -------------------------------------------------------

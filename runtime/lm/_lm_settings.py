@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..base._errors import ConfigurationError
+from ..base._narrow import is_list_or_tuple, is_mapping
 from ..base._structured import DIALECTS, check_dialect
 
 ENV_PREFIX = "CASTLM_"
@@ -108,7 +109,7 @@ def _check(key: str, value: Any) -> Any:
             raise ValueError(f"got {value!r}")
         return value
     if key == "extra_body":
-        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        if not is_mapping(value):
             raise ValueError(f"got {value!r}")
         return dict(value)
     return check_dialect(value)
@@ -130,7 +131,7 @@ def _whole(value: Any) -> int:
 
 def _stop(value: Any) -> tuple[str, ...]:
     items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list | tuple) or not all(isinstance(s, str) and s for s in items):
+    if not is_list_or_tuple(items) or not all(isinstance(s, str) and s for s in items):
         raise TypeError(f"got {value!r}")
     return tuple(items)
 

@@ -48,6 +48,7 @@ from ..base._keys import (
     env_key,
     safe_cause,
 )
+from ..base._narrow import is_array, is_object
 from ..base._structured import Dialect, DialectRejected, dialect_of, names_dialect
 from ._lm import LM, LMRequest, LMResponse, ResponseCache, ToolCall, Usage
 from ._retry import RetryPolicy
@@ -271,11 +272,12 @@ class OpenAIChatLM(KeyedLM):
             )
         if max_connections < 1:
             raise ConfigurationError("OpenAIChatLM: max_connections must be >= 1")
-        self.base_url, self._url_auth = split_userinfo(resolve_base_url(base_url))
+        base, self._url_auth = split_userinfo(resolve_base_url(base_url))
+        self.base_url: str = base
         _check_url(self.base_url)
-        self.url = f"{self.base_url}/chat/completions"
+        self.url: str = f"{self.base_url}/chat/completions"
         self.timeout = timeout
-        self.retry = retry or RetryPolicy(max_retries, backoff_base, backoff_max)
+        self.retry: RetryPolicy = retry or RetryPolicy(max_retries, backoff_base, backoff_max)
         self.breaker = breaker
         self.rate_limit = rate_limit
         self.max_connections = max_connections
@@ -749,13 +751,13 @@ def _text_field(data: dict[str, Any], key: str) -> str:
 
 
 def _first_choice(data: object) -> dict[str, Any] | None:
-    if not isinstance(data, dict):
+    if not is_object(data):
         return None
     choices = data.get("choices")
-    if not isinstance(choices, list) or not choices:
+    if not is_array(choices) or not choices:
         return None
     choice = choices[0]
-    if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
+    if not is_object(choice) or not is_object(choice.get("message")):
         return None
     return choice
 
@@ -764,22 +766,20 @@ def _content_text(content: object) -> str | None:
     """The message text; some servers send a list of typed parts instead of a string."""
     if isinstance(content, str):
         return content
-    if isinstance(content, list):
-        texts = [
-            p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
-        ]
+    if is_array(content):
+        texts = [p["text"] for p in content if is_object(p) and isinstance(p.get("text"), str)]
         return "".join(texts) if texts else None
     return None
 
 
 def _tool_calls(raw: object) -> tuple[ToolCall, ...]:
     """The well-formed ``function`` entries of a message's ``tool_calls``; others are skipped."""
-    if not isinstance(raw, list):
+    if not is_array(raw):
         return ()
-    calls = []
+    calls: list[ToolCall] = []
     for entry in raw:
-        function = entry.get("function") if isinstance(entry, dict) else None
-        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+        function = entry.get("function") if is_object(entry) else None
+        if not is_object(function) or not isinstance(function.get("name"), str):
             continue
         arguments = function.get("arguments")
         if not isinstance(arguments, str):  # some servers send an object, not JSON text
@@ -791,7 +791,7 @@ def _tool_calls(raw: object) -> tuple[ToolCall, ...]:
 
 
 def _usage(raw: object) -> Usage:
-    if not isinstance(raw, dict):
+    if not is_object(raw):
         return Usage()
     prompt, completion = raw.get("prompt_tokens"), raw.get("completion_tokens")
     return Usage(
@@ -806,9 +806,9 @@ def _server_message(response: httpx.Response) -> str:
         data = response.json()
     except (ValueError, RecursionError):
         return response.text
-    if isinstance(data, dict):
+    if is_object(data):
         error = data.get("error")
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
+        if is_object(error) and isinstance(error.get("message"), str):
             return str(error["message"])
         if isinstance(error, str):
             return error

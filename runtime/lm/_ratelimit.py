@@ -76,7 +76,7 @@ class RateLimiter:
     def __init__(self, limit: RateLimit, *, clock: Clock = time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        self.limit = limit
+        self.limit: RateLimit = limit
         self._requests: _Bucket | None = None
         self._tokens: _Bucket | None = None
         self.configure(limit)

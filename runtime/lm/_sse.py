@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from ..base._errors import LMResponseError, LMStatusError
+from ..base._narrow import is_array, is_object
 from ._lm import LMResponse, Usage
 
 DONE = "[DONE]"
@@ -56,7 +57,7 @@ class ChunkReader:
             raise LMResponseError(
                 f"the stream sent a chunk that is not JSON: {data[:200]!r}"
             ) from None
-        if not isinstance(chunk, dict):
+        if not is_object(chunk):
             raise LMResponseError(f"the stream sent a chunk that is not an object: {data[:200]!r}")
         return self._read(chunk)
 
@@ -67,16 +68,16 @@ class ChunkReader:
             self.model = chunk["model"]
         if isinstance(chunk.get("id"), str) and chunk["id"]:
             self.id = chunk["id"]
-        if isinstance(chunk.get("usage"), dict):
+        if is_object(chunk.get("usage")):
             self.usage = _usage(chunk["usage"])
         choices = chunk.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        if not is_array(choices) or not choices or not is_object(choices[0]):
             return None
         choice = choices[0]
         if isinstance(choice.get("finish_reason"), str):
             self.finish_reason = choice["finish_reason"]
         delta = choice.get("delta")
-        content = delta.get("content") if isinstance(delta, dict) else None
+        content = delta.get("content") if is_object(delta) else None
         if isinstance(content, str) and content:
             self.parts.append(content)
             return content
@@ -95,8 +96,8 @@ def _usage(raw: dict[str, Any]) -> Usage:
 
 
 def _stream_error(error: object) -> LMStatusError:
-    message = error.get("message") if isinstance(error, dict) else error
-    code = error.get("code") if isinstance(error, dict) else None
+    message = error.get("message") if is_object(error) else error
+    code = error.get("code") if is_object(error) else None
     return LMStatusError(
         f"the server reported an error in the middle of the stream: {str(message)[:300]}",
         status_code=code if isinstance(code, int) else None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -133,7 +133,7 @@ class BestOfN(Module, Generic[T]):
         return None
 
     @contextlib.contextmanager
-    def _attempt(self, number: int, hint: str | None) -> Iterator[None]:
+    def _attempt(self, number: int, hint: str | None) -> Generator[None, None, None]:
         """Attempt 0 runs as configured; later ones sample with their own rollout id."""
         if number == 0:
             yield

@@ -13,11 +13,14 @@ import contextvars
 import inspect
 import json
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
+
+from pydantic import BaseModel
 
 from ..base._errors import ConfigurationError
+from ..base._narrow import is_any_mapping
 from ..core._context import TraceStep, current, trace
 from ..core._module import Module
 
@@ -139,20 +142,23 @@ def _fields(output: Any) -> dict[str, str] | None:
     """A structured output's fields as comparable keys, or None for a plain value."""
     dump = getattr(output, "model_dump", None)
     data = dump(mode="json") if callable(dump) else output
-    if not isinstance(data, Mapping):
+    if not is_any_mapping(data):
         return None
     return {str(name): _key(value) for name, value in data.items()}
 
 
 def _field(output: Any, name: str) -> Any:
-    return output[name] if isinstance(output, Mapping) else getattr(output, name)
+    return output[name] if is_any_mapping(output) else getattr(output, name)
 
 
 def _with(output: T, updates: dict[str, Any]) -> T:
-    if isinstance(output, Mapping):
-        return type(output)({**output, **updates})  # type: ignore[call-arg]
-    copied: T = output.model_copy(update=updates)  # type: ignore[attr-defined]
-    return copied
+    # The output's own type, rebuilt with the voted fields: a dict stays a dict, a model a model.
+    if is_any_mapping(output):
+        rebuild = cast("Callable[[dict[Any, Any]], T]", type(output))
+        return rebuild({**output, **updates})
+    if isinstance(output, BaseModel):
+        return output.model_copy(update=updates)
+    raise TypeError(f"majority() cannot rebuild a {type(output).__name__} with voted fields")
 
 
 def _key(value: Any) -> str:

@@ -48,7 +48,7 @@ class MultiChainComparison(TypedModule[S]):
         )
 
     def forward(self, **inputs: Any) -> S:
-        attempts = []
+        attempts: list[S] = []
         for number in range(self.M):
             with self._sampling(number):
                 attempts.append(self.generate(**inputs))
@@ -74,7 +74,7 @@ class MultiChainComparison(TypedModule[S]):
 
     def format_attempts(self, attempts: Sequence[Signature]) -> str:
         spec = spec_of(self.generate.signature)
-        blocks = []
+        blocks: list[str] = []
         for i, attempt in enumerate(attempts, 1):
             lines = [f"Attempt {i}:"]
             for f in spec.outputs:

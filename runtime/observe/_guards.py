@@ -13,7 +13,7 @@ answers served from the cache (``cached=True``), whichever thread or task made t
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -52,7 +52,7 @@ def active(own: tuple[Guard, ...]) -> tuple[Guard, ...]:
 
 
 @contextmanager
-def guarding(guards: tuple[Guard, ...]) -> Iterator[None]:
+def guarding(guards: tuple[Guard, ...]) -> Generator[None, None, None]:
     """Apply ``guards`` to every predictor call inside the block (a module's guards)."""
     if not guards:
         yield

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -144,7 +144,7 @@ def observe(lm: LM, request: LMRequest, *, streaming: bool = False) -> LMCall | 
 
 
 @contextmanager
-def predictor_call(predictor: Any) -> Iterator[None]:
+def predictor_call(predictor: Any) -> Generator[None, None, None]:
     """Around one predictor call: names it for LM records and opens its span."""
     token = _caller.set(predictor)
     try:
@@ -158,7 +158,7 @@ def predictor_call(predictor: Any) -> Iterator[None]:
 
 
 @contextmanager
-def calling(predictor: Any, span: Any) -> Iterator[None]:
+def calling(predictor: Any, span: Any) -> Generator[None, None, None]:
     """Like :func:`predictor_call` with a span started elsewhere (a stream's), for the
     synchronous stretch in which an LM request is started."""
     token = _caller.set(predictor)
@@ -181,7 +181,7 @@ def stream_span(predictor: Any) -> Any:
 
 
 @contextmanager
-def module_call(module: Any) -> Iterator[None]:
+def module_call(module: Any) -> Generator[None, None, None]:
     """Around one module call: its span, and its guards over the predictors it calls."""
     guards: tuple[_guards.Guard, ...] = getattr(module, "_castlm_guards", ())
     # No guards (the usual case): nothing to apply, and _guards need not be loaded.

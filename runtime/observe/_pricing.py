@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..base._errors import ConfigurationError
+from ..base._narrow import is_mapping, is_object
 
 Price = tuple[float, float]
 """US dollars per million input (prompt) tokens and per million output (completion) tokens."""
@@ -101,7 +102,7 @@ def _litellm_price(model: str) -> Price | None:
         return None
     for name in _candidates(model):
         entry = table.get(name)
-        if isinstance(entry, Mapping):
+        if is_mapping(entry):
             prompt = entry.get("input_cost_per_token")
             completion = entry.get("output_cost_per_token")
             if isinstance(prompt, int | float) and isinstance(completion, int | float):
@@ -120,7 +121,7 @@ def _litellm_costs() -> dict[str, Any] | None:
         module = None
     table = getattr(module, "model_cost", None)
     with _lock:
-        _litellm_table = table if isinstance(table, dict) else None
+        _litellm_table = table if is_object(table) else None
         _litellm_loaded = True
         return _litellm_table
 

@@ -11,7 +11,7 @@ the LM calls a tool makes are its children.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from typing import Any
 
@@ -42,7 +42,7 @@ class ToolSpan:
 
 
 @contextmanager
-def execute_tool(name: str, description: str, arguments: object) -> Iterator[ToolSpan]:
+def execute_tool(name: str, description: str, arguments: object) -> Generator[ToolSpan]:
     """Around one tool execution; ``arguments`` is what the model wrote (text or a mapping)."""
     if _otel.tracer() is None:
         yield ToolSpan(None)

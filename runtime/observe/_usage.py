@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -49,7 +49,7 @@ class UsageSummary:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
-    unpriced_models: frozenset[str] = field(default_factory=frozenset)
+    unpriced_models: frozenset[str] = field(default_factory=frozenset[str])
 
     @property
     def total_tokens(self) -> int:
@@ -136,7 +136,9 @@ class UsageReport:
         )
 
 
-def _grouped(records: Iterable[LMCallRecord], key: Any) -> dict[str, UsageSummary]:
+def _grouped(
+    records: Iterable[LMCallRecord], key: Callable[[LMCallRecord], str]
+) -> dict[str, UsageSummary]:
     groups: dict[str, list[LMCallRecord]] = {}
     for r in records:
         groups.setdefault(key(r), []).append(r)
@@ -152,7 +154,7 @@ def active() -> tuple[UsageReport, ...]:
 
 
 @contextlib.contextmanager
-def track_usage() -> Iterator[UsageReport]:
+def track_usage() -> Generator[UsageReport, None, None]:
     """Collect the usage of every LM call made inside the block (see the module docstring)."""
     report = UsageReport()
     token = _active.set((*_active.get(), report))

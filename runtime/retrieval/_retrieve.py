@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from ..base._errors import ConfigurationError
+from ..base._narrow import is_array, is_mapping
 from ..core._module import Module
 
 _WORD = re.compile(r"[^\W_]+")
@@ -49,7 +50,7 @@ class Passage:
     title: str = ""
     id: str = ""
     score: float = 0.0
-    metadata: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict[str, Any])
 
     def __str__(self) -> str:
         return f"{self.title} | {self.text}" if self.title else self.text
@@ -75,7 +76,7 @@ def as_passage(item: CorpusItem, index: int) -> Passage:
         return item if item.id else Passage(item.text, item.title, str(index), 0.0, item.metadata)
     if isinstance(item, str):
         return Passage(item, id=str(index))
-    if isinstance(item, Mapping) and isinstance(item.get("text"), str):
+    if is_mapping(item) and isinstance(item.get("text"), str):
         rest = {k: v for k, v in item.items() if k not in ("text", "title", "id")}
         return Passage(
             item["text"], str(item.get("title") or ""), str(item.get("id", index)), 0.0, rest
@@ -102,7 +103,7 @@ def load_passages(path: str | Path) -> list[Passage]:
             rows = [json.loads(line) for line in text.splitlines() if line.strip()]
         elif file.suffix == ".json":
             loaded = json.loads(text)
-            rows = loaded if isinstance(loaded, list) else [loaded]
+            rows = loaded if is_array(loaded) else [loaded]
         else:
             rows = [block.strip() for block in re.split(r"\n\s*\n", text) if block.strip()]
     except (ValueError, RecursionError) as exc:

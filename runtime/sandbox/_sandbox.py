@@ -26,7 +26,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from importlib import resources
 from typing import Any, Literal
 
@@ -125,7 +125,7 @@ class Sandbox:
             session.close()
 
     @contextlib.contextmanager
-    def session(self, tools: Sequence[Tool] = ()) -> Iterator[SandboxSession]:
+    def session(self, tools: Sequence[Tool] = ()) -> Generator[SandboxSession, None, None]:
         """A process whose globals persist across runs (killed on exit)."""
         session = SandboxSession(self, tools)
         try:

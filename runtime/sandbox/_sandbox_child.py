@@ -32,7 +32,10 @@ import linecache
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
+
+if TYPE_CHECKING:  # never at run time: this file imports only the standard library
+    from typing_extensions import TypeIs
 
 # Builtins the code may use. Left out: open, exec, eval, compile, input, globals, locals,
 # vars, breakpoint, help, memoryview, exit, quit, __loader__, __spec__.
@@ -81,12 +84,19 @@ def send(message: dict[str, Any] | bytes) -> None:
     _STDOUT.flush()
 
 
+def _is_object(value: object) -> TypeIs[dict[str, Any]]:
+    """A JSON object from the parent (``_narrow.is_object``: this file cannot import it)."""
+    # isinstance() leaves the key type unknown; the cast says only "objects", then checks them.
+    keys = cast("dict[object, Any]", value) if isinstance(value, dict) else None
+    return keys is not None and all(isinstance(k, str) for k in keys)
+
+
 def receive() -> dict[str, Any] | None:
     line = _STDIN.readline()
     if not line:
         return None
     message = json.loads(line)
-    return message if isinstance(message, dict) else None
+    return message if _is_object(message) else None
 
 
 class Output:
@@ -135,7 +145,7 @@ class Limits:
 
 def preload(names: list[str]) -> list[str]:
     """Import the allowed modules now; those that do not exist here are left out."""
-    loaded = []
+    loaded: list[str] = []
     for name in [*names, *HELPERS]:
         try:
             __import__(name)
@@ -153,7 +163,7 @@ def harden(config: dict[str, Any]) -> str | None:
 
     os.closerange(3, 4096)  # only stdin, stdout and stderr stay open
     seccomp = config.get("seccomp")
-    install = load_filter(seccomp) if isinstance(seccomp, dict) else None
+    install = load_filter(seccomp) if _is_object(seccomp) else None
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         nobody = int(config.get("nobody", 65534))
         os.setgroups([])
@@ -176,7 +186,7 @@ def harden(config: dict[str, Any]) -> str | None:
     sys.setrecursionlimit(int(config.get("recursion_limit", 1000)))
     off = "the parent turned it off or does not cover this system"
     why_not = install() if install is not None else off
-    if why_not is not None and isinstance(seccomp, dict) and seccomp.get("required"):
+    if why_not is not None and _is_object(seccomp) and seccomp.get("required"):
         raise OSError(f"the kernel filter (seccomp) could not be installed: {why_not}")
     sys.addaudithook(_make_hook(BLOCKED_EVENTS, BLOCKED_PREFIXES))
     return why_not

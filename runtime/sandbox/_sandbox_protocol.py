@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..base._narrow import is_array, is_object
 from ..tools._tool import truncate
 
 # Room past a text's cap for the child's own "... [truncated: N more characters]".
@@ -46,7 +47,7 @@ class SandboxResult:
 
     def observation(self, max_chars: int = 4000) -> str:
         """What a model is shown: the output, the value, or what went wrong."""
-        parts = []
+        parts: list[str] = []
         if self.output:
             parts.append(self.output.rstrip("\n"))
         if self.ok and self.value_repr is not None:
@@ -75,7 +76,7 @@ def decode(line: bytes) -> dict[str, Any] | SandboxResult:
         return broken("a message nested too deeply")
     except ValueError:  # also invalid UTF-8 and integers too long to convert
         return broken("a line that is not JSON")
-    if not isinstance(message, dict):
+    if not is_object(message):
         return broken(f"a line that is not a JSON object ({type(message).__name__})")
     return message
 
@@ -95,7 +96,7 @@ def parse_reply(message: dict[str, Any], max_chars: int, run_id: int) -> ToolCal
 
 def _tool_call(message: dict[str, Any]) -> ToolCall | SandboxResult:
     name, args, kwargs = message.get("name"), message.get("args"), message.get("kwargs")
-    if not isinstance(name, str) or not isinstance(args, list) or not isinstance(kwargs, dict):
+    if not isinstance(name, str) or not is_array(args) or not is_object(kwargs):
         return broken("a tool call without a name, a list of args and a dict of kwargs")
     return ToolCall(name, args, kwargs)
 

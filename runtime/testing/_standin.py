@@ -60,7 +60,7 @@ class StandInLM(LM):
             if sampling
             else None
         )
-        given = {}
+        given: dict[str, Any] = {}
         if any(f.name == PROPOSAL_FIELD for f in prompt.outputs):
             given[PROPOSAL_FIELD] = propose(prompt.values, sample)
         if any(f.name == ADVICE_FIELD for f in prompt.outputs):
@@ -86,7 +86,7 @@ def render(prompt: Prompt, values: Mapping[str, Any]) -> str:
     """``values`` written the way the prompt asks: one JSON object, or one section per field."""
     if prompt.json_mode:
         return json.dumps({f.name: values[f.name] for f in prompt.outputs}, ensure_ascii=False)
-    sections = []
+    sections: list[str] = []
     for f in prompt.outputs:
         value = values[f.name]
         plain = isinstance(value, str) and (f.text or options(f.schema) is not None)

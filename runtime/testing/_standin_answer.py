@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..base._narrow import is_object
 from ._standin_guess import Guesser
 from ._standin_prompt import Demo, FieldInfo, Prompt
 from ._standin_read import lesson_from, read, reading_for, teacher
@@ -44,9 +45,9 @@ class _Sources:
     fired: dict[str, Firing]
     analog: Demo | None
     overlap: float
-    copied: list[str] = field(default_factory=list)
-    read: list[str] = field(default_factory=list)
-    taught: list[str] = field(default_factory=list)
+    copied: list[str] = field(default_factory=list[str])
+    read: list[str] = field(default_factory=list[str])
+    taught: list[str] = field(default_factory=list[str])
 
 
 def nearest_demo(prompt: Prompt) -> tuple[Demo | None, float]:
@@ -123,10 +124,10 @@ def _repeated_input(demo: Demo, value: Any, prompt: Prompt) -> str | None:
 
 def _set_path(value: Any, keys: list[str], new: Any) -> None:
     for key in keys[:-1]:
-        if not isinstance(value, dict) or not isinstance(value.get(key), dict):
+        if not is_object(value) or not is_object(value.get(key)):
             return
         value = value[key]
-    if isinstance(value, dict):
+    if is_object(value):
         value[keys[-1]] = new
 
 

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..base._narrow import is_array, is_object
 from ._standin_text import STOPWORDS, content_words, mention_at, sentences, words
 from ._standin_types import alternatives, options, property_schemas, type_of
 
@@ -96,10 +97,10 @@ class Guesser:
 
     def _array(self, schema: Mapping[str, Any], path: str, hint: str, depth: int) -> list[Any]:
         prefix = schema.get("prefixItems")
-        if isinstance(prefix, list):
+        if is_array(prefix):
             return [self.value(s, f"{path}.{i}", hint, depth + 1) for i, s in enumerate(prefix)]
         items = schema.get("items")
-        items = items if isinstance(items, dict) else {"type": "string"}
+        items = items if is_object(items) else {"type": "string"}
         count = max(int(schema.get("minItems", 0)), 1 if depth < 2 else 0)
         if isinstance(schema.get("maxItems"), int):
             count = min(count, int(schema["maxItems"]))

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..base._narrow import is_mapping, is_object
 from ..core._adapter import INSTRUCTIONS_HEADER, _first_json_object, _split_sections, split_labeled
 from ..lm._lm import Message
 from ._standin_types import Schema, inline_refs, parse_description
@@ -49,7 +50,9 @@ class Prompt:
     json_mode: bool = False
     instructions: str = ""
     demos: tuple[Demo, ...] = ()
-    values: dict[str, str] = field(default_factory=dict)  # the final inputs, as prompt text
+    values: dict[str, str] = field(
+        default_factory=dict[str, str]
+    )  # the final inputs, as prompt text
     retry_error: str | None = None
 
     def input_text(self) -> str:
@@ -108,11 +111,11 @@ def _declared_fields(
 
 
 def _structured_schema(response_format: Mapping[str, Any] | None) -> Schema | None:
-    if not isinstance(response_format, Mapping):
+    if response_format is None:
         return None
     wrapper = response_format.get("json_schema")
-    schema = wrapper.get("schema") if isinstance(wrapper, Mapping) else None
-    if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+    schema = wrapper.get("schema") if is_mapping(wrapper) else None
+    if not is_object(schema) or not is_object(schema.get("properties")):
         return None
     inlined: Schema = inline_refs(schema, schema.get("$defs", {}))
     return inlined

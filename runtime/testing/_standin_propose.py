@@ -38,6 +38,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..base._narrow import is_object
 from ._standin_rules import parse_rules, write_rule
 from ._standin_text import STOPWORDS, mentions, seed_of, words
 
@@ -134,7 +135,7 @@ def read_examples(text: str) -> tuple[list[Observation], str]:
             row = json.loads(line)
         except ValueError:
             continue
-        if not isinstance(row, dict) or not isinstance(row.get("inputs"), dict):
+        if not is_object(row) or not is_object(row.get("inputs")):
             continue
         keys.update(row["inputs"])
         inputs = [v if isinstance(v, str) else json.dumps(v) for v in row["inputs"].values()]
@@ -144,12 +145,12 @@ def read_examples(text: str) -> tuple[list[Observation], str]:
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(data, dict):
+    if not is_object(data):
         return {}
     flat: dict[str, Any] = {}
     for key, value in data.items():
         path = f"{prefix}{key}"
-        if isinstance(value, dict):
+        if is_object(value):
             flat.update(_flatten(value, f"{path}."))
         elif isinstance(value, bool | str):
             flat[path] = value

@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..base._narrow import is_array, is_object
 from ._standin_answer import SIMILARITY_THRESHOLD
 from ._standin_prompt import Prompt
 from ._standin_rules import fire, parse_rules
@@ -118,21 +119,21 @@ def observation_answers(prompt: Prompt) -> dict[str, Any]:
 
 # -- reading the prompt -------------------------------------------------------------------------
 def read_tools(instructions: str) -> list[ToolInfo]:
-    tools = []
+    tools: list[ToolInfo] = []
     for match in _TOOL_LINE.finditer(instructions):
         name, rest = match.group(2), match.group(3)
         if name == FINISH:
             continue
         description, _, args = rest.rpartition(" Arguments: ")
         try:
-            properties = json.loads(args) if description else {}
+            properties: Any = json.loads(args) if description else {}
         except ValueError:
             properties = {}
         tools.append(
             ToolInfo(
                 name,
                 description if description else rest,
-                properties if isinstance(properties, dict) else {},
+                properties if is_object(properties) else {},
             )
         )
     return tools
@@ -205,7 +206,7 @@ def fill_arguments(tool: ToolInfo, text: str) -> dict[str, Any]:
         if "default" in schema:
             continue
         kind = type_of(schema)
-        if isinstance(schema.get("enum"), list):
+        if is_array(schema.get("enum")):
             args[name] = _pick_option(schema["enum"], mentioned, args.values())
         elif kind in ("integer", "number"):
             value = numbers.pop(0) if numbers else 0
@@ -219,7 +220,7 @@ def fill_arguments(tool: ToolInfo, text: str) -> dict[str, Any]:
 
 def _pick_option(options: list[Any], mentioned: list[str], taken: Any) -> Any:
     used = set(map(str, taken))
-    ranked = []
+    ranked: list[tuple[int, Any]] = []
     for option in options:
         stems = content_words(str(option).replace("_", " "))
         spots = [mentioned.index(s) for s in stems if s in mentioned]

@@ -56,6 +56,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ..base._narrow import is_array, is_object
 from ._standin_prompt import Demo, FieldInfo, Prompt
 from ._standin_text import STOPWORDS, content_words, sentences, similarity, stem, words
 from ._standin_types import type_of
@@ -145,12 +146,12 @@ def _mode(f: FieldInfo) -> str | None:
 def _passages(field: FieldInfo, value: str) -> list[tuple[str, str]] | None:
     """The passages ``field`` holds, or None when it is not a passage input."""
     items = field.schema.get("items")
-    if type_of(field.schema) == "array" and isinstance(items, dict) and type_of(items) == "string":
+    if type_of(field.schema) == "array" and is_object(items) and type_of(items) == "string":
         try:
             data = json.loads(value)
         except ValueError:
             return None
-        listed = [str(item) for item in data] if isinstance(data, list) else []
+        listed = [str(item) for item in data] if is_array(data) else []
         return [_titled(item) for item in listed if item.strip()]
     said = set(words(f"{field.name.replace('_', ' ')} {field.desc}"))
     if field.text and said & _PASSAGE_WORDS:
@@ -176,7 +177,7 @@ def read(reading: Reading, lesson: Lesson | None = None) -> str | None:
 
 
 def _sentences(passages: Sequence[tuple[str, str]]) -> list[Sentence]:
-    found = []
+    found: list[Sentence] = []
     for i, (title, text) in enumerate(passages):
         for s in sentences(text):
             found.append(Sentence(s, i, content_words(f"{title}\n{s}")))
@@ -231,9 +232,9 @@ def _spans(sentence: str, kind: str) -> list[tuple[int, str]]:
         return [(m.start(), m.group()) for m in _NUMBER.finditer(sentence)]
     if kind == "name":
         return [_with_article(sentence, start, name) for start, name in _names_at(sentence)]
-    found = []
+    found: list[tuple[int, str]] = []
     for m in _OBJECT.finditer(sentence):
-        kept = []
+        kept: list[str] = []
         for w in m.group(1).split():
             if w.lower() in STOPWORDS:
                 break
@@ -274,7 +275,7 @@ def names(text: str) -> list[str]:
 
 
 def _names_at(text: str) -> list[tuple[int, str]]:
-    found = []
+    found: list[tuple[int, str]] = []
     for m in _NAME.finditer(text):
         parts = m.group().split()
         start = m.start()
@@ -288,7 +289,7 @@ def _names_at(text: str) -> list[tuple[int, str]]:
 
 def _content_tokens(text: str) -> list[str]:
     seen: set[str] = set()
-    kept = []
+    kept: list[str] = []
     for token in _CONTENT_RUN.findall(text):
         low = token.lower()
         if low not in STOPWORDS and len(low) > 1 and stem(low) not in seen:
@@ -318,7 +319,7 @@ def teacher(prompt: Prompt, f: FieldInfo, threshold: float) -> Demo | None:
 
 
 def _question_of(prompt: Prompt, demo: Demo) -> str:
-    asked = []
+    asked: list[str] = []
     for field in prompt.inputs:
         if field.text and field.name in demo.inputs and _passages(field, "") is None:
             asked.append(demo.inputs[field.name])

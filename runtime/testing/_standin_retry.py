@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from ..base._narrow import is_object
 from ._standin_prompt import FieldInfo
 from ._standin_types import Schema, alternatives, property_schemas
 
@@ -41,7 +42,7 @@ def bounds_from_error(error: str) -> dict[str, dict[str, float]]:
 def with_bounds(outputs: Sequence[FieldInfo], error: str) -> tuple[FieldInfo, ...]:
     """``outputs`` with the bounds of ``error`` added to their schemas."""
     bounds = bounds_from_error(error)
-    patched = []
+    patched: list[FieldInfo] = []
     for f in outputs:
         schema = f.schema
         for path, extra in bounds.items():
@@ -61,7 +62,7 @@ def _patched(schema: Schema, keys: list[str], extra: dict[str, float]) -> Schema
     props = property_schemas(schema)
     if keys[0] in props:
         result["properties"] = {**props, keys[0]: _patched(props[keys[0]], keys[1:], extra)}
-    elif keys[0].isdigit() and isinstance(schema.get("items"), dict):  # a list item
+    elif keys[0].isdigit() and is_object(schema.get("items")):  # a list item
         result["items"] = _patched(schema["items"], keys[1:], extra)
     return result
 

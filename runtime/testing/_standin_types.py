@@ -11,6 +11,8 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..base._narrow import is_array, is_object
+
 Schema = dict[str, Any]
 
 _MAX_INLINE_DEPTH = 6  # recursive models stop being expanded here
@@ -55,7 +57,7 @@ def _single(text: str, pos: int) -> tuple[Schema, int]:
         return {"type": "object", "additionalProperties": values}, end
     if text.startswith("JSON object matching the schema ", pos):
         schema, end = _JSON.raw_decode(text, pos + len("JSON object matching the schema "))
-        if not isinstance(schema, dict):
+        if not is_object(schema):
             raise ValueError("the quoted schema is not a JSON object")
         return inline_refs(schema, schema.get("$defs", {})), end
     for phrase, schema in _WORDS.items():
@@ -92,9 +94,9 @@ def _tuple(text: str, pos: int) -> tuple[Schema, int]:
 
 def inline_refs(schema: Any, defs: Mapping[str, Any], depth: int = 0) -> Any:
     """``schema`` with every ``#/$defs/...`` reference replaced by its definition."""
-    if isinstance(schema, list):
+    if is_array(schema):
         return [inline_refs(s, defs, depth) for s in schema]
-    if not isinstance(schema, dict):
+    if not is_object(schema):
         return schema
     if "$ref" in schema:
         if depth >= _MAX_INLINE_DEPTH:
@@ -110,7 +112,7 @@ def inline_refs(schema: Any, defs: Mapping[str, Any], depth: int = 0) -> Any:
 
 def options(schema: Mapping[str, Any]) -> list[Any] | None:
     """The allowed values of a choice type (enum or const), or None for other types."""
-    if "enum" in schema and isinstance(schema["enum"], list):
+    if "enum" in schema and is_array(schema["enum"]):
         return list(schema["enum"])
     if "const" in schema:
         return [schema["const"]]
@@ -120,10 +122,10 @@ def options(schema: Mapping[str, Any]) -> list[Any] | None:
 def alternatives(schema: Mapping[str, Any]) -> list[Schema]:
     """The members of a union (``anyOf``/``oneOf``/a list of types), or the schema itself."""
     for key in ("anyOf", "oneOf"):
-        if isinstance(schema.get(key), list):
-            return [s for s in schema[key] if isinstance(s, dict)]
+        if is_array(schema.get(key)):
+            return [s for s in schema[key] if is_object(s)]
     kinds = schema.get("type")
-    if isinstance(kinds, list):
+    if is_array(kinds):
         return [{**schema, "type": k} for k in kinds]
     return [dict(schema)]
 
@@ -147,9 +149,9 @@ def type_of(schema: Mapping[str, Any]) -> str:
 
 def property_schemas(schema: Mapping[str, Any]) -> dict[str, Schema]:
     props = schema.get("properties")
-    if not isinstance(props, dict):
+    if not is_object(props):
         return {}
-    return {k: v for k, v in props.items() if isinstance(v, dict)}
+    return {k: v for k, v in props.items() if is_object(v)}
 
 
 def object_paths(name: str, schema: Mapping[str, Any], depth: int = 0) -> dict[str, Schema]:
@@ -196,17 +198,17 @@ def _string_ok(value: Any, schema: Mapping[str, Any]) -> bool:
 
 
 def _array_ok(value: Any, schema: Mapping[str, Any]) -> bool:
-    if not isinstance(value, list) or not _length_ok(len(value), schema, "Items"):
+    if not is_array(value) or not _length_ok(len(value), schema, "Items"):
         return False
     prefix = schema.get("prefixItems")
-    if isinstance(prefix, list):
+    if is_array(prefix):
         return len(value) == len(prefix) and all(map(conforms, value, prefix))
     items = schema.get("items")
-    return all(conforms(v, items) for v in value) if isinstance(items, dict) else True
+    return all(conforms(v, items) for v in value) if is_object(items) else True
 
 
 def _object_ok(value: Any, schema: Mapping[str, Any]) -> bool:
-    if not isinstance(value, dict):
+    if not is_object(value):
         return False
     props = property_schemas(schema)
     required = schema.get("required", [])
@@ -214,7 +216,7 @@ def _object_ok(value: Any, schema: Mapping[str, Any]) -> bool:
         return False
     extra = schema.get("additionalProperties")
     for key, v in value.items():
-        sub = props.get(key, extra if isinstance(extra, dict) else None)
+        sub = props.get(key, extra if is_object(extra) else None)
         if sub is not None and not conforms(v, sub):
             return False
     return True

@@ -31,6 +31,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any, Protocol
 
 from ..base._errors import MCPError, ToolError
+from ..base._narrow import is_array, is_mapping, is_object
 from ._tool import Tool
 
 PROTOCOL_VERSION = "2025-06-18"
@@ -128,7 +129,8 @@ class MCPClient:
         cursor: str | None = None
         while True:
             result = self.request("tools/list", {"cursor": cursor} if cursor else {})
-            tools += [t for t in result.get("tools") or [] if isinstance(t, dict)]
+            listed: list[Any] = result.get("tools") or []
+            tools += [t for t in listed if is_object(t)]
             cursor = result.get("nextCursor")
             if not cursor:
                 return tools
@@ -169,13 +171,13 @@ class MCPClient:
             if reply.get("id") != ident or "method" in reply:
                 continue
             if "error" in reply:
-                error = reply["error"] if isinstance(reply["error"], dict) else {}
+                error = reply["error"] if is_object(reply["error"]) else {}
                 raise MCPError(
                     f"the MCP server refused {method}: {error.get('message', reply['error'])} "
                     f"(code {error.get('code')})"
                 )
             result = reply.get("result")
-            return result if isinstance(result, dict) else {}
+            return result if is_object(result) else {}
         raise MCPError(f"the MCP server sent no answer to {method}")
 
 
@@ -207,14 +209,14 @@ class MCPTool(Tool):
         self.name = re.sub(r"[^A-Za-z0-9_-]", "_", self.remote_name)[:64]
         self.description = str(spec.get("description") or "")
         schema = spec.get("inputSchema")
-        self.parameters = dict(schema) if isinstance(schema, Mapping) else {"type": "object"}
+        self.parameters = dict(schema) if is_mapping(schema) else {"type": "object"}
         self.parameters.setdefault("properties", {})
         self.func = self._call_remote
         self.is_async = False
         self._positional = ()
 
     def validate(self, args: Mapping[str, Any]) -> dict[str, Any]:
-        if not isinstance(args, Mapping):
+        if not is_mapping(args):  # the model's JSON, whatever the annotation says
             raise ToolError(f"{self.name}: arguments must be a JSON object, not {args!r}")
         problems = _schema_problems(self.parameters, args)
         if problems:
@@ -245,13 +247,14 @@ class MCPTool(Tool):
 
 def _content_text(result: Mapping[str, Any]) -> str:
     """The text of a tool result's content blocks; other blocks are named, not inlined."""
-    parts = []
-    for block in result.get("content") or []:
-        if not isinstance(block, dict):
+    parts: list[str] = []
+    blocks: list[Any] = result.get("content") or []
+    for block in blocks:
+        if not is_object(block):
             continue
         if block.get("type") == "text":
             parts.append(str(block.get("text", "")))
-        elif block.get("type") == "resource" and isinstance(block.get("resource"), dict):
+        elif block.get("type") == "resource" and is_object(block.get("resource")):
             parts.append(str(block["resource"].get("text") or block["resource"].get("uri")))
         else:
             parts.append(f"[{block.get('type')} content]")
@@ -260,20 +263,19 @@ def _content_text(result: Mapping[str, Any]) -> str:
 
 def _schema_problems(schema: Mapping[str, Any], args: Mapping[str, Any]) -> list[str]:
     """Top-level checks of ``args`` against a JSON schema: what models get wrong most."""
-    properties = schema.get("properties") or {}
-    problems = [
-        f"{name}: Field required" for name in schema.get("required") or [] if name not in args
-    ]
+    properties: dict[str, Any] = schema.get("properties") or {}
+    required: list[Any] = schema.get("required") or []
+    problems = [f"{name}: Field required" for name in required if name not in args]
     if schema.get("additionalProperties") is False:
         problems += [
             f"{name}: Extra inputs are not permitted" for name in args if name not in properties
         ]
     for name, value in args.items():
         prop = properties.get(name)
-        if not isinstance(prop, Mapping):
+        if not is_mapping(prop):
             continue
         kinds = prop.get("type")
-        allowed = [kinds] if isinstance(kinds, str) else list(kinds or [])
+        allowed: list[Any] = [kinds] if isinstance(kinds, str) else list(kinds or [])
         types = tuple(t for k in allowed for t in _JSON_TYPES.get(str(k), ()))
         wrong_bool = isinstance(value, bool) and bool not in types
         if types and (not isinstance(value, types) or wrong_bool):
@@ -392,7 +394,7 @@ def _json_line(line: bytes | str) -> dict[str, Any] | None:
         value = json.loads(line)
     except (ValueError, RecursionError):
         return None
-    return value if isinstance(value, dict) else None
+    return value if is_object(value) else None
 
 
 class HTTPTransport:
@@ -480,5 +482,5 @@ def _json_messages(text: str) -> list[dict[str, Any]]:
         value = json.loads(text)
     except (ValueError, RecursionError):
         return []
-    items = value if isinstance(value, list) else [value]
-    return [m for m in items if isinstance(m, dict)]
+    items = value if is_array(value) else [value]
+    return [m for m in items if is_object(m)]

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import PydanticUndefined, to_jsonable_python
 
 from ..base._errors import ConfigurationError, ToolError
+from ..base._narrow import is_mapping, is_object
 
 #: Names a model can call: what OpenAI's function calling accepts.
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -119,7 +120,7 @@ class Tool:
     # -- calling -------------------------------------------------------------------------
     def validate(self, args: Mapping[str, Any]) -> dict[str, Any]:
         """``args`` checked and converted to the declared types; raises ToolError."""
-        if not isinstance(args, Mapping):
+        if not is_mapping(args):  # the model's JSON, whatever the annotation says
             raise ToolError(f"{self.name}: arguments must be a JSON object, not {args!r}")
         try:
             model = self._model.model_validate(dict(args))
@@ -159,10 +160,10 @@ class Tool:
             return args
         text = args.strip()
         try:
-            value = json.loads(text) if text else {}
+            value: Any = json.loads(text) if text else {}
         except (ValueError, RecursionError):
             value = None
-        if isinstance(value, dict):
+        if is_object(value):
             return value
         names = self.arg_names
         if len(names) == 1:
@@ -325,8 +326,9 @@ def _field(default: Any, desc: str | None) -> Any:
 def _schema(model: type[BaseModel]) -> dict[str, Any]:
     schema = model.model_json_schema()
     schema.pop("title", None)
-    for prop in schema.get("properties", {}).values():
-        if isinstance(prop, dict):
+    properties: dict[str, Any] = schema.get("properties", {})
+    for prop in properties.values():
+        if is_object(prop):
             prop.pop("title", None)
     schema.setdefault("properties", {})
     return schema
