@@ -22,7 +22,8 @@ from .config import ProgramConfig
 # Settings that change how a compile runs but not what a complete compile produces. Budgets
 # and prices only decide what a compile may spend (a stopped compile is never up to date).
 _NOT_OUTPUT = (
-    "project_dir", "threads", "verify", "config_file", "cache", "max_lm_calls", "max_cost", "prices", "flags",
+    "project_dir", "threads", "verify", "config_file", "cache", "max_lm_calls", "max_cost",
+    "prices", "flags",
 )  # fmt: skip
 
 
