@@ -29,7 +29,9 @@ def check_hashes(out: Path, manifest_path: Path, manifest: Mapping[str, object])
         path = out.joinpath(*str(relative).split("/"))
         found = _sha256(path)
         if found is None:
-            raise VerifyError(f"{relative} is listed in the manifest but missing; {_FIX}", path=path)
+            raise VerifyError(
+                f"{relative} is listed in the manifest but missing; {_FIX}", path=path
+            )
         if found != digest:
             raise VerifyError(
                 f"{relative} was changed after the compile (its SHA-256 differs from the "

@@ -21,8 +21,8 @@ from castlm import Example
 from pydantic import TypeAdapter
 
 from .errors import VerifyError
-from .verify_files import check_hashes
 from .verify import ExpectedCall, PromptRecord, VerifyReport, verify_package
+from .verify_files import check_hashes
 
 VERIFY_FILE = "castlm-verify.json"
 
