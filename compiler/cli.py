@@ -1,7 +1,8 @@
 """The ``castlm`` command: compile, check, inspect, eval, verify, diff.
 
 Exit codes: 0 success, 1 a user error (the message says where and how to fix it),
-2 an internal error (a castlm bug: please report it with the traceback).
+2 an internal error (a castlm bug: please report it with the traceback). ``castlm diff``
+exits 1 when the builds differ, as diff(1) does, and ``castlm eval`` when a gate fails.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .config import LM_SETTINGS_KEYS, ProgramConfig, build_config, find_config, 
 from .errors import CompileError
 
 EXIT_OK, EXIT_USER, EXIT_INTERNAL = 0, 1, 2
+EXIT_DIFFERENT = 1  # `castlm diff`, like diff(1): the builds differ
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("out", help="the folder `castlm compile` wrote (the --out folder)")
     verify.add_argument("--lm", help="LM to run the dev set with (default: the compile's)")
     verify.set_defaults(run=_run_verify)
+    diff = sub.add_parser("diff", help="what changed between two builds (exit 1 if anything)")
+    diff.add_argument("old", help="the older build (a --out folder)")
+    diff.add_argument("new", help="the newer build")
+    diff.add_argument("--json", action="store_true", help="print the changes as JSON")
+    diff.set_defaults(run=_run_diff)
     return parser
 
 
@@ -397,6 +404,18 @@ def _run_verify(args: argparse.Namespace) -> int:
     checkers = "mypy --strict" if report.pyright_errors is None else "mypy --strict, pyright strict"
     print(f"{args.out}: verified ({checkers}, isolated import, parity with the compile)")
     return EXIT_OK
+
+
+def _run_diff(args: argparse.Namespace) -> int:
+    from .diff import diff_builds
+    from .diff_text import render
+
+    data = diff_builds(Path(args.old), Path(args.new))
+    if args.json:
+        print(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        sys.stdout.write(render(data))
+    return EXIT_OK if data["identical"] else EXIT_DIFFERENT
 
 
 def _console(stderr: bool = False) -> Any:

@@ -9,11 +9,6 @@ counted the way a compile counts them (meter.py).
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import json
-import sys
-import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +28,7 @@ from .evaluate import EvalResult, Evaluator
 from .label_check import check_rows_have_metric_fields
 from .loader import Metric, load_metric, load_module_class
 from .meter import Meter, PhaseStats, RoleLM
+from .package_import import import_package, package_folder
 from .pricing import PriceBook
 from .progress import NoProgress, Progress
 
@@ -144,7 +140,7 @@ def _load_program(
 def _load_package(
     text: str, options: EvalOptions, settings: Mapping[str, Any], cache: LMCache | None
 ) -> Loaded:
-    folder, manifest = _package_folder(Path(text))
+    folder, manifest = package_folder(Path(text))
     package = import_package(folder)
     name = options.lm or str(manifest.get("lm") or "")
     if not name:
@@ -161,48 +157,6 @@ def _load_package(
     shape = program_shape(type(program))
     examples = load_dataset(options.data, shape)
     return Loaded(text, "package", name, program, shape.call_args, examples, _role(name, lm))
-
-
-def _package_folder(path: Path) -> tuple[Path, dict[str, Any]]:
-    """The package folder (the one holding manifest.json), given it or the --out folder."""
-    found = [path / "manifest.json"] if (path / "manifest.json").is_file() else []
-    found = found or sorted(path.glob("*/manifest.json"))
-    if not found:
-        raise CompileError(
-            "not a compiled package (no manifest.json here or one folder down) and not "
-            "PROGRAM.py:Class; pass the folder `castlm compile` wrote (its --out) or a program",
-            path=path,
-        )
-    try:
-        manifest = json.loads(found[0].read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise CompileError(f"cannot read the manifest ({exc})", path=found[0]) from exc
-    if not isinstance(manifest, dict) or manifest.get("generator") != "castlm":
-        raise CompileError("not a manifest written by castlm", path=found[0])
-    return found[0].parent.resolve(), manifest
-
-
-def import_package(folder: Path) -> types.ModuleType:
-    """Import the package in ``folder`` under a name unique to that folder."""
-    digest = hashlib.sha1(str(folder).encode()).hexdigest()[:8]
-    name = f"castlm_eval_{folder.name}_{digest}"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(
-        name, folder / "__init__.py", submodule_search_locations=[str(folder)]
-    )
-    if spec is None or spec.loader is None:
-        raise CompileError("cannot import the package (no __init__.py)", path=folder)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        del sys.modules[name]
-        raise CompileError(
-            f"importing the package failed: {type(exc).__name__}: {exc}", path=folder
-        ) from exc
-    return module
 
 
 def _lm(name: str, base_url: str | None, settings: dict[str, Any], cache: LMCache | None) -> LM:
