@@ -1,7 +1,8 @@
-"""The ``castlm`` command: compile, check, inspect, verify.
+"""The ``castlm`` command: compile, check, inspect, eval, verify, diff.
 
 Exit codes: 0 success, 1 a user error (the message says where and how to fix it),
-2 an internal error (a castlm bug: please report it with the traceback).
+2 an internal error (a castlm bug: please report it with the traceback). ``castlm diff``
+exits 1 when the builds differ, as diff(1) does, and ``castlm eval`` when a gate fails.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .errors import CompileError
 from .mlflow_settings import anchored
 
 EXIT_OK, EXIT_USER, EXIT_INTERNAL = 0, 1, 2
+EXIT_DIFFERENT = 1  # `castlm diff`, like diff(1): the builds differ
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,11 +60,47 @@ def _parser() -> argparse.ArgumentParser:
     inspect_.add_argument("target", help="PROGRAM.py[:Class]")
     inspect_.add_argument("--format", choices=("text", "mermaid", "both"), default="both")
     inspect_.set_defaults(run=_run_inspect)
+    _eval_parser(sub.add_parser("eval", help="score a package or program on a dataset; A/B"))
     verify = sub.add_parser("verify", help="verify an emitted package folder")
     verify.add_argument("out", help="the folder `castlm compile` wrote (the --out folder)")
     verify.add_argument("--lm", help="LM to run the dev set with (default: the compile's)")
     verify.set_defaults(run=_run_verify)
+    diff = sub.add_parser("diff", help="what changed between two builds (exit 1 if anything)")
+    diff.add_argument("old", help="the older build (a --out folder)")
+    diff.add_argument("new", help="the newer build")
+    diff.add_argument("--json", action="store_true", help="print the changes as JSON")
+    diff.set_defaults(run=_run_diff)
     return parser
+
+
+def _eval_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("target", help="a compiled package (the --out folder) or PROGRAM.py:Class")
+    p.add_argument(
+        "other", nargs="?", help="a second package or program, compared on the same rows"
+    )
+    p.add_argument("--data", required=True, help="the rows to score (.jsonl, .json or .csv)")
+    p.add_argument("--metric", required=True, help="PROGRAM.py:function, or exact_match / f1")
+    p.add_argument("--lm", help="LM for every target (default: each package's compile-time LM)")
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $CASTLM_BASE_URL)")
+    p.add_argument(
+        "--lm-setting", action="append", default=[], metavar="KEY=VALUE",
+        help="LM setting over a package's compile-time ones, e.g. temperature=0 (repeatable)",
+    )  # fmt: skip
+    p.add_argument("--threads", type=int, default=8)
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the LM cache")
+    p.add_argument(
+        "--fail-under", type=float, metavar="SCORE",
+        help="exit 1 when the first target's score (0-100) is below SCORE",
+    )  # fmt: skip
+    p.add_argument(
+        "--fail-if-worse-than", metavar="B",
+        help="compare with B and exit 1 when the first target is significantly worse",
+    )  # fmt: skip
+    p.add_argument(
+        "--alpha", type=float, default=0.05, help="significance level of --fail-if-worse-than"
+    )
+    p.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    p.set_defaults(run=_run_eval)
 
 
 def _compile_parser(p: argparse.ArgumentParser) -> None:
@@ -336,6 +374,44 @@ def _run_inspect(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _run_eval(args: argparse.Namespace) -> int:
+    from .eval_report import Gates, print_summary, summary
+    from .eval_run import EvalOptions, prepare, run
+    from .report import CliProgress
+
+    targets = [args.target, *([args.other] if args.other else [])]
+    if args.fail_if_worse_than is not None:
+        if args.other is not None and args.other != args.fail_if_worse_than:
+            raise CompileError(
+                f"--fail-if-worse-than {args.fail_if_worse_than} names another target than "
+                f"{args.other}; give the one to compare with once"
+            )
+        targets = [args.target, args.fail_if_worse_than]
+    if args.threads < 1 or not 0 < args.alpha < 1:
+        raise CompileError("--threads must be at least 1 and --alpha between 0 and 1")
+    options = EvalOptions(
+        data=Path(args.data).resolve(),
+        metric=args.metric,
+        lm=args.lm,
+        base_url=args.base_url,
+        lm_settings=dict(_parse_setting(text, "lm_settings") for text in args.lm_setting),
+        threads=args.threads,
+        cache=not args.no_cache,
+    )
+    metric, loaded = prepare(targets, options)  # every mistake before the first LM call
+    progress = CliProgress(_console(stderr=True), enabled=not args.json)
+    runs = [run(target, metric, args.threads, progress) for target in loaded]
+    gates = Gates(args.fail_under, args.fail_if_worse_than is not None, args.alpha)
+    data = summary(runs, gates)
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print_summary(_console(), data)
+    for failure in data["failures"]:
+        _console(stderr=True).print(f"[bold red]failed:[/] {_escape(failure)}", highlight=False)
+    return EXIT_USER if data["failures"] else EXIT_OK
+
+
 def _run_verify(args: argparse.Namespace) -> int:
     from .verify_run import verify_folder
 
@@ -343,6 +419,18 @@ def _run_verify(args: argparse.Namespace) -> int:
     checkers = "mypy --strict" if report.pyright_errors is None else "mypy --strict, pyright strict"
     print(f"{args.out}: verified ({checkers}, isolated import, parity with the compile)")
     return EXIT_OK
+
+
+def _run_diff(args: argparse.Namespace) -> int:
+    from .diff import diff_builds
+    from .diff_text import render
+
+    data = diff_builds(Path(args.old), Path(args.new))
+    if args.json:
+        print(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        sys.stdout.write(render(data))
+    return EXIT_OK if data["identical"] else EXIT_DIFFERENT
 
 
 def _console(stderr: bool = False) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import inspect
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
@@ -32,6 +33,8 @@ class ExampleResult:
     #: An LM call failed at the endpoint during this run (errors.is_transient), raised or
     #: caught by the program: that failure is not cached, so a rerun may go another way.
     transient: bool = False
+    #: Wall-clock seconds the program took on this example (its latency; scoring excluded).
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,11 @@ class Evaluator:
     progress: Progress = field(default_factory=NoProgress)
 
     def __call__(
-        self, program: Module, examples: Sequence[Example], *, label: str = "evaluate"
+        self,
+        program: Module | Callable[..., Any],
+        examples: Sequence[Example],
+        *,
+        label: str = "evaluate",
     ) -> EvalResult:
         self.progress.start(label, len(examples))
         # A hook of its own (removing one removes every registration of that function).
@@ -79,7 +86,9 @@ class Evaluator:
             stop_watching()
             self.progress.finish()
 
-    def run_one(self, program: Module, index: int, example: Example) -> ExampleResult:
+    def run_one(
+        self, program: Module | Callable[..., Any], index: int, example: Example
+    ) -> ExampleResult:
         """One example: run, score, keep the trace; an exception becomes a scored failure.
 
         The metric gets ``trace=None``, as DSPy's evaluation passes it: a metric written as
@@ -87,19 +96,22 @@ class Evaluator:
         """
         failures: list[BaseException] = []
         watching = _lm_failures.set(failures)
+        started = time.perf_counter()
         try:
             with trace() as steps:
                 prediction = program(**self.call_args(example))
+            seconds = time.perf_counter() - started
             score = self.score(example, prediction, None)
             return ExampleResult(
-                index, example, prediction, score, None, tuple(steps), transient=bool(failures)
+                index, example, prediction, score, None, tuple(steps), bool(failures), seconds
             )
         except Exception as exc:  # every failure is reported in the result, none is raised
             if is_fatal(exc):  # a broken metric, an unreachable endpoint: stop, do not score 0
                 raise
             message = f"{type(exc).__name__}: {exc}"
             transient = bool(failures) or is_transient(exc)
-            return ExampleResult(index, example, None, 0.0, message, transient=transient)
+            seconds = time.perf_counter() - started
+            return ExampleResult(index, example, None, 0.0, message, (), transient, seconds)
         finally:
             _lm_failures.reset(watching)
             self.progress.advance()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -21,8 +22,8 @@ from .config import ProgramConfig
 # Settings that change how a compile runs but not what a complete compile produces. Budgets
 # and prices only decide what a compile may spend (a stopped compile is never up to date).
 _NOT_OUTPUT = (
-    "threads", "verify", "config_file", "cache", "max_lm_calls", "max_cost", "prices", "flags",
-    "mlflow",
+    "project_dir", "threads", "verify", "config_file", "cache", "max_lm_calls", "max_cost",
+    "prices", "flags", "mlflow",
 )  # fmt: skip
 
 
@@ -40,13 +41,10 @@ def inputs_fingerprint(
     config: ProgramConfig, sources: Iterable[Path], teacher: Sequence[Path] = ()
 ) -> str:
     """``teacher``: the teacher's files (a program's sources or a package's own files)."""
+    root = config.project_dir
     settings: dict[str, Any] = {
-        k: str(v) if isinstance(v, Path) else v
-        for k, v in asdict(config).items()
-        if k not in _NOT_OUTPUT
+        k: _portable(v, root) for k, v in asdict(config).items() if k not in _NOT_OUTPUT
     }
-    settings["program"] = str(config.program)
-    settings["metric"] = str(config.metric)
     datasets = [p for p in (config.train, config.dev, config.val) if p is not None]
     material = {
         "castlm": castlm.__version__,
@@ -60,8 +58,21 @@ def inputs_fingerprint(
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def _portable(value: Any, root: Path) -> Any:
+    """``value`` with every path relative to the project root: two checkouts of one project
+    in different folders have the same fingerprint."""
+    if isinstance(value, Path):
+        return Path(os.path.relpath(value, root)).as_posix()
+    if isinstance(value, dict):
+        return {k: _portable(v, root) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_portable(v, root) for v in value]
+    return value
+
+
 def is_up_to_date(config: ProgramConfig, fingerprint: str) -> bool:
-    """The package exists, was built from the same inputs, and was not stopped early."""
+    """The package exists, was built from the same inputs, was not stopped early and, for a
+    verifying compile, was verified."""
     manifest = config.out / config.package / "manifest.json"
     try:
         data = json.loads(manifest.read_text(encoding="utf-8"))
@@ -71,4 +82,6 @@ def is_up_to_date(config: ProgramConfig, fingerprint: str) -> bool:
         isinstance(data, dict)
         and data.get("inputs_fingerprint") == fingerprint
         and not data.get("stopped")
+        # A --no-verify build was never checked: a verifying compile must check it.
+        and (data.get("verified") is True or not config.verify)
     )

@@ -16,6 +16,7 @@ a half-run evaluation would score the missing examples as 0.
 from __future__ import annotations
 
 import contextlib
+import json
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -56,6 +57,9 @@ from .score_checks import below_baseline, check_gates, check_some_ran
 from .source_typecheck import typecheck_sources
 from .teachers import load_teacher, teacher_files
 from .verify import VerifyReport, to_json_data
+
+#: Beside the report: the volatile facts of one build (LM calls, cache hits, seconds).
+BUILD_RECORD = "build.json"
 
 __all__ = ["CompileOutcome", "PhaseStats", "compile_program"]
 
@@ -214,6 +218,7 @@ def _compile(
     if config.verify:
         _verify(config, files, compiled, shape, run)
     files.update(build.report(student.get_params(), ctx.trials, warnings))
+    files.update(build.build_record())
     write_package(files, config.out)
     outcome = CompileOutcome(
         config,
@@ -528,7 +533,6 @@ class _Build:
 
     def manifest(self) -> dict[str, Any]:
         config = self.config
-        phases = self.run.meter.phases
         datasets = [p for p in (config.train, config.dev, config.val) if p is not None]
         return {
             "castlm_version": castlm.__version__,
@@ -551,13 +555,27 @@ class _Build:
                 **{split: round(score, 4) for split, score in self.splits.items()},
                 "validation": "val" if self.splits else "train",
             },
+            # The limits only: what was spent depends on the cache (see build_record).
+            "budget": {"max_lm_calls": config.max_lm_calls, "max_cost": config.max_cost},
+            "verified": config.verify,
+            "stopped": self.chosen.stopped,
+            "report": list(REPORT_FILES),
+            "build_record": BUILD_RECORD,
+        }
+
+    def build_record(self) -> dict[str, bytes]:
+        """build.json: what this run spent (calls, cache hits, tokens, seconds), which
+        differs between two builds of the same inputs, so it stays out of the package."""
+        phases = self.run.meter.phases
+        record = {
             "lm_calls": sum(p.calls for p in phases),
             "cache_hits": sum(p.cache_hits for p in phases),
             "tokens": sum(p.tokens for p in phases),
             "budget": self.run.budget_use().to_json(),
-            "stopped": self.chosen.stopped,
-            "report": list(REPORT_FILES),
+            "phases": [p.to_json() for p in phases],
         }
+        text = json.dumps(record, sort_keys=True, indent=2, ensure_ascii=True) + "\n"
+        return {BUILD_RECORD: text.encode("ascii")}
 
     def lm_settings(self) -> dict[str, Any]:
         """The task LM's settings, with the structured-output dialect it ended up using."""

@@ -22,6 +22,7 @@ from pydantic import TypeAdapter
 
 from .errors import VerifyError
 from .verify import ExpectedCall, PromptRecord, VerifyReport, verify_package
+from .verify_files import check_hashes
 
 VERIFY_FILE = "castlm-verify.json"
 
@@ -156,12 +157,17 @@ def find_cache_dir(out: Path) -> Path | None:
 
 
 def verify_folder(out: Path, *, lm_name: str | None = None) -> VerifyReport:
-    """`castlm verify DIR`: check a package folder written by `castlm compile`."""
+    """`castlm verify DIR`: check a package folder written by `castlm compile`: every file's
+    hash against the manifest, then the replay (see verify_files.py and :func:`run`)."""
     manifest_paths = sorted(out.glob("*/manifest.json"))
     if not manifest_paths:
         raise VerifyError(
             "no package here (no */manifest.json); pass the compile's --out folder", path=out
         )
-    manifest = json.loads(manifest_paths[0].read_text(encoding="utf-8"))
+    try:
+        manifest = json.loads(manifest_paths[0].read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise VerifyError(f"cannot read the manifest ({exc})", path=manifest_paths[0]) from exc
+    check_hashes(out, manifest_paths[0], manifest)
     package = manifest_paths[0].parent.name
     return run(out, package, lm_name or manifest["lm"], find_cache_dir(out), None)

@@ -221,7 +221,29 @@ def test_verify_fails_on_a_tampered_package(
     frozen.write_text(text.replace("of a product review.", "of a product review!"))
     code, _, err = run(capsys, "verify", str(tampered))
     assert code == EXIT_USER
-    assert "failed verification" in err and "parity: dev example 0" in err
+    assert "reviewer/_frozen.py was changed after the compile" in err
+    assert str(frozen) in err and "castlm compile --force" in err
+
+
+def test_verify_fails_on_an_edit_that_changes_no_prompt(
+    compiled: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edited = Path(shutil.copytree(compiled / "build/reviewer", compiled / "build/commented"))
+    frozen = edited / "reviewer/_frozen.py"
+    frozen.write_text(frozen.read_text() + "# a harmless-looking comment\n")
+    code, _, err = run(capsys, "verify", str(edited))
+    assert code == EXIT_USER
+    assert f"{frozen}: reviewer/_frozen.py was changed after the compile" in err
+
+
+def test_verify_fails_on_an_edited_manifest(
+    compiled: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edited = Path(shutil.copytree(compiled / "build/reviewer", compiled / "build/relisted"))
+    manifest = edited / "reviewer/manifest.json"
+    manifest.write_text(manifest.read_text().replace('"seed": 0', '"seed": 1'))
+    code, _, err = run(capsys, "verify", str(edited))
+    assert code == EXIT_USER and "reviewer/manifest.json was changed" in err
 
 
 def test_a_metric_that_raises_stops_the_compile_at_its_line(

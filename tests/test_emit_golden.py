@@ -67,7 +67,6 @@ MANIFEST = {
     "dataset_hash": "sha256:4567",
     "optimizer": {"name": "bootstrap", "max_demos": 1},
     "scores": {"baseline": 0.25, "compiled": 0.75},
-    "lm_calls": 7,
     "lm_name": "standin",
 }
 

@@ -123,7 +123,6 @@ MANIFEST: dict[str, Any] = {
     "castlm_version": "0.1.0",
     "optimizer": {"name": "bootstrap", "max_demos": 2},
     "scores": {"baseline": 0.5, "compiled": 0.875},
-    "lm_calls": 42,
     "lm_name": "standin",
 }
 

@@ -62,7 +62,6 @@ def readme_context(request: EmitRequest, entry: EntryPoints) -> dict[str, Any]:
         "optimizer": _optimizer_name(manifest.get("optimizer")),
         "metric": _text_or_none(_mapping(manifest.get("scores")).get("metric")),
         "scores": _scores(manifest.get("scores")),
-        "lm_calls": manifest.get("lm_calls"),
         "castlm_version": _text_or_none(manifest.get("castlm_version")),
         "usage": usage(request.package, entry),
         "predictors": _predictors(request),

@@ -18,7 +18,7 @@ class EmitRequest:
     ``manifest`` is written to ``<package>/manifest.json`` with the emitter's own keys added
     (``generator``, ``package``, ``module_class``, ``predictors``, ``files``; these win over
     the caller's). The README shows the caller's ``castlm_version``, ``optimizer``, ``scores``
-    (a mapping of name to number) and ``lm_calls`` when present.
+    (a mapping of name to number) when present; nothing that depends on the LM cache.
 
     ``local_modules`` are the project-local source files the program imports (transitively),
     vendored next to ``program.py`` and imported relatively. Given as paths, each is named by
