@@ -9,6 +9,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._adapter import Adapter, ChatAdapter, JSONAdapter
+from ._adapter_protocol import AdapterProtocol
 from ._context import TraceStep, context, trace
 from ._errors import (
     CacheError,
@@ -158,6 +159,7 @@ __all__ = [
     "BM25",
     "LM",
     "Adapter",
+    "AdapterProtocol",
     "AuditRecord",
     "BatchResult",
     "BestOfN",

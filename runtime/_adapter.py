@@ -117,6 +117,15 @@ class Adapter:
     def user_message(self, spec: SignatureSpec, inputs: Mapping[str, Any], suffix: str) -> Message:
         return {"role": "user", "content": f"{_sections(spec.inputs, inputs)}\n\n{suffix}"}
 
+    # -- castlm.AdapterProtocol ----------------------------------------------------------
+    def format_prefix(
+        self, spec: SignatureSpec, instructions: str, demos: Sequence[Mapping[str, Any]]
+    ) -> Sequence[Message]:
+        return self.prefix(spec, instructions, demos)
+
+    def format_inputs(self, spec: SignatureSpec, inputs: Mapping[str, Any]) -> Message:
+        return self.user_message(spec, inputs, self.reminder(spec))
+
     def retry_message(self, spec: SignatureSpec, error: ParseError) -> Message:
         return {
             "role": "user",
@@ -172,7 +181,7 @@ class ChatAdapter(Adapter):
                 signature=spec.name,
             )
         raw = {f.name: _read_value(f, sections[f.name]) for f in spec.outputs}
-        return _validate(spec, raw, text)
+        return validate_outputs(spec, raw, text)
 
 
 class JSONAdapter(Adapter):
@@ -204,7 +213,7 @@ class JSONAdapter(Adapter):
                 raw=text,
                 signature=spec.name,
             )
-        return _validate(spec, data, text)
+        return validate_outputs(spec, data, text)
 
 
 def _split_sections(text: str) -> dict[str, str]:
@@ -267,7 +276,7 @@ def _first_json_object(text: str) -> dict[str, Any] | None:
     return None
 
 
-def _validate(spec: SignatureSpec, raw: Mapping[str, Any], text: str) -> dict[str, Any]:
+def validate_outputs(spec: SignatureSpec, raw: Mapping[str, Any], text: str) -> dict[str, Any]:
     try:
         model: BaseModel = spec.output_model.model_validate(raw)
     except ValidationError as exc:
