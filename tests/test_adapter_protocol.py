@@ -189,3 +189,10 @@ def test_a_package_keeps_the_programs_adapter(tmp_path: Path) -> None:
         sent = lm.requests[0].messages
         assert sent[0]["content"] == "TAGS Rate it, frozen."
         assert sent[1]["content"] == "<review>great</review>"
+
+
+def test_streaming_with_a_user_adapter_gives_the_parsed_result() -> None:
+    lm = ScriptedLM(["<stars>2</stars><summary>[[ ## stars ## ]] odd</summary>"])
+    events = list(cl.Predict(Score, adapter=TagAdapter(), lm=lm).stream(review="x"))
+    assert [type(e).__name__ for e in events] == ["Done"]
+    assert events[-1].result.stars == 2  # type: ignore[union-attr]
