@@ -32,6 +32,7 @@ from ._errors import (
     ToolError,
 )
 from ._example import Example, examples
+from ._image import Image
 from ._lm import LM, LMRequest, LMResponse, LMStats, ToolCall, Usage
 from ._module import Module, TypedModule
 from ._predict import ChainOfThought, Predict, PredictorParams
@@ -185,6 +186,7 @@ __all__ = [
     "Guard",
     "GuardError",
     "History",
+    "Image",
     "InputError",
     "InputField",
     "JSONAdapter",

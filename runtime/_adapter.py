@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from ._errors import ParseError
-from ._lm import Message
+from ._image import images_in
+from ._lm import ContentPart, Message
 from ._signature import FieldSpec, SignatureSpec
 
 if TYPE_CHECKING:
@@ -67,7 +68,10 @@ def _plain(value: Any) -> Any:
 
 
 def format_value(field: FieldSpec, value: Any) -> str:
-    """A field value as prompt text: strings verbatim, everything else as JSON."""
+    """A field value as prompt text: strings verbatim, everything else as JSON (images by
+    their redacted description: their bytes travel as image parts, see ``user_content``)."""
+    if field.is_image:
+        return ", ".join(map(repr, images_in(value))) or "null"
     if isinstance(value, str) and (field.is_text or field.choices is not None):
         return value
     if isinstance(value, enum.Enum):
@@ -91,6 +95,33 @@ def _sections(fields: Sequence[FieldSpec], values: Mapping[str, Any]) -> str:
     )
 
 
+def user_content(
+    spec: SignatureSpec, values: Mapping[str, Any], suffix: str = ""
+) -> str | list[ContentPart]:
+    """A user message's content: the input sections and ``suffix`` as text or, when an image
+    field has images, content parts, each image right after its field's header."""
+    if not any(f.is_image for f in spec.inputs):
+        text = _sections(spec.inputs, values)
+        return f"{text}\n\n{suffix}" if suffix else text
+    parts: list[ContentPart] = []
+    texts: list[str] = []
+    for f in spec.inputs:
+        if f.name not in values:
+            continue
+        images = images_in(values[f.name]) if f.is_image else []
+        if not images:
+            texts.append(f"{header(f.name)}\n{format_value(f, values[f.name])}")
+            continue
+        texts.append(header(f.name))
+        parts.append({"type": "text", "text": "\n\n".join(texts)})
+        parts.extend(image.content_part() for image in images)
+        texts = []
+    texts += [suffix] if suffix else []
+    if texts:
+        parts.append({"type": "text", "text": "\n\n".join(texts)})
+    return parts
+
+
 class Adapter:
     """Shared machinery; subclasses decide how outputs are written and read."""
 
@@ -102,7 +133,7 @@ class Adapter:
         """The constant messages: system prompt, then one user/assistant pair per demo."""
         messages: list[Message] = [{"role": "system", "content": self.system(spec, instructions)}]
         for demo in demos:
-            messages.append({"role": "user", "content": _sections(spec.inputs, demo)})
+            messages.append({"role": "user", "content": user_content(spec, demo)})
             messages.append({"role": "assistant", "content": self.format_outputs(spec, demo)})
         return tuple(messages)
 
@@ -115,7 +146,7 @@ class Adapter:
         )
 
     def user_message(self, spec: SignatureSpec, inputs: Mapping[str, Any], suffix: str) -> Message:
-        return {"role": "user", "content": f"{_sections(spec.inputs, inputs)}\n\n{suffix}"}
+        return {"role": "user", "content": user_content(spec, inputs, suffix)}
 
     # -- castlm.AdapterProtocol ----------------------------------------------------------
     def format_prefix(

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
-    from ._lm import LM, LMRequest, LMResponse
+    from ._lm import LM, LMRequest, LMResponse, Message
 
 CAPTURE_ENV = "CASTLM_OTEL_CAPTURE_CONTENT"
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -184,12 +184,21 @@ def _set_error(span: Any, error: BaseException) -> None:
     span.record_exception(error)
 
 
-def _messages_json(messages: tuple[Mapping[str, str], ...]) -> str:
-    parts = [
-        {"role": m.get("role", ""), "parts": [{"type": "text", "content": m.get("content", "")}]}
-        for m in messages
-    ]
+def _messages_json(messages: tuple[Message, ...]) -> str:
+    parts = [{"role": m.get("role", ""), "parts": _parts(m.get("content", ""))} for m in messages]
     return json.dumps(parts, ensure_ascii=False)
+
+
+def _parts(content: object) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "content": content}]
+    from ._image import redacted_part  # images never reach a span as base64
+
+    return [
+        {"type": "text", "content": p["text"]} if p.get("type") == "text" else redacted_part(p)
+        for p in content  # type: ignore[attr-defined]
+        if isinstance(p, Mapping)
+    ]
 
 
 def start_span(name: str, attributes: Mapping[str, Any]) -> Any:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._adapter import INSTRUCTIONS_HEADER, _first_json_object, _split_sections
-from .._lm import Message
+from .._lm import Message, message_text
 from ._standin_types import Schema, inline_refs, parse_description
 
 RETRY_OPENING = "Your reply could not be read"
@@ -58,9 +58,14 @@ class Prompt:
 
 def read_prompt(messages: Sequence[Message], response_format: Mapping[str, Any] | None) -> Prompt:
     """Parse ``messages`` (and the structured-output schema, when sent) into a :class:`Prompt`."""
-    messages = [m for m in messages if isinstance(m.get("content"), str)]
-    system = messages[0]["content"] if messages and messages[0].get("role") == "system" else ""
-    rest = messages[1:] if system else messages
+    # Image parts carry no text the stand-in can read: it sees the text parts only.
+    texts: list[dict[str, str]] = [
+        {"role": str(m.get("role", "")), "content": message_text(m)}
+        for m in messages
+        if isinstance(m.get("content"), str | list | tuple)
+    ]
+    system = texts[0]["content"] if texts and texts[0].get("role") == "system" else ""
+    rest = texts[1:] if system else texts
     retry_error = None
     if len(rest) >= 3 and rest[-1]["content"].startswith(RETRY_OPENING):
         retry_error, rest = rest[-1]["content"], rest[:-2]
@@ -146,7 +151,7 @@ def _input_values(final: str) -> dict[str, str]:
     return _split_sections(body)
 
 
-def _demos(pairs: Sequence[Message], outputs: Sequence[FieldInfo]) -> list[Demo]:
+def _demos(pairs: Sequence[Mapping[str, str]], outputs: Sequence[FieldInfo]) -> list[Demo]:
     demos: list[Demo] = []
     for user, assistant in zip(pairs[0::2], pairs[1::2], strict=False):
         if user.get("role") == "user" and assistant.get("role") == "assistant":
