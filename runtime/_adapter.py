@@ -96,16 +96,16 @@ def _sections(fields: Sequence[FieldSpec], values: Mapping[str, Any]) -> str:
 
 
 def user_content(
-    spec: SignatureSpec, values: Mapping[str, Any], suffix: str = ""
+    fields: Sequence[FieldSpec], values: Mapping[str, Any], suffix: str = ""
 ) -> str | list[ContentPart]:
-    """A user message's content: the input sections and ``suffix`` as text or, when an image
-    field has images, content parts, each image right after its field's header."""
-    if not any(f.is_image for f in spec.inputs):
-        text = _sections(spec.inputs, values)
+    """A user message's content: the sections of ``fields`` and ``suffix`` as text or, when
+    an image field has images, content parts, each image right after its field's header."""
+    if not any(f.is_image for f in fields):
+        text = _sections(fields, values)
         return f"{text}\n\n{suffix}" if suffix else text
     parts: list[ContentPart] = []
     texts: list[str] = []
-    for f in spec.inputs:
+    for f in fields:
         if f.name not in values:
             continue
         images = images_in(values[f.name]) if f.is_image else []
@@ -133,7 +133,7 @@ class Adapter:
         """The constant messages: system prompt, then one user/assistant pair per demo."""
         messages: list[Message] = [{"role": "system", "content": self.system(spec, instructions)}]
         for demo in demos:
-            messages.append({"role": "user", "content": user_content(spec, demo)})
+            messages.append({"role": "user", "content": user_content(spec.inputs, demo)})
             messages.append({"role": "assistant", "content": self.format_outputs(spec, demo)})
         return tuple(messages)
 
@@ -146,7 +146,7 @@ class Adapter:
         )
 
     def user_message(self, spec: SignatureSpec, inputs: Mapping[str, Any], suffix: str) -> Message:
-        return {"role": "user", "content": user_content(spec, inputs, suffix)}
+        return {"role": "user", "content": user_content(spec.inputs, inputs, suffix)}
 
     # -- castlm.AdapterProtocol ----------------------------------------------------------
     def format_prefix(

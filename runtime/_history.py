@@ -16,9 +16,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ._adapter import Adapter, format_value, header
+from ._adapter import Adapter, user_content
 from ._lm import Message
-from ._signature import FieldSpec, SignatureSpec
+from ._signature import SignatureSpec
 
 DEFAULT_MAX_TURNS = 20
 DEFAULT_MAX_CHARS = 32_000
@@ -84,12 +84,6 @@ def render(
         if not isinstance(history, History):
             continue
         for turn in history.messages:
-            messages.append({"role": "user", "content": _sections(inputs, turn)})
+            messages.append({"role": "user", "content": user_content(inputs, turn)})
             messages.append({"role": "assistant", "content": adapter.format_outputs(spec, turn)})
     return messages, current
-
-
-def _sections(fields: Sequence[FieldSpec], values: Mapping[str, Any]) -> str:
-    return "\n\n".join(
-        f"{header(f.name)}\n{format_value(f, values[f.name])}" for f in fields if f.name in values
-    )

@@ -217,13 +217,20 @@ def redacted_part(part: Mapping[str, Any]) -> dict[str, Any]:
     url = image_url.get("url") if isinstance(image_url, Mapping) else None
     if part.get("type") != "image_url" or not isinstance(url, str):
         return dict(part)
+    return {"type": "image_url", "image_url": {"url": redacted_url(url)}}
+
+
+def redacted_url(url: str) -> str:
+    """An image URL as reports and traces show it: a ``data:`` URL as its media type, size
+    and hash (``<image/png, 2.1 KiB, sha256=3f2a...>``), a remote one without its query."""
     if not url.startswith(_DATA_PREFIX):
-        return {"type": "image_url", "image_url": {"url": _short(url)}}
+        return _short(url)
     media_type = url[len(_DATA_PREFIX) :].split(";", 1)[0]
-    payload = url.partition(",")[2]
-    digest = hashlib.sha256(payload.encode("ascii", "replace")).hexdigest()[:12]
-    size = _size(len(payload) * 3 // 4)
-    return {"type": "image_url", "image_url": {"url": f"<{media_type}, {size}, {digest}>"}}
+    try:  # the hash of the bytes, as in repr(Image), so the two can be matched up
+        data = base64.b64decode(url.partition(",")[2], validate=True)
+    except (binascii.Error, ValueError):
+        return f"<{media_type}, not valid base64>"
+    return f"<{media_type}, {_size(len(data))}, sha256={hashlib.sha256(data).hexdigest()[:12]}>"
 
 
 # -- fields --------------------------------------------------------------------------------

@@ -329,3 +329,19 @@ def test_an_image_demo_is_frozen_into_the_package_as_base64(tmp_path: Path) -> N
         sent = lm.requests[0].messages
     assert sent[1]["content"][1] == {"type": "image_url", "image_url": {"url": data_url(PNG)}}
     assert sent[-1]["content"][1] == {"type": "image_url", "image_url": {"url": photo.url}}
+
+
+def test_earlier_turns_of_a_history_keep_their_images() -> None:
+    class Chat(cl.Signature):
+        photo: Image = cl.InputField()
+        question: str = cl.InputField()
+        history: cl.History = cl.InputField()
+        answer: str = cl.OutputField()
+
+    first = Image.from_bytes(png(shade=10))
+    history = cl.History().add(photo=first, question="what is it?", answer="a cat")
+    messages = cl.Predict(Chat).messages(
+        photo=Image.from_bytes(PNG), question="and now?", history=history
+    )
+    earlier = messages[1]["content"]
+    assert earlier[1] == first.content_part()  # type: ignore[index]
