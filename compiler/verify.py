@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from castlm._image import redacted_part
+
 MismatchKind = Literal["prediction", "prompt", "calls", "error"]
 
 # Run with ``python -I -B -c _BOOTSTRAP <out_dir> <script> <args...>``: installs the blocker,
@@ -406,11 +408,21 @@ def _message_difference(
         role = expected.get("role", "?")
         if expected.get("role") != actual.get("role"):
             return f"message {number} has role {actual.get('role')!r}, in-process {role!r}"
-        text = _text_difference(expected.get("content", ""), actual.get("content", ""))
+        text = _text_difference(_content(expected), _content(actual))
         return f"message {number} ({role}) {text}"
     if len(want) != len(got):
         return f"{len(got)} messages sent, in-process {len(want)}"
     return None
+
+
+def _content(message: Mapping[str, object]) -> str:
+    """A message's content as text to compare; image parts by their type, size and hash
+    (never their base64: this text ends up in an error message)."""
+    content = message.get("content", "")
+    if isinstance(content, str) or not isinstance(content, Sequence):
+        return str(content)
+    parts = [redacted_part(p) for p in content if isinstance(p, Mapping)]
+    return json.dumps(parts, ensure_ascii=False)
 
 
 def _text_difference(want: str, got: str) -> str:

@@ -18,7 +18,7 @@ import importlib
 import json
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -190,13 +190,13 @@ def _messages_json(messages: tuple[Message, ...]) -> str:
 
 
 def _parts(content: object) -> list[dict[str, Any]]:
-    if isinstance(content, str):
+    if isinstance(content, str) or not isinstance(content, Sequence):
         return [{"type": "text", "content": content}]
     from ._image import redacted_part  # images never reach a span as base64
 
     return [
         {"type": "text", "content": p["text"]} if p.get("type") == "text" else redacted_part(p)
-        for p in content  # type: ignore[attr-defined]
+        for p in content
         if isinstance(p, Mapping)
     ]
 

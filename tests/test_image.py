@@ -8,6 +8,7 @@ import json
 import struct
 import zlib
 from pathlib import Path
+from typing import Any
 
 import castlm as cl
 import pytest
@@ -345,3 +346,16 @@ def test_earlier_turns_of_a_history_keep_their_images() -> None:
     )
     earlier = messages[1]["content"]
     assert earlier[1] == first.content_part()  # type: ignore[index]
+
+
+def test_a_prompt_mismatch_names_images_by_hash_not_base64() -> None:
+    from castlm.compiler.verify import _message_difference
+
+    def message(image: Image) -> dict[str, Any]:
+        return {"role": "user", "content": [{"type": "text", "text": "x"}, image.content_part()]}
+
+    black, white = Image.from_bytes(png(shade=0)), Image.from_bytes(png(shade=255))
+    detail = _message_difference([message(black)], [message(white)])
+    assert detail is not None and "message 0 (user) differs" in detail
+    assert base64.b64encode(png(shade=0)).decode()[20:60] not in detail
+    assert _message_difference([message(black)], [message(black)]) is None
