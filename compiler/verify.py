@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import hashlib
 import importlib
 import json
 import os
@@ -32,8 +33,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-
-from castlm._image import redacted_part
 
 MismatchKind = Literal["prediction", "prompt", "calls", "error"]
 
@@ -421,8 +420,18 @@ def _content(message: Mapping[str, object]) -> str:
     content = message.get("content", "")
     if isinstance(content, str) or not isinstance(content, Sequence):
         return str(content)
-    parts = [redacted_part(p) for p in content if isinstance(p, Mapping)]
+    parts = [_redacted(p) for p in content if isinstance(p, Mapping)]
     return json.dumps(parts, ensure_ascii=False)
+
+
+def _redacted(part: Mapping[str, Any]) -> Mapping[str, Any]:
+    # Not castlm._image.redacted_part: this module also runs where castlm is not importable.
+    image = part.get("image_url")
+    url = image.get("url") if isinstance(image, Mapping) else None
+    if not isinstance(url, str) or not url.startswith("data:"):
+        return part
+    digest = hashlib.sha256(url.encode()).hexdigest()[:12]
+    return {"type": "image_url", "image_url": {"url": f"<{url[:22]}... sha256={digest}>"}}
 
 
 def _text_difference(want: str, got: str) -> str:
