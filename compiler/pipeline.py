@@ -544,6 +544,8 @@ class _Build:
             "prompt_lm": config.prompt_lm,
             "lm_settings": self.lm_settings(),
             "predictor_lms": dict(config.predictor_lms),
+            # The prompt format each predictor was optimized with (a custom one by class path).
+            "adapters": {n: p.adapter.name for n, p in self.program.named_predictors()},
             "seed": config.seed,
             "scores": {
                 "metric": _metric_name(config),

@@ -77,6 +77,8 @@ def test_an_image_program_compiles_to_a_verified_package(
     assert outcome.verified and outcome.errors == 0
     frozen = (tmp_path / "build" / "shader" / "shader" / "_frozen.py").read_text()
     assert frozen.count('"data:image/png;base64,') == 2  # the two demos' photos
+    manifest = json.loads((tmp_path / "build" / "shader" / "shader" / "manifest.json").read_text())
+    assert manifest["adapters"] == {"shade": "chat"}  # the stand-in constrains no output
     report = (tmp_path / "build" / "shader" / "report.md").read_text()
     assert "base64" not in report
     with imported(tmp_path / "build" / "shader", "shader") as package:
