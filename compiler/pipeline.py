@@ -29,6 +29,7 @@ from castlm._cache import LMCache
 from castlm._lm_factory import make_lm
 
 from . import metric_lms, metrics, predictor_lms, verify_run
+from .adapter_names import adapter_names
 from .analyze import analyze_file, check_target
 from .budget import Budget, BudgetExhausted, Stop
 from .compile_report import REPORT_FILES, ReportInputs, render_report
@@ -545,7 +546,7 @@ class _Build:
             "lm_settings": self.lm_settings(),
             "predictor_lms": dict(config.predictor_lms),
             # The prompt format each predictor was optimized with (a custom one by class path).
-            "adapters": {n: p.adapter.name for n, p in self.program.named_predictors()},
+            "adapters": adapter_names(self.program),
             "seed": config.seed,
             "scores": {
                 "metric": _metric_name(config),

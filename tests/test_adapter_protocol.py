@@ -196,3 +196,39 @@ def test_streaming_with_a_user_adapter_gives_the_parsed_result() -> None:
     events = list(cl.Predict(Score, adapter=TagAdapter(), lm=lm).stream(review="x"))
     assert [type(e).__name__ for e in events] == ["Done"]
     assert events[-1].result.stars == 2  # type: ignore[union-attr]
+
+
+def test_the_manifest_names_builtin_and_custom_adapters(tmp_path: Path) -> None:
+    from castlm.compiler.adapter_names import adapter_names
+    from castlm.compiler.loader import import_program
+
+    program_file = tmp_path / "rater.py"
+    program_file.write_text(
+        textwrap.dedent(
+            """\
+            import castlm as cl
+            from test_adapter_protocol import Score, TagAdapter as Imported
+
+            class Local(Imported):
+                pass
+
+            class Both(cl.Module):
+                def __init__(self) -> None:
+                    self.mine = cl.Predict(Score, adapter=Local())
+                    self.imported = cl.Predict(Score, adapter=Imported())
+                    self.json = cl.Predict(Score, adapter="json")
+                    self.chat = cl.Predict(Score, adapter=cl.ChatAdapter())
+
+                def forward(self, review: str) -> Score:
+                    return self.mine(review=review)
+            """
+        ),
+        encoding="utf-8",
+    )
+    program = import_program(program_file).Both()
+    assert adapter_names(program) == {
+        "mine": "rater.py:Local",
+        "imported": "test_adapter_protocol.TagAdapter",
+        "json": "json",
+        "chat": "chat",
+    }
