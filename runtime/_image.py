@@ -48,9 +48,13 @@ class Image:
     __castlm_image__ = True
     __slots__ = ("_data", "_remote", "media_type")
 
-    def __init__(self, *, data: bytes | None = None, url: str | None = None) -> None:
+    def __init__(
+        self, *, data: bytes | None = None, url: str | None = None, max_bytes: int = MAX_IMAGE_BYTES
+    ) -> None:
         if (data is None) == (url is None):
             raise InputError("Image takes data= or url=, not both; use Image.from_path/...")
+        if data is not None:
+            _check_size(len(data), max_bytes, "the image")
         self._data = data
         self._remote = url
         self.media_type: str | None = None if data is None else media_type_of(data)
@@ -58,8 +62,7 @@ class Image:
     # -- constructors ----------------------------------------------------------------------
     @classmethod
     def from_bytes(cls, data: bytes, *, max_bytes: int = MAX_IMAGE_BYTES) -> Image:
-        _check_size(len(data), max_bytes, "the image")
-        return cls(data=bytes(data))
+        return cls(data=bytes(data), max_bytes=max_bytes)
 
     @classmethod
     def from_path(cls, path: str | Path, *, max_bytes: int = MAX_IMAGE_BYTES) -> Image:
@@ -70,7 +73,7 @@ class Image:
             raise InputError(f"image file {str(file)!r} cannot be read: {exc.strerror}") from exc
         _check_size(size, max_bytes, f"image file {str(file)!r}")
         try:
-            return cls(data=file.read_bytes())
+            return cls(data=file.read_bytes(), max_bytes=max_bytes)
         except InputError as exc:
             raise InputError(f"image file {str(file)!r}: {exc}") from exc
 
@@ -101,7 +104,7 @@ class Image:
             data = base64.b64decode(payload, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise InputError(f"the image is not valid base64: {exc}") from None
-        return cls(data=data)
+        return cls(data=data, max_bytes=max_bytes)
 
     # -- what is sent --------------------------------------------------------------------
     @property

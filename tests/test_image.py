@@ -359,3 +359,11 @@ def test_a_prompt_mismatch_names_images_by_hash_not_base64() -> None:
     assert detail is not None and "message 0 (user) differs" in detail
     assert base64.b64encode(png(shade=0)).decode()[20:60] not in detail
     assert _message_difference([message(black)], [message(black)]) is None
+
+
+def test_the_constructor_checks_the_size_limit_too() -> None:
+    with pytest.raises(InputError, match=r"over the 1\.0 KiB limit"):
+        Image(data=PNG + b"\x00" * 2048, max_bytes=1024)
+    big = PNG + b"\x00" * (20 * 1024 * 1024)
+    with pytest.raises(InputError, match=r"over the 20\.0 MiB limit"):
+        Image(data=big)
