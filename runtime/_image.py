@@ -55,6 +55,11 @@ class Image:
             raise InputError("Image takes data= or url=, not both; use Image.from_path/...")
         if data is not None:
             _check_size(len(data), max_bytes, "the image")
+        elif url is not None and (not url.startswith(_REMOTE) or len(url) > 8192):
+            raise InputError(
+                f"not an image URL: {_short(url)}; pass an http(s):// or data: URL, or use "
+                f"Image.from_path / Image.from_bytes"
+            )
         self._data = data
         self._remote = url
         self.media_type: str | None = None if data is None else media_type_of(data)
@@ -82,11 +87,6 @@ class Image:
         """An ``http(s)://`` URL the model's server fetches, or a ``data:`` URL."""
         if url.startswith(_DATA_PREFIX):
             return cls.from_base64(url, max_bytes=max_bytes)
-        if not url.startswith(_REMOTE) or len(url) > 8192:
-            raise InputError(
-                f"not an image URL: {_short(url)}; pass an http(s):// or data: URL, or use "
-                f"Image.from_path / Image.from_bytes"
-            )
         return cls(url=url)
 
     @classmethod

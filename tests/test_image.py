@@ -361,9 +361,11 @@ def test_a_prompt_mismatch_names_images_by_hash_not_base64() -> None:
     assert _message_difference([message(black)], [message(black)]) is None
 
 
-def test_the_constructor_checks_the_size_limit_too() -> None:
+def test_the_constructor_checks_the_size_limit_and_the_url_too() -> None:
     with pytest.raises(InputError, match=r"over the 1\.0 KiB limit"):
         Image(data=PNG + b"\x00" * 2048, max_bytes=1024)
+    with pytest.raises(InputError, match="not an image URL"):
+        Image(url="file:///etc/passwd")
     big = PNG + b"\x00" * (20 * 1024 * 1024)
     with pytest.raises(InputError, match=r"over the 20\.0 MiB limit"):
         Image(data=big)
