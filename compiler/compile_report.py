@@ -20,6 +20,7 @@ from html import escape
 from typing import Any
 
 from castlm import PredictorParams
+from castlm.base._image import redacted_url
 
 from .evaluate import EvalResult, ExampleResult
 from .meter import PhaseStats, RoleLM
@@ -83,6 +84,7 @@ def render_report(inputs: ReportInputs) -> dict[str, bytes]:
 # -- escaping ----------------------------------------------------------------------------
 def inline(value: Any, limit: int | None = CELL_CHARS) -> str:
     """Data as Markdown inline text (safe in a table cell): one line, escaped, shortened."""
+    value = _shown(value)
     text = value if isinstance(value, str) else _json(value)
     text = " ".join(text.split())
     if limit is not None and len(text) > limit:
@@ -180,7 +182,18 @@ def _parameters(
 
 
 def _pretty(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str)
+    return json.dumps(_shown(value), ensure_ascii=False, indent=2, sort_keys=True, default=str)
+
+
+def _shown(value: Any) -> Any:
+    """A demo as the report shows it: an image (a ``data:`` URL) as its type, size and hash."""
+    if isinstance(value, str) and value.startswith("data:"):
+        return redacted_url(value)
+    if isinstance(value, dict):
+        return {k: _shown(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_shown(v) for v in value]
+    return value
 
 
 def _dev(baseline: EvalResult, compiled: EvalResult) -> str:

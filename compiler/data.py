@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from castlm import Example, Module, Signature, spec_of
+from castlm import Example, Image, InputError, Module, Signature, spec_of
+from castlm.base._image import image_field
 from castlm.base._unicode import surrogate_in
 from pydantic import TypeAdapter, ValidationError
 
@@ -250,6 +251,8 @@ def _check_value(
 ) -> Any:
     if annotation is Any:
         return value
+    if image_field(annotation):
+        return _image_value(path, line, name, value, annotation)
     adapter = _adapter(annotation)
     try:
         if from_csv and isinstance(value, str) and annotation is not str:
@@ -264,6 +267,47 @@ def _check_value(
         ) from exc
     # Values stay plain JSON data, so metrics compare like with like and demos freeze as literals.
     return adapter.dump_python(validated, mode="json")
+
+
+def _image_value(path: Path, line: int, name: str, value: Any, annotation: Any) -> Any:
+    """An image column: each path (relative to the dataset's folder; URLs kept as they are)
+    read now, so a missing or broken file stops the compile before any LM call. The value
+    becomes its ``data:`` URL, the plain JSON form demos are frozen in."""
+    if value is None or value == "":
+        try:
+            return _adapter(annotation).validate_python(None)  # Image | None: no image
+        except ValidationError:
+            raise CompileError(
+                f"field {name!r}: no image path given", path=path, line=line
+            ) from None
+    items = json.loads(value) if isinstance(value, str) and value.startswith("[") else value
+    many = isinstance(items, list)
+    urls = [_image_url(path, line, name, item) for item in (items if many else [items])]
+    return urls if many else urls[0]
+
+
+def _image_url(path: Path, line: int, name: str, item: Any) -> str:
+    if not isinstance(item, str):
+        raise CompileError(
+            f"field {name!r}: an image column holds a file path relative to the dataset (or "
+            f"an http(s):// or data: URL), got {type(item).__name__}",
+            path=path,
+            line=line,
+        )
+    try:
+        if item.startswith(("data:", "http://", "https://")):
+            return Image.from_url(item).url
+        file = path.parent / item
+        if not file.is_file():
+            raise CompileError(
+                f"field {name!r}: image file {item!r} not found (looked for {file}; paths "
+                f"are relative to the dataset's folder)",
+                path=path,
+                line=line,
+            )
+        return Image.from_path(file).url
+    except InputError as exc:
+        raise CompileError(f"field {name!r}: {exc}", path=path, line=line) from exc
 
 
 def _from_cell(adapter: TypeAdapter[Any], cell: str) -> Any:

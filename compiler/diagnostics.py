@@ -26,6 +26,7 @@ CL206  error    predictor created without a Signature class argument
 CL207  error    predictor's signature argument is not a Signature class
 CL208  error    predictor call passes a value of the wrong type to an input field
 CL209  error    unknown keyword in a call of one of the program's own modules
+CL210  error    unknown adapter name passed to a predictor (``adapter="..."``)
 CL301  error    requested target class not found
 CL302  error    requested target class is not a castlm Module
 CL303  error    target module has no ``forward`` method
@@ -69,6 +70,7 @@ CODES: dict[str, str] = {
     "CL207": "predictor signature is not a Signature class",
     "CL208": "wrong input type in predictor call",
     "CL209": "unknown keyword in module call",
+    "CL210": "unknown adapter name",
     "CL301": "target class not found",
     "CL302": "target class is not a Module",
     "CL303": "target module has no forward method",

@@ -24,13 +24,15 @@ from .config import Target
 from .errors import CompileError
 
 Metric = Callable[..., Any]
+# The module name a program file is imported under starts with this (see import_program).
+PROGRAM_MODULE_PREFIX = "castlm_program_"
 
 
 def import_program(path: Path) -> types.ModuleType:
     """Import the source file at ``path`` (once per process)."""
     if not path.is_file():
         raise CompileError("program file not found; check the 'program' setting", path=path)
-    name = f"castlm_program_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
+    name = f"{PROGRAM_MODULE_PREFIX}{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)

@@ -30,6 +30,7 @@ from castlm.lm._cache import LMCache
 from castlm.lm._lm_factory import make_lm
 
 from . import metric_lms, metrics, predictor_lms, verify_run
+from .adapter_names import adapter_names
 from .analyze import analyze_file, check_target
 from .budget import Budget, BudgetExhausted, Stop
 from .compile_report import REPORT_FILES, ReportInputs, render_report
@@ -546,6 +547,8 @@ class _Build:
             "prompt_lm": config.prompt_lm,
             "lm_settings": self.lm_settings(),
             "predictor_lms": dict(config.predictor_lms),
+            # The prompt format each predictor was optimized with (a custom one by class path).
+            "adapters": adapter_names(self.program),
             "seed": config.seed,
             "scores": {
                 "metric": _metric_name(config),

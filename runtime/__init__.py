@@ -28,8 +28,10 @@ from .base._errors import (
     StreamInterruptedError,
     ToolError,
 )
+from .base._image import Image
 from .base._version import __version__ as __version__
 from .core._adapter import Adapter, ChatAdapter, JSONAdapter
+from .core._adapter_protocol import AdapterProtocol
 from .core._context import TraceStep, context, trace
 from .core._example import Example, examples
 from .core._module import Module, TypedModule
@@ -173,6 +175,7 @@ __all__ = [
     "BM25",
     "LM",
     "Adapter",
+    "AdapterProtocol",
     "AuditRecord",
     "BatchResult",
     "BestOfN",
@@ -200,6 +203,7 @@ __all__ = [
     "Guard",
     "GuardError",
     "History",
+    "Image",
     "InputError",
     "InputField",
     "JSONAdapter",

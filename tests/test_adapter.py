@@ -72,7 +72,8 @@ def test_json_calls_look_like_their_demos() -> None:
 @given(st.lists(st.text(), min_size=2, max_size=2))
 def test_labeled_inputs_read_back(values: list[str]) -> None:
     fields = spec_of(Extract).inputs + SPEC.inputs
-    text = JSON.format_inputs(fields, {"text": values[0], "ticket": values[1]})
+    text = JSON.input_content(fields, {"text": values[0], "ticket": values[1]})
+    assert isinstance(text, str)
     read = split_labeled(text, ["text", "ticket"])
     if "\nticket: " not in values[0]:  # a value that forges the next label is ambiguous
         assert read == {"text": values[0], "ticket": values[1]}

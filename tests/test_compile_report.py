@@ -140,3 +140,19 @@ def test_a_lone_surrogate_from_a_program_is_shown_escaped() -> None:
     files = render_report(replace(inputs, params=params))
     assert "Answer \\udfff." in files["report.md"].decode("utf-8")
     assert "lone \\ud800" in files["report.svg"].decode("utf-8")
+
+
+def test_image_demos_and_inputs_show_without_their_base64() -> None:
+    from castlm import Image
+
+    image = Image.from_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 3000)
+    shown = f"<image/png, 2.9 KiB, sha256={image.digest[:12]}>"
+    demo = {"review": "look", "photos": [image.url], "label": "positive"}
+    inputs = replace(
+        evil_inputs([Trial("a", 1.0)]),
+        params={"classify": PredictorParams("Classify.", (demo,))},
+    )
+    md = render_report(inputs)["report.md"].decode()
+    assert image.url[22:80] not in md  # none of the base64
+    assert f'"photos": [\n    "{shown}"\n  ]' in md  # the demo, in its JSON fence
+    assert inline(image.url) == inline(shown)  # a table cell

@@ -81,6 +81,8 @@ class FieldCollector(cst.CSTVisitor):
     ) -> None:
         name = target.value
         self._checker.check(annotation, name)
+        if role == "output":
+            self._check_no_image(annotation, name)
         check_marker_arguments(marker, role, self._reporter)
         if not self._check_name(target):
             return
@@ -105,6 +107,19 @@ class FieldCollector(cst.CSTVisitor):
             )
         )
 
+    def _check_no_image(self, annotation: cst.BaseExpression, name: str) -> None:
+        """An Image output: models reply with text (the runtime refuses it at import)."""
+        finder = _ImageFinder(self._aliases)
+        annotation.visit(finder)
+        if finder.found is not None:
+            self._reporter.report(
+                finder.found,
+                "CL106",
+                f"unsupported type '{self._reporter.locator.code(finder.found)}' for output "
+                f"field '{name}'",
+                "Image fields are inputs only, since models reply with text; use InputField()",
+            )
+
     def _check_name(self, target: cst.Name) -> bool:
         """Report reserved or duplicate names; True if the field should be kept."""
         name = target.value
@@ -124,3 +139,22 @@ class FieldCollector(cst.CSTVisitor):
             )
             return False
         return True
+
+
+class _ImageFinder(cst.CSTVisitor):
+    """Finds the first ``castlm.Image`` (however imported) in an annotation."""
+
+    def __init__(self, aliases: Aliases) -> None:
+        self._aliases = aliases
+        self.found: cst.BaseExpression | None = None
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self._see(node)
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        self._see(node)
+        return False  # ``cl.Image``'s parts are not images of their own
+
+    def _see(self, node: cst.Name | cst.Attribute) -> None:
+        if self.found is None and self._aliases.castlm_name(node) == "Image":
+            self.found = node

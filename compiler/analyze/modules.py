@@ -18,6 +18,7 @@ from dataclasses import replace
 
 import libcst as cst
 from castlm.compiler.analyze import asyncable
+from castlm.compiler.analyze.adapters import check_adapter_argument
 from castlm.compiler.analyze.callchecks import CallChecker
 from castlm.compiler.analyze.classes import ClassClassifier, base_expressions
 from castlm.compiler.analyze.context import Reporter
@@ -199,6 +200,7 @@ class ModuleBuilder:
             return self._wrapper_ir(member)
         kind = member.constructor.kind
         signature = self._signature_arguments.signature_name(member.constructor)
+        check_adapter_argument(member.constructor, self._reporter)
         entries: dict[str, LocalMember] = {
             member.path: PredictorIR(member.path, kind, signature, location)
         }

@@ -17,6 +17,9 @@ from collections.abc import Mapping
 from castlm.compiler.emit.errors import EmitError
 
 _INDENT = "    "
+# Images in demos are frozen as base64 ``data:`` URLs (castlm.Image's JSON form).
+_DATA_URL = re.compile(r"data:[\w.+-]+/[\w.+-]+;base64,[A-Za-z0-9+/=]+\Z")
+_DATA_URL_WIDTH = 76
 _LINE = re.compile(r"[^\n]*\n|[^\n]+")
 _BACKTICKS = re.compile(r"`+")
 _LINE_BREAKS = re.compile(r"\r\n|[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]")
@@ -46,6 +49,8 @@ def py_str_block(text: str, indent: int) -> str:
     ``indent`` is the column of the line the expression starts on.
     """
     pieces = _LINE.findall(text)
+    if _DATA_URL.match(text):  # an image demo: its base64 in lines of a readable width
+        pieces = [text[i : i + _DATA_URL_WIDTH] for i in range(0, len(text), _DATA_URL_WIDTH)]
     if len(pieces) <= 1:
         return py_str(text)
     inner = _INDENT * (indent + 1)

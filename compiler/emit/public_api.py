@@ -14,6 +14,7 @@ from dataclasses import dataclass
 # name -> what the README says about it
 EAGER: dict[str, str] = {
     "LM": "the LM interface; subclass it, or pass an LM name to `load`",
+    "Image": "an image input: `Image.from_path`, `from_bytes`, `from_url`, `from_base64`",
     "CastlmError": "the base class of every error below",
     "ConfigurationError": "a wrong setting (no LM, an unknown predictor name, ...)",
     "InputError": "invalid inputs to a call",

@@ -131,7 +131,11 @@ class HintedLM(LM):
         note = f"{HINT_OPENING} {self.hint}"
         if messages and messages[-1].get("role") == "user":
             last = messages[-1]
-            messages[-1] = {**last, "content": f"{last.get('content', '')}\n\n{note}"}
+            content = last.get("content", "")
+            if isinstance(content, str):
+                messages[-1] = {**last, "content": f"{content}\n\n{note}"}
+            else:  # content parts (images): the hint is one more text part
+                messages[-1] = {**last, "content": [*content, {"type": "text", "text": note}]}
         else:
             messages.append({"role": "user", "content": note})
         return replace(request, messages=tuple(messages))

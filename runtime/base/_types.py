@@ -15,11 +15,17 @@ from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
+from ._image import image_field, is_image_class
+
 if TYPE_CHECKING:
     from typing_extensions import TypeIs
 
 _SCALARS: tuple[type, ...] = (str, int, float, bool, datetime.date, datetime.datetime)
 _CONTAINERS: tuple[Any, ...] = (list, dict, tuple, set, frozenset)
+_NESTED_IMAGE = (
+    "an Image can only be a whole field (Image, Image | None or list[Image]): it is sent as "
+    "an image part, not inside JSON"
+)
 
 
 def unsupported_reason(annotation: Any) -> str | None:
@@ -34,6 +40,8 @@ def unsupported_reason(annotation: Any) -> str | None:
         )
     if annotation is Any or annotation is object:
         return "Any/object gives the model no type to follow; name a concrete type"
+    if image_field(annotation):
+        return None
     origin = get_origin(annotation)
     if origin is typing.Annotated:
         return unsupported_reason(get_args(annotation)[0])
@@ -47,11 +55,35 @@ def unsupported_reason(annotation: Any) -> str | None:
         return None
     if origin in _CONTAINERS:
         return _container_reason(origin, get_args(annotation))
+    if is_image_class(annotation):
+        return _NESTED_IMAGE
     if isinstance(annotation, type):
-        if issubclass(annotation, (*_SCALARS, enum.Enum, BaseModel)):
+        if issubclass(annotation, BaseModel):
+            return _model_reason(annotation, set())
+        if issubclass(annotation, (*_SCALARS, enum.Enum)):
             return None
         return f"{annotation.__name__} is not a supported field type"
     return f"{annotation!r} is not a supported field type"
+
+
+def _model_reason(model: type[BaseModel], seen: set[type]) -> str | None:
+    """An Image somewhere inside a model's fields would be written into JSON as base64."""
+    seen.add(model)
+    for annotation in _leaf_types(tuple(f.annotation for f in model.model_fields.values())):
+        if is_image_class(annotation):
+            return _NESTED_IMAGE
+        nested = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+        if nested and annotation not in seen and (why := _model_reason(annotation, seen)):
+            return why
+    return None
+
+
+def _leaf_types(annotations: tuple[Any, ...]) -> list[Any]:
+    found: list[Any] = []
+    for annotation in annotations:
+        args = get_args(annotation)
+        found.extend(_leaf_types(args) if args else [annotation])
+    return found
 
 
 def _container_reason(origin: Any, args: tuple[Any, ...]) -> str | None:
@@ -97,6 +129,8 @@ def describe(annotation: Any) -> str:
     args = get_args(annotation)
     if origin is typing.Annotated:
         return describe(args[0])
+    if image_field(annotation):
+        return "images, attached" if origin is list else "image, attached"
     if origin is Literal:
         return "one of: " + ", ".join(json.dumps(a) for a in args)
     if origin in (Union, types.UnionType):

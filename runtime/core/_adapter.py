@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from ..base._errors import ParseError
+from ..base._image import images_in
 from ..base._narrow import is_object
-from ..lm._lm import Message
+from ..lm._lm import ContentPart, Message
 from ._signature import FieldSpec, SignatureSpec
 
 if TYPE_CHECKING:
@@ -68,7 +69,11 @@ def _plain(value: Any) -> Any:
 
 
 def format_value(field: FieldSpec, value: Any) -> str:
-    """A field value as prompt text: strings verbatim, everything else as JSON."""
+    """A field value as prompt text: strings verbatim, everything else as JSON (images by
+    their redacted description: their bytes travel as image parts, see
+    ``Adapter.input_content``)."""
+    if field.is_image:
+        return ", ".join(map(repr, images_in(value))) or "null"
     if isinstance(value, str) and (field.is_text or field.choices is not None):
         return value
     if isinstance(value, enum.Enum):
@@ -103,7 +108,7 @@ class Adapter:
         """The constant messages: system prompt, then one user/assistant pair per demo."""
         messages: list[Message] = [{"role": "system", "content": self.system(spec, instructions)}]
         for demo in demos:
-            messages.append({"role": "user", "content": self.format_inputs(spec.inputs, demo)})
+            messages.append({"role": "user", "content": self.input_content(spec.inputs, demo)})
             messages.append({"role": "assistant", "content": self.format_outputs(spec, demo)})
         return tuple(messages)
 
@@ -116,8 +121,43 @@ class Adapter:
         )
 
     def user_message(self, spec: SignatureSpec, inputs: Mapping[str, Any], suffix: str) -> Message:
-        body = self.format_inputs(spec.inputs, inputs)
-        return {"role": "user", "content": f"{body}\n\n{suffix}" if suffix else body}
+        return {"role": "user", "content": self.input_content(spec.inputs, inputs, suffix)}
+
+    def input_content(
+        self, fields: Sequence[FieldSpec], values: Mapping[str, Any], suffix: str = ""
+    ) -> str | list[ContentPart]:
+        """The inputs of one call (or one demo, or one history turn), then ``suffix``: text or,
+        when an image field holds images, content parts, each image right after its label."""
+        parts: list[ContentPart] = []
+        chunks: list[str] = []  # the text since the last image
+        for f in fields:
+            if f.name not in values:
+                continue
+            images = images_in(values[f.name]) if f.is_image else []
+            if not images:
+                chunks.append(self.input_text(f, values[f.name]))
+                continue
+            chunks.append(self.input_label(f))
+            parts.append({"type": "text", "text": self.input_separator.join(chunks)})
+            parts.extend(image.content_part() for image in images)
+            chunks = []
+        tail = self.input_separator.join(chunks)
+        if suffix:
+            tail = f"{tail}\n\n{suffix}" if tail else suffix
+        if not parts:
+            return tail
+        if tail:
+            parts.append({"type": "text", "text": tail})
+        return parts
+
+    # -- castlm.AdapterProtocol ----------------------------------------------------------
+    def format_prefix(
+        self, spec: SignatureSpec, instructions: str, demos: Sequence[Mapping[str, Any]]
+    ) -> Sequence[Message]:
+        return self.prefix(spec, instructions, demos)
+
+    def format_inputs(self, spec: SignatureSpec, inputs: Mapping[str, Any]) -> Message:
+        return self.user_message(spec, inputs, self.suffix(spec))
 
     def retry_message(self, spec: SignatureSpec, error: ParseError) -> Message:
         return {
@@ -129,9 +169,15 @@ class Adapter:
         }
 
     # -- per format ----------------------------------------------------------------------
-    def format_inputs(self, fields: Sequence[FieldSpec], values: Mapping[str, Any]) -> str:
-        """The inputs of one call (or one demo, or one history turn) as user-message text."""
-        return _sections(fields, values)
+    #: Between two inputs' texts.
+    input_separator = "\n\n"
+
+    def input_label(self, field: FieldSpec) -> str:
+        """What names an input (an image input's images follow it)."""
+        return header(field.name)
+
+    def input_text(self, field: FieldSpec, value: Any) -> str:
+        return f"{self.input_label(field)}\n{format_value(field, value)}"
 
     def suffix(self, spec: SignatureSpec) -> str:
         """What closes the call's own user message ("" for nothing)."""
@@ -182,7 +228,7 @@ class ChatAdapter(Adapter):
                 signature=spec.name,
             )
         raw = {f.name: _read_value(f, sections[f.name]) for f in spec.outputs}
-        return _validate(spec, raw, text)
+        return validate_outputs(spec, raw, text)
 
 
 class JSONAdapter(Adapter):
@@ -197,10 +243,13 @@ class JSONAdapter(Adapter):
 
     name = "json"
 
-    def format_inputs(self, fields: Sequence[FieldSpec], values: Mapping[str, Any]) -> str:
-        return "\n".join(
-            f"{f.name}: {format_value(f, values[f.name])}" for f in fields if f.name in values
-        )
+    input_separator = "\n"
+
+    def input_label(self, field: FieldSpec) -> str:
+        return f"{field.name}:"
+
+    def input_text(self, field: FieldSpec, value: Any) -> str:
+        return f"{field.name}: {format_value(field, value)}"
 
     def suffix(self, spec: SignatureSpec) -> str:
         return ""
@@ -231,7 +280,7 @@ class JSONAdapter(Adapter):
                 raw=text,
                 signature=spec.name,
             )
-        return _validate(spec, data, text)
+        return validate_outputs(spec, data, text)
 
 
 def split_labeled(text: str, names: Sequence[str]) -> dict[str, str]:
@@ -314,7 +363,7 @@ def _first_json_object(text: str) -> dict[str, Any] | None:
     return None
 
 
-def _validate(spec: SignatureSpec, raw: Mapping[str, Any], text: str) -> dict[str, Any]:
+def validate_outputs(spec: SignatureSpec, raw: Mapping[str, Any], text: str) -> dict[str, Any]:
     try:
         model: BaseModel = spec.output_model.model_validate(raw)
     except ValidationError as exc:

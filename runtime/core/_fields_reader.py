@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any
 
-from ._adapter import COMPLETED, Adapter, JSONAdapter, header
+from ._adapter import COMPLETED, Adapter, ChatAdapter, JSONAdapter, header
 from ._signature import SignatureSpec
 
 _HEADER = re.compile(r"\[\[ ## (\w+) ## \]\]")
@@ -58,7 +58,22 @@ class FieldReader:
 
 
 def reader_for(adapter: Adapter, spec: SignatureSpec) -> FieldReader:
-    return JSONReader(spec) if isinstance(adapter, JSONAdapter) else ChatReader(spec)
+    if isinstance(adapter, JSONAdapter):
+        return JSONReader(spec)
+    if isinstance(adapter, ChatAdapter):
+        return ChatReader(spec)
+    return OpaqueReader(spec)
+
+
+class OpaqueReader(FieldReader):
+    """A format of the user's own (castlm.AdapterProtocol): its fields cannot be followed
+    while they arrive, so there are no partial outputs, only the parsed result."""
+
+    def feed(self, text: str) -> list[Delta]:
+        return []
+
+    def finish(self) -> list[Delta]:
+        return []
 
 
 class ChatReader(FieldReader):

@@ -84,6 +84,6 @@ def render(
         if not isinstance(history, History):
             continue
         for turn in history.messages:
-            messages.append({"role": "user", "content": adapter.format_inputs(inputs, turn)})
+            messages.append({"role": "user", "content": adapter.input_content(inputs, turn)})
             messages.append({"role": "assistant", "content": adapter.format_outputs(spec, turn)})
     return messages, current

@@ -25,7 +25,7 @@ from ..base._errors import ConfigurationError, InputError, ParseError
 from ..base._unicode import surrogate_in
 from ..lm._lm import LM, LMRequest, LMResponse, Message
 from ..observe import _instrument
-from . import _adapter
+from . import _adapter, _adapter_protocol
 from ._concurrency import BATCH_CONCURRENCY
 from ._context import CallContext, TraceStep, current
 from ._signature import Signature, SignatureSpec, run_validators, spec_of, with_reasoning
@@ -42,6 +42,8 @@ S = TypeVar("S", bound=Signature)
 P = ParamSpec("P", default=...)
 
 AdapterMode = Literal["auto", "chat", "json"]
+# A built-in adapter's name, or an adapter object (castlm.AdapterProtocol or an Adapter).
+AdapterArg = AdapterMode | _adapter_protocol.AdapterProtocol | _adapter.Adapter
 
 REASONING_DESC = "Think step by step about the inputs before giving the other outputs."
 
@@ -83,7 +85,7 @@ class Predict(Generic[S, P]):
         instructions: str | None = None,
         demos: Sequence[Mapping[str, Any]] = (),
         lm: LM | None = None,
-        adapter: AdapterMode = "auto",
+        adapter: AdapterArg = "auto",
         temperature: float | None = None,
         max_tokens: int | None = None,
         parse_retries: int = PARSE_RETRIES,
@@ -94,9 +96,9 @@ class Predict(Generic[S, P]):
         self.lm = lm
         self.temperature = temperature
         self.max_tokens = max_tokens
-        self._adapter_mode: AdapterMode = adapter
-        self.parse_retries: int = _checked_retries(parse_retries)
-        self.adapter: _adapter.Adapter = _adapter.choose(self.spec, adapter)
+        self.parse_retries = _checked_retries(parse_retries)
+        # "auto", "chat", "json", or "custom" for an adapter object; a bad one raises here.
+        self._adapter_mode, self.adapter = _adapter_protocol.resolve(self.spec, adapter)
         self._instructions = self.spec.instructions if instructions is None else instructions
         self._demos = self.normalize_demos(demos)
         self._prefix: tuple[Message, ...] | None = None

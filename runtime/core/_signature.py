@@ -22,6 +22,7 @@ from pydantic_core import PydanticUndefined
 
 from ..base import _types
 from ..base._errors import ParseError, SignatureError
+from ..base._image import image_field
 from ..base._narrow import is_object
 
 Role = Literal["input", "output"]
@@ -98,6 +99,11 @@ class FieldSpec:
     @cached_property
     def is_text(self) -> bool:
         return _types.is_text(self.annotation)
+
+    @cached_property
+    def is_image(self) -> bool:
+        """An image input (``Image``, ``Image | None``, ``list[Image]``): sent as image parts."""
+        return image_field(self.annotation)
 
     @cached_property
     def choices(self) -> tuple[Any, ...] | None:
@@ -243,6 +249,11 @@ def _build_spec(cls: type[BaseModel]) -> SignatureSpec:
         why = _types.unsupported_reason(info.annotation)
         if why:
             raise SignatureError(f"signature {cls.__name__}: field {fname!r}: {why}")
+        if role == "output" and image_field(info.annotation):
+            raise SignatureError(
+                f"signature {cls.__name__}: field {fname!r}: Image fields are inputs only "
+                f"(models reply with text); declare it with InputField()"
+            )
         fields.append(FieldSpec(fname, role, info.annotation, info.description, info))
     inputs = tuple(f for f in fields if f.role == "input")
     outputs = _ordered_outputs(cls, [f for f in fields if f.role == "output"])

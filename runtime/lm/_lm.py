@@ -34,8 +34,25 @@ if TYPE_CHECKING:
     from ._gate import Gate
     from ._ratelimit import RateLimit, RateLimiter
 
-Message = Mapping[str, str]
-"""One chat message: ``{"role": "system" | "user" | "assistant", "content": "..."}``."""
+ContentPart = Mapping[str, Any]
+"""One part of a multimodal message: ``{"type": "text", "text": ...}`` or
+``{"type": "image_url", "image_url": {"url": ...}}`` (see :class:`castlm.Image`)."""
+
+Message = Mapping[str, str | Sequence[ContentPart]]
+"""One chat message: ``{"role": "system" | "user" | "assistant", "content": "..."}``; a user
+message with images has a list of content parts as its content."""
+
+
+def message_text(message: Mapping[str, object]) -> str:
+    """A message's text: its content, or its text parts joined (image parts left out)."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Sequence):
+        return "\n\n".join(
+            p["text"] for p in content if isinstance(p, Mapping) and isinstance(p.get("text"), str)
+        )
+    return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +129,30 @@ class LMRequest:
     def cache_key(self, namespace: str = "") -> str:
         """A stable hash of the whole request, scoped by ``namespace`` (the endpoint)."""
         material = {"ns": namespace, "rollout": self.rollout, **self.payload()}
+        material["messages"] = [_keyed(m) for m in material["messages"]]
         # ASCII escapes keep lone surrogates (valid in a Python str) hashable.
         blob = json.dumps(material, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def _keyed(message: dict[str, Any]) -> dict[str, Any]:
+    """A message as its cache key covers it: an inline image by the hash of its data URL, so
+    the key's material stays small however large the image."""
+    content = message.get("content")
+    if isinstance(content, str) or not isinstance(content, Sequence):
+        return message
+    return {**message, "content": [_keyed_part(p) for p in content]}
+
+
+def _keyed_part(part: Mapping[str, Any]) -> Mapping[str, Any]:
+    image = part.get("image_url")
+    url = image.get("url") if isinstance(image, Mapping) else None
+    if not isinstance(url, str) or not url.startswith("data:"):
+        return part
+    return {
+        "type": "image_url",
+        "sha256": hashlib.sha256(url.encode("ascii", "replace")).hexdigest(),
+    }
 
 
 # OpenAI's reasoning models reject ``max_tokens`` and take ``max_completion_tokens``; most

@@ -4,7 +4,7 @@ LM request spans follow the GenAI semantic conventions (``gen_ai.*`` attributes,
 ``"chat <model>"``, kind CLIENT; ``gen_ai.provider.name``, which replaced ``gen_ai.system``).
 A reply served from castlm's cache is no client call: its span is INTERNAL, named
 ``"castlm.cache_hit <model>"``, and carries no ``gen_ai.*`` attribute (no tokens, no cost).
-Tool executions get ``"execute_tool <name>"`` spans (see :mod:`castlm._tool_span`).
+Tool executions get ``"execute_tool <name>"`` spans (see :mod:`castlm.observe._tool_span`).
 
 Prompts and replies are recorded only on opt-in
 (``CASTLM_OTEL_CAPTURE_CONTENT=true`` or ``configure_tracing(capture_content=True)``): they may
@@ -24,13 +24,13 @@ import json
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
-    from ..lm._lm import LM, LMRequest, LMResponse
+    from ..lm._lm import LM, LMRequest, LMResponse, Message
 
 CAPTURE_ENV = "CASTLM_OTEL_CAPTURE_CONTENT"
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -268,12 +268,21 @@ def _set_error(span: Any, error: BaseException) -> None:
     span.record_exception(error)
 
 
-def _messages_json(messages: tuple[Mapping[str, str], ...]) -> str:
-    parts = [
-        {"role": m.get("role", ""), "parts": [{"type": "text", "content": m.get("content", "")}]}
-        for m in messages
-    ]
+def _messages_json(messages: tuple[Message, ...]) -> str:
+    parts = [{"role": m.get("role", ""), "parts": _parts(m.get("content", ""))} for m in messages]
     return json.dumps(parts, ensure_ascii=False)
+
+
+def _parts(content: object) -> list[dict[str, Any]]:
+    if isinstance(content, str) or not isinstance(content, Sequence):
+        return [{"type": "text", "content": content}]
+    from ..base._image import redacted_part  # images never reach a span as base64
+
+    return [
+        {"type": "text", "content": p["text"]} if p.get("type") == "text" else redacted_part(p)
+        for p in content
+        if isinstance(p, Mapping)
+    ]
 
 
 def start_span(name: str, attributes: Mapping[str, Any]) -> Any:

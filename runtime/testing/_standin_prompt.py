@@ -17,7 +17,7 @@ from typing import Any
 
 from ..base._narrow import is_mapping, is_object
 from ..core._adapter import INSTRUCTIONS_HEADER, _first_json_object, _split_sections, split_labeled
-from ..lm._lm import Message
+from ..lm._lm import Message, message_text
 from ._standin_types import Schema, inline_refs, parse_description
 
 RETRY_OPENING = "Your reply could not be read"
@@ -61,9 +61,14 @@ class Prompt:
 
 def read_prompt(messages: Sequence[Message], response_format: Mapping[str, Any] | None) -> Prompt:
     """Parse ``messages`` (and the structured-output schema, when sent) into a :class:`Prompt`."""
-    messages = [m for m in messages if isinstance(m.get("content"), str)]
-    system = messages[0]["content"] if messages and messages[0].get("role") == "system" else ""
-    rest = messages[1:] if system else messages
+    # Image parts carry no text the stand-in can read: it sees the text parts only.
+    texts: list[dict[str, str]] = [
+        {"role": str(m.get("role", "")), "content": message_text(m)}
+        for m in messages
+        if isinstance(m.get("content"), str | list | tuple)
+    ]
+    system = texts[0]["content"] if texts and texts[0].get("role") == "system" else ""
+    rest = texts[1:] if system else texts
     retry_error = None
     if len(rest) >= 3 and rest[-1]["content"].startswith(RETRY_OPENING):
         retry_error, rest = rest[-1]["content"], rest[:-2]
@@ -158,7 +163,7 @@ def _inputs_of(text: str, names: Sequence[str]) -> dict[str, str]:
 
 
 def _demos(
-    pairs: Sequence[Message], names: Sequence[str], outputs: Sequence[FieldInfo]
+    pairs: Sequence[Mapping[str, str]], names: Sequence[str], outputs: Sequence[FieldInfo]
 ) -> list[Demo]:
     demos: list[Demo] = []
     for user, assistant in zip(pairs[0::2], pairs[1::2], strict=False):
