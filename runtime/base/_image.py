@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
 
 from ._errors import InputError
+from ._narrow import is_list_or_tuple, is_mapping
 
 if TYPE_CHECKING:
     from pydantic import GetCoreSchemaHandler
@@ -217,7 +218,7 @@ def redacted_part(part: Mapping[str, Any]) -> dict[str, Any]:
     """A content part fit for traces and logs: an inline image as its media type, size and
     hash instead of its base64."""
     image_url = part.get("image_url")
-    url = image_url.get("url") if isinstance(image_url, Mapping) else None
+    url = image_url.get("url") if is_mapping(image_url) else None
     if part.get("type") != "image_url" or not isinstance(url, str):
         return dict(part)
     return {"type": "image_url", "image_url": {"url": redacted_url(url)}}
@@ -256,5 +257,5 @@ def images_in(value: Any) -> list[Image]:
     """An image field's value (an Image, a list of them, their URLs, or None) as Images."""
     if value is None:
         return []
-    items = value if isinstance(value, list | tuple) else [value]
+    items: list[Any] | tuple[Any, ...] = value if is_list_or_tuple(value) else [value]
     return [_validate(item) for item in items]

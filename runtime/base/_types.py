@@ -72,8 +72,10 @@ def _model_reason(model: type[BaseModel], seen: set[type]) -> str | None:
     for annotation in _leaf_types(tuple(f.annotation for f in model.model_fields.values())):
         if is_image_class(annotation):
             return _NESTED_IMAGE
-        nested = isinstance(annotation, type) and issubclass(annotation, BaseModel)
-        if nested and annotation not in seen and (why := _model_reason(annotation, seen)):
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            continue
+        nested: type[BaseModel] = annotation
+        if nested not in seen and (why := _model_reason(nested, seen)):
             return why
     return None
 

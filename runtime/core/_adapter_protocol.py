@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from ..base._errors import ConfigurationError, ParseError
+from ..base._narrow import is_mapping
 from ..lm._lm import Message
 from . import _adapter
 from ._signature import SignatureSpec
@@ -84,12 +85,12 @@ class UserAdapter(_adapter.Adapter):
         own = getattr(self.user, "response_format", None)
         if not callable(own):
             return None
-        found = own(spec)
-        return dict(found) if found else None
+        found: object = own(spec)
+        return dict(found) if is_mapping(found) and found else None
 
     def parse(self, spec: SignatureSpec, text: str) -> dict[str, Any]:
-        raw = self.user.parse(spec, text)
-        if not isinstance(raw, Mapping):
+        raw: object = self.user.parse(spec, text)
+        if not is_mapping(raw):
             raise ConfigurationError(
                 f"{self.name}.parse returned {type(raw).__name__}; it must return a mapping "
                 f"of output field names to values"

@@ -120,7 +120,7 @@ class Module:
         return self
 
     # -- structure -----------------------------------------------------------------------
-    def named_predictors(self) -> list[tuple[str, Predict[Any]]]:
+    def named_predictors(self) -> list[tuple[str, Predict[Any, ...]]]:
         """Every predictor with its dotted name, in declaration order, each once."""
         seen: set[int] = set()
         found: list[tuple[str, Predict[Any]]] = []
@@ -130,10 +130,10 @@ class Module:
                 found.append((name, predictor))
         return found
 
-    def predictors(self) -> list[Predict[Any]]:
+    def predictors(self) -> list[Predict[Any, ...]]:
         return [p for _, p in self.named_predictors()]
 
-    def predictor(self, name: str) -> Predict[Any]:
+    def predictor(self, name: str) -> Predict[Any, ...]:
         named = dict(self.named_predictors())
         if name not in named:
             raise KeyError(_unknown(name, named))

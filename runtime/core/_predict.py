@@ -96,9 +96,11 @@ class Predict(Generic[S, P]):
         self.lm = lm
         self.temperature = temperature
         self.max_tokens = max_tokens
-        self.parse_retries = _checked_retries(parse_retries)
+        self.parse_retries: int = _checked_retries(parse_retries)
         # "auto", "chat", "json", or "custom" for an adapter object; a bad one raises here.
-        self._adapter_mode, self.adapter = _adapter_protocol.resolve(self.spec, adapter)
+        mode, chosen = _adapter_protocol.resolve(self.spec, adapter)
+        self._adapter_mode: str = mode
+        self.adapter: _adapter.Adapter = chosen
         self._instructions = self.spec.instructions if instructions is None else instructions
         self._demos = self.normalize_demos(demos)
         self._prefix: tuple[Message, ...] | None = None

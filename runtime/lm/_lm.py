@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..base._errors import LMResponseError, LMStatusError
+from ..base._narrow import is_list_or_tuple, is_mapping, is_object
 from ..base._structured import (
     AUTO_ORDER,
     LEARNED,
@@ -48,10 +49,9 @@ def message_text(message: Mapping[str, object]) -> str:
     content = message.get("content")
     if isinstance(content, str):
         return content
-    if isinstance(content, Sequence):
-        return "\n\n".join(
-            p["text"] for p in content if isinstance(p, Mapping) and isinstance(p.get("text"), str)
-        )
+    if is_list_or_tuple(content):
+        texts = [p.get("text") for p in content if is_mapping(p)]
+        return "\n\n".join(t for t in texts if isinstance(t, str))
     return ""
 
 
@@ -129,7 +129,9 @@ class LMRequest:
     def cache_key(self, namespace: str = "") -> str:
         """A stable hash of the whole request, scoped by ``namespace`` (the endpoint)."""
         material = {"ns": namespace, "rollout": self.rollout, **self.payload()}
-        material["messages"] = [_keyed(m) for m in material["messages"]]
+        messages: object = material["messages"]
+        if is_list_or_tuple(messages):
+            material["messages"] = [_keyed(m) if is_object(m) else m for m in messages]
         # ASCII escapes keep lone surrogates (valid in a Python str) hashable.
         blob = json.dumps(material, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
@@ -138,15 +140,15 @@ class LMRequest:
 def _keyed(message: dict[str, Any]) -> dict[str, Any]:
     """A message as its cache key covers it: an inline image by the hash of its data URL, so
     the key's material stays small however large the image."""
-    content = message.get("content")
-    if isinstance(content, str) or not isinstance(content, Sequence):
+    content: object = message.get("content")
+    if isinstance(content, str) or not is_list_or_tuple(content):
         return message
-    return {**message, "content": [_keyed_part(p) for p in content]}
+    return {**message, "content": [_keyed_part(p) for p in content if is_mapping(p)]}
 
 
 def _keyed_part(part: Mapping[str, Any]) -> Mapping[str, Any]:
     image = part.get("image_url")
-    url = image.get("url") if isinstance(image, Mapping) else None
+    url = image.get("url") if is_mapping(image) else None
     if not isinstance(url, str) or not url.startswith("data:"):
         return part
     return {

@@ -24,10 +24,12 @@ import json
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+from ..base._narrow import is_list_or_tuple, is_mapping
 
 if TYPE_CHECKING:
     from ..lm._lm import LM, LMRequest, LMResponse, Message
@@ -274,14 +276,14 @@ def _messages_json(messages: tuple[Message, ...]) -> str:
 
 
 def _parts(content: object) -> list[dict[str, Any]]:
-    if isinstance(content, str) or not isinstance(content, Sequence):
+    if isinstance(content, str) or not is_list_or_tuple(content):
         return [{"type": "text", "content": content}]
     from ..base._image import redacted_part  # images never reach a span as base64
 
+    parts = [p for p in content if is_mapping(p)]
     return [
-        {"type": "text", "content": p["text"]} if p.get("type") == "text" else redacted_part(p)
-        for p in content
-        if isinstance(p, Mapping)
+        {"type": "text", "content": p.get("text")} if p.get("type") == "text" else redacted_part(p)
+        for p in parts
     ]
 
 
