@@ -7,7 +7,8 @@ from typing import Literal
 import castlm as cl
 import pytest
 from castlm import ParseError, spec_of
-from castlm.core._adapter import CHAT, JSON, choose, format_value, header, split_labeled
+from castlm.core._adapter import CHAT, JSON, choose, format_value, header
+from castlm.testing._standin_prompt import split_labeled
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel

@@ -283,26 +283,6 @@ class JSONAdapter(Adapter):
         return validate_outputs(spec, data, text)
 
 
-def split_labeled(text: str, names: Sequence[str]) -> dict[str, str]:
-    """Read ``name: value`` lines (as :class:`JSONAdapter` writes inputs) back, for ``names``.
-
-    A value may span lines: it runs until the next line that starts with a later name.
-    """
-    values: dict[str, str] = {}
-    starts: list[tuple[int, int, str]] = []
-    position = 0
-    for name in names:
-        found = re.compile(rf"(?:^|\n){re.escape(name)}: ?").search(text, position)
-        if found is None:
-            continue
-        starts.append((found.start(), found.end(), name))
-        position = found.end()
-    for i, (_, value_start, name) in enumerate(starts):
-        end = starts[i + 1][0] if i + 1 < len(starts) else len(text)
-        values[name] = text[value_start:end]
-    return values
-
-
 def _split_sections(text: str) -> dict[str, str]:
     sections: dict[str, str] = {}
     matches = list(_HEADER.finditer(text))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..base._narrow import is_mapping, is_object
-from ..core._adapter import INSTRUCTIONS_HEADER, _first_json_object, _split_sections, split_labeled
+from ..core._adapter import INSTRUCTIONS_HEADER, _first_json_object, _split_sections
 from ..lm._lm import Message, message_text
 from ._standin_types import Schema, inline_refs, parse_description
 
@@ -153,6 +153,26 @@ def _input_values(final: str, names: Sequence[str]) -> dict[str, str]:
     at = final.rfind(_REMINDER)
     body = final[:at] if at >= 0 else final
     return _inputs_of(body, names)
+
+
+def split_labeled(text: str, names: Sequence[str]) -> dict[str, str]:
+    """Read ``name: value`` lines (as :class:`JSONAdapter` writes inputs) back, for ``names``.
+
+    A value may span lines: it runs until the next line that starts with a later name.
+    """
+    values: dict[str, str] = {}
+    starts: list[tuple[int, int, str]] = []
+    position = 0
+    for name in names:
+        found = re.compile(rf"(?:^|\n){re.escape(name)}: ?").search(text, position)
+        if found is None:
+            continue
+        starts.append((found.start(), found.end(), name))
+        position = found.end()
+    for i, (_, value_start, name) in enumerate(starts):
+        end = starts[i + 1][0] if i + 1 < len(starts) else len(text)
+        values[name] = text[value_start:end]
+    return values
 
 
 def _inputs_of(text: str, names: Sequence[str]) -> dict[str, str]:
