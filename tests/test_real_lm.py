@@ -11,6 +11,7 @@ garble, which is what castlm's structured output promises.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from typing import Literal
 import castlm as cl
 import pytest
 from castlm.base._structured import LEARNED
+from castlm.lm._lm import LMRequest, LMResponse
 from pydantic import BaseModel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,3 +117,44 @@ def test_a_chosen_dialect_the_server_refuses_is_an_error_not_a_downgrade(base_ur
     lm = _lm(base_url, max_tokens=16, structured_output="json_schema", max_retries=0)
     with pytest.raises(cl.LMStatusError, match="structured_output"):
         cl.Predict(Topic, lm=lm)(headline="Markets rally")
+
+
+class Wordy(cl.Signature):
+    """Classify a news headline into its section. Explain your reasoning thoroughly, step by
+    step, before answering."""
+
+    headline: str = cl.InputField()
+    topic: Literal["business", "sports", "science", "politics", "entertainment"] = cl.OutputField()
+
+
+class _Recording(cl.OpenAIChatLM):
+    """Keeps every request with the finish reason of its answer."""
+
+    sent: list[tuple[LMRequest, str | None]]
+
+    def _send(self, request: LMRequest) -> LMResponse:
+        response = super()._send(request)
+        self.sent.append((request, response.finish_reason))
+        return response
+
+
+def test_a_chain_of_thought_cut_at_its_token_limit_is_retried_shorter_and_parses(
+    base_url: str,
+) -> None:
+    # At 32 tokens this model's reasoning for this headline runs past the limit: the retry
+    # bounds the reasoning string in the grammar, so the JSON closes within the budget.
+    lm = _Recording(
+        "smollm2",
+        base_url=base_url,
+        api_key="unused",
+        temperature=0,
+        max_tokens=32,
+        structured_output="llama_cpp",
+    )
+    lm.sent = []
+    headline = "Parliament votes to fund a new national space telescope after a long debate"
+    result = cl.ChainOfThought(Wordy, lm=lm)(headline=f"{headline} over the budget and jobs")
+    assert result.topic in ("business", "sports", "science", "politics", "entertainment")
+    assert [reason for _, reason in lm.sent] == ["length", "stop"]
+    retry = lm.sent[1][0].response_format
+    assert retry is not None and '"maxLength": 64' in json.dumps(retry)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import sys
 import types
 from collections.abc import Iterator, Sequence
@@ -149,3 +151,18 @@ def test_bad_prices_are_rejected() -> None:
         cl.set_prices({"m": "cheap"})  # type: ignore[dict-item]
     with pytest.raises(ConfigurationError, match="negative"):
         cl.set_prices({"m": (-1.0, 0.0)})
+
+
+def test_litellm_s_prices_are_read_without_importing_litellm() -> None:
+    # Importing litellm takes seconds and, offline, waits on retries of a GitHub download of
+    # the same table: a compile against a local server must not pay for either.
+    pytest.importorskip("litellm")
+    probe = (
+        "import sys, castlm; "
+        "print(castlm.price_of('gpt-4o-mini') is None, 'litellm' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "LITELLM_LOCAL_MODEL_COST_MAP"}
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.split() == ["False", "False"]  # a price, and no import

@@ -28,6 +28,7 @@ from ..observe import _instrument
 from . import _adapter, _adapter_protocol
 from ._concurrency import BATCH_CONCURRENCY
 from ._context import CallContext, TraceStep, current
+from ._cut_off import shorter_request
 from ._signature import Signature, SignatureSpec, run_validators, spec_of, with_reasoning
 
 if TYPE_CHECKING:
@@ -389,6 +390,8 @@ class Predict(Generic[S, P]):
             failures.append(error)
             if len(failures) > self.parse_retries:
                 raise self._gave_up(response, failures) from error
+            if response.finish_reason == "length":  # more of the same would be cut again
+                return shorter_request(request, len(failures))
             return self._retry_request(request, response, error)
 
     def _gave_up(self, response: LMResponse, failures: list[ParseError]) -> ParseError:

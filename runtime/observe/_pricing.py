@@ -1,16 +1,19 @@
 """Model prices, for turning token counts into money.
 
 Prices come from a table the application sets (:func:`set_prices`, US dollars per million
-input and output tokens), else from litellm's ``model_cost`` table when litellm is installed.
-litellm is imported only when a price is missing from the table, and at most once: cost is
-computed when a usage report is read, never on the request path.
+input and output tokens), else from litellm's price table when litellm is installed (read
+from its package data, not by importing it). The table is read only when a price is
+missing, and at most once: cost is computed when a usage report is read, never on the request path.
 """
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
+import json
+import sys
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from ..base._errors import ConfigurationError
@@ -23,6 +26,8 @@ _table: dict[str, Price] = {}
 _lock = threading.Lock()
 _litellm_table: dict[str, Any] | None = None
 _litellm_loaded = False
+#: The price table litellm ships in its wheel (what it falls back to offline).
+_LITELLM_TABLE = "model_prices_and_context_window_backup.json"
 
 
 def set_prices(prices: Mapping[str, Price], *, replace: bool = False) -> None:
@@ -115,15 +120,35 @@ def _litellm_costs() -> dict[str, Any] | None:
     with _lock:
         if _litellm_loaded:
             return _litellm_table
-    try:
-        module = importlib.import_module("litellm")
-    except ImportError:
-        module = None
-    table = getattr(module, "model_cost", None)
+    table = _litellm_table_now()
     with _lock:
-        _litellm_table = table if is_object(table) else None
+        _litellm_table = table
         _litellm_loaded = True
         return _litellm_table
+
+
+def _litellm_table_now() -> dict[str, Any] | None:
+    """litellm's live ``model_cost`` when the application imported litellm (it may have
+    registered prices), else the table litellm ships, read from its package data.
+
+    Not ``import litellm``: that takes seconds and, unless LITELLM_LOCAL_MODEL_COST_MAP is
+    set, fetches a price list from GitHub, a network call castlm must not make on its own.
+    """
+    module = sys.modules.get("litellm")
+    if module is not None:
+        live = getattr(module, "model_cost", None)
+        return live if is_object(live) else None
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / _LITELLM_TABLE
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        return loaded if is_object(loaded) else None
+    return None
 
 
 def forget_litellm_prices() -> None:
