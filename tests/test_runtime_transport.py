@@ -88,8 +88,26 @@ def test_max_connections_bounds_requests_in_flight(server: FakeOpenAI) -> None:
     assert len({r.client_port for r in server.chat_requests}) <= 3
 
 
+def test_the_default_pool_does_not_cap_a_caller_at_100_requests_in_flight(
+    server: FakeOpenAI,
+) -> None:
+    # The pool used to hold 100 connections: a caller at concurrency 256 had 156 calls queued
+    # behind it, and async throughput stopped at 100 / latency.
+    server.latency = 0.3
+    lm = openai_lm("m", base_url=server.base_url)
+
+    async def many() -> None:
+        await asyncio.gather(*(lm.acomplete(_ask(lm, str(i))) for i in range(120)))
+        await lm.aclose()
+
+    asyncio.run(many())
+    assert len({r.client_port for r in server.chat_requests}) == 120
+
+
 def test_failures_are_httpx_errors() -> None:
-    client = AiohttpClient(headers={}, timeout=1.0, ssl_context=httpx.create_ssl_context())
+    client = AiohttpClient(
+        headers={}, timeout=1.0, ssl_context=httpx.create_ssl_context(), max_connections=10
+    )
 
     async def refused() -> None:
         try:

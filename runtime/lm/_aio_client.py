@@ -59,7 +59,7 @@ class AiohttpClient:
         headers: Mapping[str, str],
         timeout: float,
         ssl_context: ssl.SSLContext,
-        max_connections: int = 100,
+        max_connections: int,
         authorization: str | None = None,
     ) -> None:
         self._headers = {"User-Agent": f"castlm/{__version__}", "Accept": "*/*", **headers}

@@ -67,6 +67,11 @@ API_KEY_ENV_VARS = ("CASTLM_API_KEY", "OPENAI_API_KEY")
 #: lock conflict (409), rate limiting (429) and transient server trouble.
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 
+#: Requests one client has in flight at most, as the OpenAI SDK's default: the pool should
+#: not be what holds a caller's concurrency back (at 100, a batch at concurrency 256 queued
+#: more than half its calls behind the pool). Lower it for a server that limits connections.
+DEFAULT_MAX_CONNECTIONS = 1000
+
 _EXCERPT_CHARS = 200
 
 
@@ -216,7 +221,8 @@ class OpenAIChatLM(KeyedLM):
     retries run out, or on a non-retryable answer, the matching :class:`castlm.LMError`
     subclass is raised with the URL, the model and a hint on the fix. ``timeout`` bounds each
     attempt (for a stream: each wait for the next chunk). ``breaker`` and ``rate_limit`` are
-    the :class:`castlm.LM` attributes of the same names; ``max_connections`` sizes the pool.
+    the :class:`castlm.LM` attributes of the same names; ``max_connections`` (default 1000, or
+    the ``max_connections`` setting) bounds the requests in flight at once.
 
     An explicitly passed ``api_key`` is not pickled: an unpickled client falls back to the
     environment (``CASTLM_API_KEY`` / ``OPENAI_API_KEY``).
@@ -244,7 +250,7 @@ class OpenAIChatLM(KeyedLM):
         retry: RetryPolicy | None = None,
         breaker: BreakerPolicy | CircuitBreaker | None = None,
         rate_limit: RateLimit | RateLimiter | None = None,
-        max_connections: int = 100,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         top_p: float | None = None,
         seed: int | None = None,
         stop: str | Sequence[str] | None = None,
@@ -492,7 +498,8 @@ class OpenAIChatLM(KeyedLM):
     def _limits(self) -> httpx.Limits:
         # httpx keeps only 20 idle connections by default: at higher concurrency every
         # request beyond them would open (and tear down) a connection of its own.
-        size = getattr(self, "max_connections", 100)  # clients unpickled from older versions
+        # Clients unpickled from older versions have no max_connections.
+        size = getattr(self, "max_connections", DEFAULT_MAX_CONNECTIONS)
         return httpx.Limits(max_connections=size, max_keepalive_connections=size)
 
     def _sync_client(self) -> httpx.Client:
