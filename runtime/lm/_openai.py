@@ -25,7 +25,7 @@ import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NoReturn, Self
+from typing import TYPE_CHECKING, Any, NoReturn, Self, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -55,7 +55,7 @@ from ._retry import RetryPolicy
 from ._sse import ChunkReader
 
 if TYPE_CHECKING:
-    from ._aio_client import AsyncSender
+    from ._aio_client import AsyncSender, Reply
     from ._breaker import BreakerPolicy, CircuitBreaker
     from ._ratelimit import RateLimit, RateLimiter
 
@@ -209,7 +209,7 @@ class _Wait:
 
 _Step = LMResponse | _Wait
 # RequestError: a transport failure, or a body that cannot be decoded (DecodingError).
-_Outcome = httpx.Response | httpx.RequestError
+_Outcome: TypeAlias = "Reply | httpx.RequestError"
 
 
 class OpenAIChatLM(KeyedLM):
@@ -613,10 +613,10 @@ class OpenAIChatLM(KeyedLM):
     def _backoff(self, attempt: int) -> float:
         return self.retry.backoff(attempt)
 
-    def _retry_delay(self, response: httpx.Response, attempt: int) -> float:
+    def _retry_delay(self, response: Reply, attempt: int) -> float:
         return self.retry.delay(attempt, retry_after_seconds(response.headers.get("retry-after")))
 
-    def _parse(self, response: httpx.Response, body: dict[str, Any]) -> LMResponse:
+    def _parse(self, response: Reply, body: dict[str, Any]) -> LMResponse:
         try:
             data = response.json()
         except (ValueError, RecursionError):
@@ -648,7 +648,7 @@ class OpenAIChatLM(KeyedLM):
     def _where(self) -> str:
         return f"{self.url} (model {self.model!r})"
 
-    def _malformed(self, response: httpx.Response, why: str) -> LMResponseError:
+    def _malformed(self, response: Reply, why: str) -> LMResponseError:
         return LMResponseError(
             f"{self._where()} answered HTTP {response.status_code} with something that is not "
             f"a chat completion: {why}. Body starts: {self._quote(response.text)!r}. "
@@ -656,7 +656,7 @@ class OpenAIChatLM(KeyedLM):
             status_code=response.status_code,
         )
 
-    def _status_error(self, response: httpx.Response, attempts: int) -> LMStatusError:
+    def _status_error(self, response: Reply, attempts: int) -> LMStatusError:
         status = response.status_code
         said = f" Server said: {self._quote(_server_message(response))!r}"
         tries = f" after {attempts} attempts" if attempts > 1 else ""
@@ -807,7 +807,7 @@ def _usage(raw: object) -> Usage:
     )
 
 
-def _server_message(response: httpx.Response) -> str:
+def _server_message(response: Reply) -> str:
     """The ``error.message`` of an OpenAI-style error body, else the raw body."""
     try:
         data = response.json()
