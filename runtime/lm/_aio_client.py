@@ -28,7 +28,6 @@ from urllib.parse import urlsplit
 import aiohttp
 import httpx
 
-from ..base._narrow import is_array, is_object
 from ..base._version import __version__
 
 _DISCONNECTED = "Server disconnected without sending a complete response."
@@ -120,7 +119,6 @@ class AiohttpClient:
         self._session: aiohttp.ClientSession | None = None
         self._requests: dict[tuple[str, str], httpx.Request] = {}  # what responses point back to
         self._proxies: dict[str, str | None] = {}
-        self._encoder = BodyEncoder()
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -145,7 +143,7 @@ class AiohttpClient:
             async with asyncio.timeout(self._timeout):
                 request = session.post(
                     url,
-                    data=self._encoder.encode(json),
+                    data=_body(json),
                     headers=sent,
                     proxy=proxy,
                     timeout=_WHOLE_ATTEMPT,
@@ -160,9 +158,7 @@ class AiohttpClient:
     ) -> AsyncGenerator[httpx.Response, None]:
         session, sent, proxy = self._open(), self._request_headers(headers), self._proxy_for(url)
         with _mapped():
-            answer = await session.request(
-                method, url, data=self._encoder.encode(json), headers=sent, proxy=proxy
-            )
+            answer = await session.request(method, url, data=_body(json), headers=sent, proxy=proxy)
         try:
             yield self._response(answer, url, method, stream=_Chunks(answer, self._timeout))
         finally:
@@ -243,47 +239,8 @@ class _Chunks(httpx.AsyncByteStream):
 _ENCODER = jsonlib.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
-class BodyEncoder:
-    """Request bodies as ``_ENCODER`` writes them, byte for byte, but each message before the
-    last encoded only once: a predictor sends the same system prompt and demos on every call,
-    and encoding them again was the largest single cost of castlm's own work on a call.
-
-    Messages are remembered by their keys and text values (never by identity: a dict may be
-    changed in place); a message with content parts, and the last message (the call's own
-    inputs), are encoded each time. At most ``limit`` messages are kept.
-    """
-
-    def __init__(self, limit: int = 512) -> None:
-        self._limit = limit
-        self._known: dict[tuple[tuple[str, str], ...], str] = {}
-
-    def encode(self, value: Any) -> bytes:
-        if not is_object(value) or not is_array(value.get("messages")):
-            return _ENCODER.encode(value).encode("utf-8")
-        members = [
-            f"{_ENCODER.encode(key)}:"
-            + (self._messages(item) if key == "messages" else _ENCODER.encode(item))
-            for key, item in value.items()
-        ]
-        return ("{" + ",".join(members) + "}").encode("utf-8")
-
-    def _messages(self, messages: list[Any]) -> str:
-        texts = [self._message(m) for m in messages[:-1]]
-        texts += [_ENCODER.encode(m) for m in messages[-1:]]
-        return "[" + ",".join(texts) + "]"
-
-    def _message(self, message: Any) -> str:
-        if not is_object(message):
-            return _ENCODER.encode(message)
-        key = tuple(message.items())
-        if not all(isinstance(v, str) for _, v in key):
-            return _ENCODER.encode(message)
-        text = self._known.get(key)
-        if text is None:
-            if len(self._known) >= self._limit:
-                self._known.clear()
-            text = self._known[key] = _ENCODER.encode(message)
-        return text
+def _body(value: Any) -> bytes:
+    return _ENCODER.encode(value).encode("utf-8")
 
 
 @contextlib.contextmanager
