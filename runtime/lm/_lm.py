@@ -634,7 +634,10 @@ class LM(abc.ABC):
         with self._stats_lock:
             self.stats.calls += 1
             self.stats.usage = self.stats.usage + response.usage
-        found = surrogate_in([response.text, *(c.arguments for c in response.tool_calls)])
+        calls = response.tool_calls  # usually none: then the text alone, without a list
+        found = surrogate_in(
+            [response.text, *(c.arguments for c in calls)] if calls else response.text
+        )
         if found:  # not cached: it would fail every later use the same way
             raise LMResponseError(
                 f"{self!r}: the reply holds {found}, which is not valid Unicode text; the "

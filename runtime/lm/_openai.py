@@ -48,7 +48,7 @@ from ..base._keys import (
     env_key,
     safe_cause,
 )
-from ..base._narrow import is_array, is_object
+from ..base._narrow import is_array, is_json_object, is_object
 from ..base._structured import Dialect, DialectRejected, dialect_of, names_dialect
 from ._lm import LM, LMRequest, LMResponse, ResponseCache, ToolCall, Usage
 from ._retry import RetryPolicy
@@ -758,13 +758,13 @@ def _text_field(data: dict[str, Any], key: str) -> str:
 
 
 def _first_choice(data: object) -> dict[str, Any] | None:
-    if not is_object(data):
+    if not is_json_object(data):
         return None
     choices = data.get("choices")
     if not is_array(choices) or not choices:
         return None
     choice = choices[0]
-    if not is_object(choice) or not is_object(choice.get("message")):
+    if not is_json_object(choice) or not is_json_object(choice.get("message")):
         return None
     return choice
 
@@ -798,7 +798,7 @@ def _tool_calls(raw: object) -> tuple[ToolCall, ...]:
 
 
 def _usage(raw: object) -> Usage:
-    if not is_object(raw):
+    if not is_json_object(raw):
         return Usage()
     prompt, completion = raw.get("prompt_tokens"), raw.get("completion_tokens")
     return Usage(
