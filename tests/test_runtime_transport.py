@@ -94,7 +94,7 @@ def test_the_default_pool_does_not_cap_a_caller_at_100_requests_in_flight(
 ) -> None:
     # The pool used to hold 100 connections: a caller at concurrency 256 had 156 calls queued
     # behind it, and async throughput stopped at 100 / latency.
-    server.latency = 0.3
+    server.latency = 0.5
     lm = openai_lm("m", base_url=server.base_url)
 
     async def many() -> None:
@@ -102,7 +102,9 @@ def test_the_default_pool_does_not_cap_a_caller_at_100_requests_in_flight(
         await lm.aclose()
 
     asyncio.run(many())
-    assert len({r.client_port for r in server.chat_requests}) == 120
+    # All 120 open their connections long before the first answer; "> 100" leaves room for a
+    # stalled machine, where an early answer could free a connection for a late request.
+    assert len({r.client_port for r in server.chat_requests}) > 100
 
 
 ODD_BODIES = [
