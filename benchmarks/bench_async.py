@@ -7,7 +7,10 @@ Clients, each in its own process, all in one run against benchmarks/latency_serv
   sends (its prompts, with the compiled demos, built once per ticket; JSON-encoded per call)
   and decodes the JSON answer; no framework on the call path.
 - ``castlm arun``: the emitted package, installed from its wheel into a fresh venv (its own
-  dependencies only, no castlm), called as ``await triage_bot.arun(ticket=...)``.
+  dependencies only, no castlm), called as ``await triage_bot.arun(ticket=...)``. It is
+  configured as its README tells a user (``CASTLM_MODEL``, ``CASTLM_BASE_URL``,
+  ``CASTLM_API_KEY``) and nothing else: its connection pool keeps its default size (1000
+  requests in flight, the ``max_connections`` setting), above either concurrency.
 - ``castlm abatch``: the same package, ``await triage_bot.load().abatch(inputs, concurrency=c)``.
 - ``castlm Predict.acall``: the uncompiled program's ChainOfThought, from the project venv.
 - ``DSPy module acall``: the same program written for DSPy 3.4.1 (a ``dspy.Module`` around
@@ -392,8 +395,8 @@ def _miss_explanation(
             f"server's latency: the raw client reaches {ceiling:.0%} of the ideal. "
             f"`arun` spends {ours:.0f} µs of CPU per call against the raw "
             f"client's {raw:.0f} µs (the difference is castlm's own work per call: the module "
-            "and predictor layers, the LM wrapper's retries, usage and tracing hooks, httpx "
-            "response objects, and parsing and validating the nested output), so on a "
+            "and predictor layers, validating the inputs, the LM wrapper's retries, usage "
+            "and tracing hooks, and parsing and validating the nested output), so on a "
             f"CPU-bound machine its rate tends to {raw / ours:.0%} of the raw client's.",
         ]
     return lines

@@ -423,6 +423,52 @@ def results_markdown(
     return "\n".join(parts)
 
 
+def updated_results(
+    page: str, results: Sequence[tuple[str, Result]], date: datetime.datetime
+) -> str:
+    """``page`` (a RESULTS.md) with the rows and sections of ``results`` (each with the name
+    ``run.py --only`` knows it by) replaced, the rest kept, and the verdict line recounted."""
+    rows = [row for _, result in results for row in result.rows]
+    fresh = dict(zip((r.label for r in rows), table(rows).splitlines()[2:], strict=True))
+    lines = page.split("\n")
+    first = lines.index("## Results") + 4  # past the blank line and the table's two header lines
+    last = next(i for i in range(first, len(lines)) if not lines[i].startswith("|"))
+    kept = [fresh.get(_label(line), line) for line in lines[first:last]]
+    known = {_label(line) for line in kept}
+    kept += [line for label, line in fresh.items() if label not in known]
+    lines[first:last] = kept
+    lines = [_verdict(kept) if " rows meet their target" in line else line for line in lines]
+    text = "\n".join(lines)
+    stamp = date.strftime("%Y-%m-%d %H:%M UTC")
+    for name, result in results:
+        note = (
+            f"Updated on {stamp} by `python benchmarks/run.py --only {name} --update` "
+            f"({result.seconds:.0f} s); the other sections are from the run dated above."
+        )
+        text = _section_replaced(text, result.name, f"{note}\n\n{result.details.strip()}")
+    return text
+
+
+def _label(line: str) -> str:
+    return line.split("|")[1].strip()
+
+
+def _verdict(rows: Sequence[str]) -> str:
+    misses = [_label(line) for line in rows if "| **miss**" in line]
+    return f"{len(rows) - len(misses)} of {len(rows)} rows meet their target" + (
+        f"; misses: {', '.join(misses)}." if misses else "."
+    )
+
+
+def _section_replaced(text: str, name: str, body: str) -> str:
+    head = f"\n## {name}\n"
+    if head not in text:
+        return f"{text.rstrip()}\n\n## {name}\n\n{body}\n"
+    before, _, rest = text.partition(head)
+    after = rest[rest.index("\n## ") :] if "\n## " in rest else ""
+    return f"{before}{head}\n{body}\n{after}"
+
+
 def write_results(text: str, path: Path = RESULTS_PATH) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text, encoding="utf-8")

@@ -11,11 +11,12 @@ thousands of concurrent requests per second on a small machine). It runs in its 
 
 Replies are well formed for both castlm's and DSPy's prompt formats: the server reads the
 output field names the prompt asks for (the ``[[ ## name ## ]]`` headers, or the keys of a
-JSON reply) and answers a support-ticket classification deterministically from keywords of
-the input (and the urgency and customer of examples/triage). Every other output field
-(reasoning, proposed instructions, dataset summaries) gets a short sentence. ``GET /stats``
-returns the chat requests counted per model name, which is how the compile benchmark counts
-LM calls.
+JSON reply; from the last user message's closing sentence, else from the system message's
+format rules, where castlm's JSON adapter states them) and answers a support-ticket
+classification deterministically from keywords of the input (and the urgency and customer of
+examples/triage). Every other output field (reasoning, proposed instructions, dataset
+summaries) gets a short sentence. ``GET /stats`` returns the chat requests counted per model
+name, which is how the compile benchmark counts LM calls.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("feature_request", ("feature", "would love", "please add", "support for", "wish")),
 )
 
+# castlm's JSON adapter: the format rule in the system message, no closing sentence.
+SYSTEM_JSON_RULE = "Reply with one JSON object"
 _HEADER = re.compile(r"\[\[ ## (\w+) ## \]\]")
 _JSON_KEY = re.compile(r"`(\w+)`|\"(\w+)\"")
 
@@ -79,6 +82,15 @@ def requested_fields(prompt: str) -> tuple[list[str], bool]:
     return [], False
 
 
+def _json_rule(system: str) -> str:
+    """The line of a system message stating castlm's JSON reply format ("" if none)."""
+    start = system.find(SYSTEM_JSON_RULE)
+    if start < 0:
+        return ""
+    end = system.find("\n", start)
+    return system[start : end if end >= 0 else len(system)]
+
+
 def value_for(name: str, inputs: str) -> Any:
     if "category" in name or name in ("label", "answer", "class"):
         return classify(inputs)
@@ -98,6 +110,9 @@ def answer(messages: list[dict[str, Any]]) -> str:
     users = [_text(m.get("content")) for m in messages if m.get("role") == "user"]
     last = users[-1] if users else ""
     fields, as_json = requested_fields(last)
+    if not fields:
+        system = [_text(m.get("content")) for m in messages if m.get("role") == "system"]
+        fields, as_json = requested_fields(_json_rule(system[0] if system else ""))
     inputs = last[: last.rfind("Respond with")] if "Respond with" in last else last
     if not fields:
         return INSTRUCTION

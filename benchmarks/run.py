@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/run.py            # everything (creates benchmarks/.venv-dspy once)
     .venv/bin/python benchmarks/run.py --only import,overhead   # some (RESULTS.md untouched)
+    .venv/bin/python benchmarks/run.py --only async --update   # rerun some, update their
+                                                                # rows and sections in RESULTS.md
     .venv/bin/python benchmarks/run.py --quick    # fewer repetitions, for a smoke run
 
 Run it with the project venv's interpreter: castlm is measured there, DSPy in its own venv.
@@ -21,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import (  # the benchmarks folder is not a package: imported via sys.path
+    RESULTS_PATH,
     BenchError,
     Context,
     Result,
@@ -30,6 +33,7 @@ from harness import (  # the benchmarks folder is not a package: imported via sy
     project_python,
     results_markdown,
     table,
+    updated_results,
     versions,
     write_results,
 )
@@ -41,7 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(BENCHMARKS)}")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (smoke run)")
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="with --only: replace those benchmarks' rows and sections in RESULTS.md",
+    )
     args = parser.parse_args(argv)
+    if args.update and (args.only is None or args.quick):
+        parser.error("--update needs --only (a full run rewrites RESULTS.md) and no --quick")
     chosen = _chosen(args.only)
     started = time.perf_counter()
     dspy_python = ensure_dspy_venv(log=_log)
@@ -56,10 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(rows))
     print(f"\ntotal wall time: {total:.0f} s")
+    now = datetime.datetime.now(datetime.UTC)
     if args.only is None and not args.quick:
-        now = datetime.datetime.now(datetime.UTC)
         write_results(results_markdown(results, machine(), info, total, now))
         print("wrote benchmarks/RESULTS.md")
+    elif args.update:
+        page = RESULTS_PATH.read_text(encoding="utf-8")
+        write_results(updated_results(page, list(zip(chosen, results, strict=True)), now))
+        print("updated benchmarks/RESULTS.md")
     return 1 if any(row.note.startswith("error") for row in rows) else 0
 
 

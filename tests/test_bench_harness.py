@@ -48,6 +48,46 @@ def test_table_and_results_markdown() -> None:
     assert "## Cold import" in page and "details here" in page
 
 
+def test_updated_results_replaces_only_the_rerun_benchmarks() -> None:
+    when = datetime.datetime(2026, 1, 2, 3, 4, tzinfo=datetime.UTC)
+    old = [
+        harness.Result(
+            "Cold import",
+            [harness.at_most_fraction("cold import", 150, 600, "ms", 0.25)],
+            "import text",
+        ),
+        harness.Result(
+            "Async throughput", [harness.at_least_as_high("arun", 100, 300, "req/s")], "old async"
+        ),
+        harness.Result(
+            "Footprint", [harness.at_most_fraction("size", 10, 300, "MiB", 0.1)], "size text"
+        ),
+    ]
+    page = harness.results_markdown(old, {"CPU": "x"}, {"castlm": "0.1.0"}, 61.0, when)
+    assert "2 of 3 rows meet their target; misses: arun." in page
+    rerun = harness.Result(
+        "Async throughput",
+        [
+            harness.at_least_as_high("arun", 900, 300, "req/s"),
+            harness.at_least_as_high("abatch", 200, 300, "req/s"),
+        ],
+        "new async",
+        seconds=42,
+    )
+    later = datetime.datetime(2026, 1, 3, 0, 0, tzinfo=datetime.UTC)
+    text = harness.updated_results(page, [("async", rerun)], later)
+    assert "| arun | 900 req/s |" in text and "| arun | 100 req/s |" not in text
+    assert "| abatch | 200 req/s |" in text
+    assert "3 of 4 rows meet their target; misses: abatch." in text
+    assert "new async" in text and "old async" not in text
+    assert "import text" in text and "size text" in text  # the other sections stay
+    assert (
+        "Updated on 2026-01-03 00:00 UTC by `python benchmarks/run.py --only async --update`"
+        in text
+    )
+    assert text.index("## Async throughput") < text.index("## Footprint")
+
+
 def test_median_and_interleaving() -> None:
     assert harness.median([3.0, 1.0, 2.0]) == 2.0
     order: list[str] = []
@@ -76,9 +116,15 @@ class Classify(cl.Signature):
     category: Literal["billing", "bug", "account", "feature_request", "other"] = cl.OutputField()
 
 
+@pytest.mark.parametrize("adapter", ["chat", "json"])
 @pytest.mark.parametrize("predictor", [cl.Predict, cl.ChainOfThought])
-def test_server_replies_parse_in_castlm(predictor: type[cl.Predict[Classify]]) -> None:
-    p = predictor(Classify)
+def test_server_replies_parse_in_castlm(
+    predictor: type[cl.Predict[Classify]], adapter: Literal["chat", "json"]
+) -> None:
+    # castlm's JSON adapter states the reply format in the system message only: a server that
+    # read only the last user message answered nonsense, and every call then took a second
+    # round trip (a format retry), halving castlm's measured async throughput.
+    p = predictor(Classify, adapter=adapter)
     messages = [dict(m) for m in p.messages(ticket="Please refund the double charge.")]
     reply = latency_server.answer(messages)
     assert p.adapter.parse(p.spec, reply)["category"] == "billing"

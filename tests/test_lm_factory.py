@@ -10,6 +10,7 @@ from castlm import LM, ConfigurationError
 from castlm.lm._cache import LMCache
 from castlm.lm._litellm import LiteLLMLM
 from castlm.lm._lm_factory import make_lm
+from castlm.lm._lm_settings import check_settings, settings_from_env
 from castlm.lm._openai import OpenAIChatLM
 from support.fake_openai import FakeOpenAI
 
@@ -74,6 +75,21 @@ def test_standin() -> None:
     lm = make_lm("standin", cache=cache, base_url="http://ignored/v1")
     assert isinstance(lm, LM) and type(lm).__name__ == "StandInLM"
     assert lm.cache is cache
+
+
+def test_max_connections_is_a_setting_of_every_lm_name() -> None:
+    # load(max_connections=...) and CASTLM_MAX_CONNECTIONS reach the pool of the package's LMs.
+    assert settings_from_env({"CASTLM_MAX_CONNECTIONS": "300"}) == {"max_connections": 300}
+    lm = make_lm("openai/m", base_url="http://127.0.0.1:1/v1", max_connections=300)
+    assert isinstance(lm, OpenAIChatLM) and lm.max_connections == 300
+    assert make_lm("openai/m", base_url="http://127.0.0.1:1/v1").max_connections == 1000
+    testing = pytest.importorskip("castlm.testing")
+    assert isinstance(make_lm("standin", max_connections=5), testing.StandInLM)
+    with pytest.raises(ConfigurationError, match="litellm keeps its own pool"):
+        make_lm("litellm/anthropic/claude-3-5-haiku", max_connections=5)
+    for bad in (0, 2.5, "many"):
+        with pytest.raises(ConfigurationError, match="max_connections must be"):
+            check_settings({"max_connections": bad}, where="load()")
 
 
 def test_made_lm_talks_to_the_endpoint() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 from castlm import LMConnectionError, LMTimeoutError
 from castlm.lm._aio_client import AiohttpClient
 from support.clients import close_all, openai_lm
-from support.fake_openai import FakeOpenAI, free_port
+from support.fake_openai import FakeOpenAI, Fault, free_port
 from support.slow_servers import DrippingServer, ForwardingProxy, TLSServer
 
 REPLY = "hello"
@@ -88,8 +89,64 @@ def test_max_connections_bounds_requests_in_flight(server: FakeOpenAI) -> None:
     assert len({r.client_port for r in server.chat_requests}) <= 3
 
 
+def test_the_default_pool_does_not_cap_a_caller_at_100_requests_in_flight(
+    server: FakeOpenAI,
+) -> None:
+    # The pool used to hold 100 connections: a caller at concurrency 256 had 156 calls queued
+    # behind it, and async throughput stopped at 100 / latency.
+    server.latency = 0.5
+    lm = openai_lm("m", base_url=server.base_url)
+
+    async def many() -> None:
+        await asyncio.gather(*(lm.acomplete(_ask(lm, str(i))) for i in range(120)))
+        await lm.aclose()
+
+    asyncio.run(many())
+    # All 120 open their connections long before the first answer; "> 100" leaves room for a
+    # stalled machine, where an early answer could free a connection for a late request.
+    assert len({r.client_port for r in server.chat_requests}) > 100
+
+
+ODD_BODIES = [
+    ("café fermé".encode("latin-1"), "text/plain; charset=latin-1"),
+    (b"\xff\xfe not UTF-8", "text/plain"),
+    (b"ok", "text/plain; charset=no-such-charset"),
+    (b'{"error": {"message": "no such model"}}', "application/json"),
+    (b'{"choices": []}', "application/json"),
+]
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "content_type"),
+    [(404, *b) for b in ODD_BODIES] + [(200, *b) for b in ODD_BODIES],
+)
+def test_an_answer_reads_the_same_on_both_paths(
+    server: FakeOpenAI, status: int, body: bytes, content_type: str
+) -> None:
+    # The async path reads aiohttp's answer itself instead of through an httpx.Response: the
+    # text it quotes (charset, undecodable bytes) and the JSON it parses must stay httpx's.
+    lm = openai_lm("m", base_url=server.base_url, max_retries=0)
+    said = []
+    for run in (lambda: lm.complete(_ask(lm)).text, lambda: _acomplete(lm)):
+        server.fail(Fault("raw", status=status, body=body, headers={"Content-Type": content_type}))
+        with pytest.raises(cl.LMError) as caught:
+            run()
+        said.append((type(caught.value), str(caught.value)))
+    assert said[0] == said[1]
+
+
+def test_retry_after_is_read_from_the_async_answer(server: FakeOpenAI) -> None:
+    lm = openai_lm("m", base_url=server.base_url, max_retries=1, backoff_base=0.0)
+    server.fail(Fault.status_error(503, headers={"retry-AFTER": "0.4"}))
+    started = time.monotonic()
+    assert _acomplete(lm) == REPLY
+    assert time.monotonic() - started >= 0.4  # the header's wait, not the zero backoff
+
+
 def test_failures_are_httpx_errors() -> None:
-    client = AiohttpClient(headers={}, timeout=1.0, ssl_context=httpx.create_ssl_context())
+    client = AiohttpClient(
+        headers={}, timeout=1.0, ssl_context=httpx.create_ssl_context(), max_connections=10
+    )
 
     async def refused() -> None:
         try:

@@ -20,6 +20,12 @@ def is_object(value: object) -> TypeIs[dict[str, Any]]:
     return isinstance(value, dict) and _str_keys(cast("dict[object, object]", value))
 
 
+def is_json_object(value: object) -> TypeIs[dict[str, Any]]:
+    """True for a dict that ``json.loads`` returned (its keys are strings by construction,
+    so they are not checked one by one: for the reply-reading path every LM call takes)."""
+    return isinstance(value, dict)
+
+
 def is_mapping(value: object) -> TypeIs[Mapping[str, Any]]:
     """True for a mapping whose keys are strings (keyword inputs, JSON objects, Examples)."""
     return isinstance(value, Mapping) and _str_keys(cast("Mapping[object, object]", value))

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..base._errors import ParseError
 from ..base._image import images_in
-from ..base._narrow import is_object
+from ..base._narrow import is_json_object
 from ..lm._lm import ContentPart, Message
 from ._signature import FieldSpec, SignatureSpec
 
@@ -330,17 +330,19 @@ def _match_choice(options: tuple[Any, ...], value: str) -> Any:
 def _first_json_object(text: str) -> dict[str, Any] | None:
     cleaned = _FENCE.sub("", text.strip()).strip()
     start = cleaned.find("{")
-    decoder = json.JSONDecoder()
     while start != -1:
         try:
-            value, _ = decoder.raw_decode(cleaned, start)
+            value, _ = _DECODER.raw_decode(cleaned, start)
         except RecursionError:  # nested deeper than any answer: no object to read
             return None
         except ValueError:
             start = cleaned.find("{", start + 1)
             continue
-        return value if is_object(value) else None
+        return value if is_json_object(value) else None
     return None
+
+
+_DECODER = json.JSONDecoder()  # stateless: one for every reply
 
 
 def validate_outputs(spec: SignatureSpec, raw: Mapping[str, Any], text: str) -> dict[str, Any]:

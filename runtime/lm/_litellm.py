@@ -108,6 +108,13 @@ class LiteLLMLM(KeyedLM):
         )
         if not model:
             raise ConfigurationError("LiteLLMLM needs a model name, e.g. 'anthropic/claude-...'")
+        if "max_connections" in litellm_kwargs:
+            # Not a litellm keyword: sent on, it would fail every call at the provider.
+            raise ConfigurationError(
+                "max_connections sizes the connection pool of castlm's OpenAI-compatible client "
+                "('openai/<model>' names); litellm keeps its own pool. Leave max_connections "
+                "(and CASTLM_MAX_CONNECTIONS) unset for 'litellm/' models."
+            )
         base_url = base_url or os.environ.get(BASE_URL_ENV_VAR, "").strip()
         self.base_url: str | None = base_url.rstrip("/") if base_url else None
         self.timeout = timeout

@@ -328,24 +328,29 @@ class LM(abc.ABC):
         rollout: int | None = None,
         default_max_tokens: int | None = None,
     ) -> LMRequest:
-        """Build a request with this LM's defaults filled in.
+        """Build a request with this LM's defaults filled in, as :meth:`fill` fills them.
 
         ``default_max_tokens`` bounds the reply when neither the caller nor this LM does (a
         cap derived from the signature, so that a rambling model costs bounded time).
         """
-        request = LMRequest(
+        # Built once, filled, rather than built and then copied by fill() (every call of
+        # every predictor comes through here; tests/test_lm_request.py keeps the two equal).
+        if max_tokens is None:
+            max_tokens = self.max_tokens if self.max_tokens is not None else default_max_tokens
+        return LMRequest(
             model=self.model,
             messages=tuple(messages),
-            temperature=temperature,
+            temperature=self.temperature if temperature is None else temperature,
             max_tokens=max_tokens,
             response_format=response_format,
-            stop=tuple(stop) if stop else None,
+            stop=tuple(stop) if stop else self.stop,
             rollout=rollout,
+            top_p=self.top_p,
+            seed=self.seed,
+            reasoning_effort=self.reasoning_effort,
+            extra_body=self.extra_body,
+            structured_output=self.dialect(),
         )
-        filled = self.fill(request)
-        if filled.max_tokens is None and default_max_tokens is not None:
-            return replace(filled, max_tokens=default_max_tokens)
-        return filled
 
     def fill(self, request: LMRequest) -> LMRequest:
         """``request`` with every setting it leaves open taken from this LM."""
@@ -629,7 +634,10 @@ class LM(abc.ABC):
         with self._stats_lock:
             self.stats.calls += 1
             self.stats.usage = self.stats.usage + response.usage
-        found = surrogate_in([response.text, *(c.arguments for c in response.tool_calls)])
+        calls = response.tool_calls  # usually none: then the text alone, without a list
+        found = surrogate_in(
+            [response.text, *(c.arguments for c in calls)] if calls else response.text
+        )
         if found:  # not cached: it would fail every later use the same way
             raise LMResponseError(
                 f"{self!r}: the reply holds {found}, which is not valid Unicode text; the "

@@ -80,7 +80,9 @@ def _standin(cache: ResponseCache | None, kwargs: dict[str, Any]) -> LM:
             "the 'standin' LM is not available in this castlm runtime (castlm.testing is "
             "missing); pick a real model name instead"
         ) from exc
-    kwargs.pop("timeout", None)  # it never waits on a network
+    # It never waits on a network, so it has no timeout and no connections to bound.
+    kwargs.pop("timeout", None)
+    kwargs.pop("max_connections", None)
     standin: LM = StandInLM(cache=cache, **kwargs)
     return standin
 

@@ -28,6 +28,7 @@ SETTINGS: dict[str, str] = {
     "stop": "a string or a list of strings that end the reply",
     "reasoning_effort": f"one of {', '.join(REASONING_EFFORTS)} (reasoning models)",
     "timeout": "seconds one attempt may take, connect to last byte (> 0)",
+    "max_connections": "the most requests one LM has in flight at once (a whole number >= 1)",
     "extra_body": "a table of raw keys merged into every request body",
     "structured_output": f"one of {', '.join(DIALECTS)}",
 }
@@ -95,7 +96,7 @@ def _check(key: str, value: Any) -> Any:
         if number == 0:
             raise ValueError("0 would fail every call")
         return number
-    if key == "max_tokens":
+    if key in ("max_tokens", "max_connections"):
         number = _whole(value)
         if number < 1:
             raise ValueError(f"got {value!r}")

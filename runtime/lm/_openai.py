@@ -25,7 +25,7 @@ import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NoReturn, Self
+from typing import TYPE_CHECKING, Any, NoReturn, Self, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -48,14 +48,14 @@ from ..base._keys import (
     env_key,
     safe_cause,
 )
-from ..base._narrow import is_array, is_object
+from ..base._narrow import is_array, is_json_object, is_object
 from ..base._structured import Dialect, DialectRejected, dialect_of, names_dialect
 from ._lm import LM, LMRequest, LMResponse, ResponseCache, ToolCall, Usage
 from ._retry import RetryPolicy
 from ._sse import ChunkReader
 
 if TYPE_CHECKING:
-    from ._aio_client import AsyncSender
+    from ._aio_client import AsyncSender, Reply
     from ._breaker import BreakerPolicy, CircuitBreaker
     from ._ratelimit import RateLimit, RateLimiter
 
@@ -66,6 +66,11 @@ API_KEY_ENV_VARS = ("CASTLM_API_KEY", "OPENAI_API_KEY")
 #: Statuses that mean "try again later", as the OpenAI SDK retries them: request timeout (408),
 #: lock conflict (409), rate limiting (429) and transient server trouble.
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+#: Requests one client has in flight at most, as the OpenAI SDK's default: the pool should
+#: not be what holds a caller's concurrency back (at 100, a batch at concurrency 256 queued
+#: more than half its calls behind the pool). Lower it for a server that limits connections.
+DEFAULT_MAX_CONNECTIONS = 1000
 
 _EXCERPT_CHARS = 200
 
@@ -204,7 +209,7 @@ class _Wait:
 
 _Step = LMResponse | _Wait
 # RequestError: a transport failure, or a body that cannot be decoded (DecodingError).
-_Outcome = httpx.Response | httpx.RequestError
+_Outcome: TypeAlias = "Reply | httpx.RequestError"
 
 
 class OpenAIChatLM(KeyedLM):
@@ -216,7 +221,8 @@ class OpenAIChatLM(KeyedLM):
     retries run out, or on a non-retryable answer, the matching :class:`castlm.LMError`
     subclass is raised with the URL, the model and a hint on the fix. ``timeout`` bounds each
     attempt (for a stream: each wait for the next chunk). ``breaker`` and ``rate_limit`` are
-    the :class:`castlm.LM` attributes of the same names; ``max_connections`` sizes the pool.
+    the :class:`castlm.LM` attributes of the same names; ``max_connections`` (default 1000, or
+    the ``max_connections`` setting) bounds the requests in flight at once.
 
     An explicitly passed ``api_key`` is not pickled: an unpickled client falls back to the
     environment (``CASTLM_API_KEY`` / ``OPENAI_API_KEY``).
@@ -244,7 +250,7 @@ class OpenAIChatLM(KeyedLM):
         retry: RetryPolicy | None = None,
         breaker: BreakerPolicy | CircuitBreaker | None = None,
         rate_limit: RateLimit | RateLimiter | None = None,
-        max_connections: int = 100,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         top_p: float | None = None,
         seed: int | None = None,
         stop: str | Sequence[str] | None = None,
@@ -492,7 +498,8 @@ class OpenAIChatLM(KeyedLM):
     def _limits(self) -> httpx.Limits:
         # httpx keeps only 20 idle connections by default: at higher concurrency every
         # request beyond them would open (and tear down) a connection of its own.
-        size = getattr(self, "max_connections", 100)  # clients unpickled from older versions
+        # Clients unpickled from older versions have no max_connections.
+        size = getattr(self, "max_connections", DEFAULT_MAX_CONNECTIONS)
         return httpx.Limits(max_connections=size, max_keepalive_connections=size)
 
     def _sync_client(self) -> httpx.Client:
@@ -606,10 +613,10 @@ class OpenAIChatLM(KeyedLM):
     def _backoff(self, attempt: int) -> float:
         return self.retry.backoff(attempt)
 
-    def _retry_delay(self, response: httpx.Response, attempt: int) -> float:
+    def _retry_delay(self, response: Reply, attempt: int) -> float:
         return self.retry.delay(attempt, retry_after_seconds(response.headers.get("retry-after")))
 
-    def _parse(self, response: httpx.Response, body: dict[str, Any]) -> LMResponse:
+    def _parse(self, response: Reply, body: dict[str, Any]) -> LMResponse:
         try:
             data = response.json()
         except (ValueError, RecursionError):
@@ -641,7 +648,7 @@ class OpenAIChatLM(KeyedLM):
     def _where(self) -> str:
         return f"{self.url} (model {self.model!r})"
 
-    def _malformed(self, response: httpx.Response, why: str) -> LMResponseError:
+    def _malformed(self, response: Reply, why: str) -> LMResponseError:
         return LMResponseError(
             f"{self._where()} answered HTTP {response.status_code} with something that is not "
             f"a chat completion: {why}. Body starts: {self._quote(response.text)!r}. "
@@ -649,7 +656,7 @@ class OpenAIChatLM(KeyedLM):
             status_code=response.status_code,
         )
 
-    def _status_error(self, response: httpx.Response, attempts: int) -> LMStatusError:
+    def _status_error(self, response: Reply, attempts: int) -> LMStatusError:
         status = response.status_code
         said = f" Server said: {self._quote(_server_message(response))!r}"
         tries = f" after {attempts} attempts" if attempts > 1 else ""
@@ -751,13 +758,13 @@ def _text_field(data: dict[str, Any], key: str) -> str:
 
 
 def _first_choice(data: object) -> dict[str, Any] | None:
-    if not is_object(data):
+    if not is_json_object(data):
         return None
     choices = data.get("choices")
     if not is_array(choices) or not choices:
         return None
     choice = choices[0]
-    if not is_object(choice) or not is_object(choice.get("message")):
+    if not is_json_object(choice) or not is_json_object(choice.get("message")):
         return None
     return choice
 
@@ -791,7 +798,7 @@ def _tool_calls(raw: object) -> tuple[ToolCall, ...]:
 
 
 def _usage(raw: object) -> Usage:
-    if not is_object(raw):
+    if not is_json_object(raw):
         return Usage()
     prompt, completion = raw.get("prompt_tokens"), raw.get("completion_tokens")
     return Usage(
@@ -800,7 +807,7 @@ def _usage(raw: object) -> Usage:
     )
 
 
-def _server_message(response: httpx.Response) -> str:
+def _server_message(response: Reply) -> str:
     """The ``error.message`` of an OpenAI-style error body, else the raw body."""
     try:
         data = response.json()

@@ -488,9 +488,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def send(self, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        headers = headers or {}
+        if not any(name.lower() == "content-type" for name in headers):  # one, as servers send
+            self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
+        for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)

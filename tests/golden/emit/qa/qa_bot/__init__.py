@@ -140,9 +140,9 @@ def load(
     dotted predictor name upper-cased, dots as ``__``) sets one predictor's LM.
 
     ``settings`` (``temperature``, ``max_tokens``, ``top_p``, ``seed``, ``stop``,
-    ``reasoning_effort``, ``timeout``, ``extra_body``, ``structured_output``) apply to every
-    LM built from a name, over ``$CASTLM_<SETTING>`` and the compile-time settings; an LM
-    object keeps its own.
+    ``reasoning_effort``, ``timeout``, ``max_connections``, ``extra_body``,
+    ``structured_output``) apply to every LM built from a name, over ``$CASTLM_<SETTING>`` and
+    the compile-time settings; an LM object keeps its own.
     """
     make = _maker(base_url, api_key, settings, lm)
     program = QA()
