@@ -154,7 +154,7 @@ def test_the_lm_name_and_the_config_bring_backends(tmp_path: Path) -> None:
         "lm/_litellm.py",
         "lm/_fallback.py",
     }
-    assert lm_features("openai/a, litellm/x/b") == {"litellm", "fallback"}
+    assert (lm_features("litellm/x/b"), lm_features("openai/m")) == ({"litellm"}, set())
 
 
 def test_a_lean_package_names_the_setting_that_vendors_a_backend(

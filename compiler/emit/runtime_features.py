@@ -3,9 +3,10 @@
 Most of the runtime a package needs follows from its files' imports (runtime_copy.py). A few
 parts sit behind an import the runtime makes inside ``try`` (an ``optional`` edge in
 runtime_graph.py, not followed by the closure), because only a program that uses them needs
-them: a ``litellm/...`` model, a fallback chain (``"a,b"``), History or Image fields, KNN demos,
-and castlm._aforward for a module without an ``aforward``. This module decides which of them
-a package gets; the runtime names castlm.toml's ``[runtime] include`` when one is missing.
+them: a ``litellm/...`` model, a fallback chain (``"a,b"`` in ``$CASTLM_MODEL__<PATH>``),
+History or Image fields, KNN demos, and castlm._aforward for a module without ``aforward``.
+This module decides which of them a package gets; the runtime names castlm.toml's
+``[runtime] include`` when one is missing.
 """
 
 from __future__ import annotations
@@ -47,11 +48,9 @@ def check_include(names: object) -> tuple[str, ...]:
 
 
 def lm_features(lm_name: str) -> set[str]:
-    """What the package's own LM name needs: litellm for ``litellm/...``, a fallback LM for a
-    comma-separated chain (as ``$CASTLM_MODEL__<PATH>`` takes it)."""
-    names = [n.strip() for n in lm_name.split(",") if n.strip()]
-    found = {"litellm"} if any(n.startswith(LITELLM_PREFIX) for n in names) else set()
-    return found | ({"fallback"} if len(names) > 1 else set())
+    """What the package's own LM name needs: the litellm backend for ``litellm/...``. (A
+    fallback chain is only ever chosen where the package runs: ``include`` vendors it.)"""
+    return {"litellm"} if lm_name.strip().startswith(LITELLM_PREFIX) else set()
 
 
 def feature_modules(features: Iterable[str]) -> set[str]:
