@@ -10,7 +10,8 @@ import pytest
 from castlm.base._features import PARTS, not_vendored
 from castlm.compiler.config import ProgramConfig, build_config
 from castlm.compiler.emit import EmitRequest, render_package
-from castlm.compiler.emit.runtime_features import FEATURES, lm_features
+from castlm.compiler.emit.runtime_features import AFORWARD, FEATURES, feature_modules, lm_features
+from castlm.compiler.emit.runtime_graph import import_edges, layer_of
 from castlm.compiler.errors import CompileError
 from test_emit_support import PARAMS, emit, imported, request_for, user_program, write_sources
 
@@ -176,6 +177,14 @@ def test_a_lean_package_names_the_setting_that_vendors_a_backend(
 
 def test_the_runtime_and_the_compiler_name_the_same_parts() -> None:
     assert set(PARTS) == set(FEATURES)
+
+
+def test_every_optional_import_is_a_part_the_compiler_decides() -> None:
+    """The closure does not follow an import made inside ``try``: a new one needs a rule in
+    runtime_features.py, or no package would ever vendor its target."""
+    optional = {e.target for e in import_edges() if e.kind == "optional"}
+    decided = feature_modules(FEATURES) | {AFORWARD}
+    assert {m for m in optional if layer_of(m) != "testing"} == decided
 
 
 def test_an_unrelated_missing_module_is_not_called_a_missing_part() -> None:
