@@ -293,11 +293,24 @@ def _runtime_include(table: Mapping[str, Any], origin: str) -> tuple[str, ...]:
             raise CompileError(
                 f"unknown setting runtime.{key}; {hint}[runtime] takes include = [...]",
                 path=origin,
+                line=_line_of(origin, key),
             )
     try:
         return check_include(table.get("include", []))
     except ValueError as exc:
-        raise CompileError(str(exc), path=origin) from None
+        raise CompileError(str(exc), path=origin, line=_line_of(origin, "include")) from None
+
+
+def _line_of(origin: str, key: str) -> int | None:
+    """The first line of the config file ``origin`` that sets ``key`` (None for flags)."""
+    if not origin.endswith(".toml"):
+        return None
+    try:
+        lines = Path(origin).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    pattern = re.compile(rf"(^|[{{,\s]){re.escape(key)}\s*=")
+    return next((n for n, line in enumerate(lines, 1) if pattern.search(line)), None)
 
 
 def _teacher(text: str, base: Path, origin: str) -> Target | Path:

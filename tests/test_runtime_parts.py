@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from castlm.base._features import PARTS, not_vendored
-from castlm.compiler.config import ProgramConfig, build_config
+from castlm.compiler.config import ProgramConfig, build_config, load_config_file
 from castlm.compiler.emit import EmitRequest, render_package
 from castlm.compiler.emit.runtime_features import AFORWARD, FEATURES, feature_modules, lm_features
 from castlm.compiler.emit.runtime_graph import import_edges, layer_of
@@ -207,3 +207,14 @@ def test_runtime_include_is_read_and_checked() -> None:
         _config({"includes": ["litellm"]})
     with pytest.raises(CompileError, match=r"must be a list of names"):
         _config({"include": "litellm"})
+
+
+def test_a_misspelled_part_is_reported_at_its_line(tmp_path: Path) -> None:
+    config = tmp_path / "castlm.toml"
+    config.write_text(
+        'program = "p.py:Bot"\nmetric = "exact_match"\ntrain = "t.jsonl"\nlm = "openai/m"\n'
+        '\n[runtime]\ninclude = ["fallbak"]\n'
+    )
+    with pytest.raises(CompileError, match="did you mean 'fallback'") as info:
+        load_config_file(config)
+    assert info.value.location == f"{config}:7"

@@ -2,10 +2,10 @@
 
 A package's ``_runtime`` holds the modules its program reaches (docs/architecture.md). A few
 are reached only through a field type (``History``, ``Image``), through KNN demos, or through
-a choice made where the package runs: a ``litellm/...`` model, or several models separated by
-commas (a fallback chain) in ``$CASTLM_MODEL``. The runtime imports those inside ``try``, so
-that a package compiled without one says what is missing and how to vendor it (castlm.toml's
-``[runtime] include``) instead of failing with an ImportError.
+a choice made where the package runs: a ``litellm/...`` model, or a fallback chain (models
+separated by commas in ``$CASTLM_MODEL__<PREDICTOR_PATH>``). The runtime imports those inside
+``try``, so that a package compiled without one says what is missing and how to vendor it
+(castlm.toml's ``[runtime] include``) instead of failing with an ImportError.
 """
 
 from __future__ import annotations
