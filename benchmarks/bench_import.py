@@ -2,9 +2,15 @@
 
 castlm: examples/triage compiled with the stand-in, imported with ``python -I`` and only the
 output folder added to ``sys.path`` (castlm itself must not be imported: the package vendors
-its runtime). DSPy: ``python -I -c "import dspy"`` in DSPy's venv. Each sample is the wall
-time of a whole process, spawn to exit, as a user or a serverless cold start sees it; the
-two are sampled in turn and the medians compared.
+its runtime), in a fresh venv holding exactly the dependencies the package declares (as a
+production install would: no dev tools that a library imports when present, such as the
+click and rich that httpx's command line loads). DSPy: ``python -I -c "import dspy"`` in
+DSPy's venv. Each sample is the wall time of a whole process, spawn to exit, as a user or a
+serverless cold start sees it; all are sampled in turn and the medians compared.
+
+The floor, in the package's venv, is what any pydantic-and-httpx runtime pays: ``import
+pydantic, httpx`` and the program's types declared as plain pydantic models. castlm's target
+(castlm issue #14) is the package within ``OVER_FLOOR_MS`` of it.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from pathlib import Path
 from harness import (
     Context,
     Result,
+    Row,
     at_most_fraction,
     child_env,
     code_block,
@@ -29,6 +36,7 @@ from harness import (
 
 NAME = "Cold import"
 TARGET_FRACTION = 0.25
+OVER_FLOOR_MS = 15.0
 
 _LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)")
 _STDLIB = frozenset(sys.stdlib_module_names)
@@ -41,10 +49,22 @@ _PYDANTIC = (
 )
 
 
+def package_python(ctx: Context) -> Path:
+    """A venv with exactly the dependencies the emitted package declares (made once)."""
+    from bench_footprint import fresh_venv
+    from harness import base_python, package_dependencies, venv_python
+
+    folder = ctx.workdir / "venv-package"
+    if not venv_python(folder).exists():
+        out, _ = ctx.emitted_package()
+        fresh_venv(base_python(), folder, package_dependencies(out))
+    return venv_python(folder)
+
+
 def castlm_command(ctx: Context, code: str = "") -> list[str | Path]:
     out, package = ctx.emitted_package()
     return [
-        ctx.castlm_python,
+        package_python(ctx),
         "-I",
         "-c",
         f"import sys; sys.path.insert(0, {str(out)!r}); import {package}\n"
@@ -56,10 +76,11 @@ def dspy_command(ctx: Context, code: str = "") -> list[str | Path]:
     return [ctx.dspy_python, "-I", "-c", "import dspy\n" + code]
 
 
-# The floor for any pydantic-based runtime: pydantic, and examples/triage's types declared as
-# plain pydantic models (what the program itself makes pydantic build), without castlm.
+# The floor for any runtime on pydantic and httpx: both imported, and examples/triage's types
+# declared as plain pydantic models (what the program itself makes pydantic build).
 FLOOR = """\
 from typing import Literal
+import httpx
 from pydantic import BaseModel, Field
 
 class CustomerInfo(BaseModel):
@@ -76,7 +97,7 @@ class Triage(BaseModel):
 
 
 def floor_command(ctx: Context, code: str = "") -> list[str | Path]:
-    return [ctx.castlm_python, "-I", "-c", FLOOR + code]
+    return [package_python(ctx), "-I", "-c", FLOOR + code]
 
 
 def run(ctx: Context) -> Result:
@@ -84,7 +105,7 @@ def run(ctx: Context) -> Result:
         "castlm": castlm_command(ctx),
         "dspy": dspy_command(ctx),
         "floor": floor_command(ctx),
-        "bare": [ctx.castlm_python, "-I", "-c", "pass"],
+        "bare": [package_python(ctx), "-I", "-c", "pass"],
     }
     samples = interleaved(
         {name: _timer(cmd) for name, cmd in commands.items()}, rounds=ctx.reps(11, 3)
@@ -94,6 +115,16 @@ def run(ctx: Context) -> Result:
     package = ctx.emitted_package()[1]
     floor_share = ms["floor"] / ms["dspy"]
     own = ms["castlm"] - ms["floor"]
+    over = Row(
+        "cold import over pydantic + httpx + the program's models",
+        own,
+        None,
+        "ms",
+        None,
+        "",
+        f"≤ {OVER_FLOOR_MS:g} ms",
+        own <= OVER_FLOOR_MS,
+    )
     details = [
         f"Median of {len(samples['castlm'])} process runs each, sampled in turn (after one "
         "discarded warm-up round that also writes bytecode caches).",
@@ -103,22 +134,24 @@ def run(ctx: Context) -> Result:
         f"| castlm package (`import {package}`) | {ms['castlm']:.0f} | "
         f"{ms['castlm'] / ms['dspy']:.2f} |",
         f"| `import dspy` | {ms['dspy']:.0f} | 1.00 |",
-        f"| floor: pydantic + the program's types as plain pydantic models | {ms['floor']:.0f} "
-        f"| {floor_share:.2f} |",
+        f"| floor: pydantic, httpx + the program's types as plain pydantic models | "
+        f"{ms['floor']:.0f} | {floor_share:.2f} |",
         f"| `python -I -c pass` | {ms['bare']:.0f} | {ms['bare'] / ms['dspy']:.2f} |",
         "",
         _samples_line("castlm", samples["castlm"]),
+        _samples_line("floor", samples["floor"]),
         _samples_line("DSPy", samples["dspy"]),
         "",
-        f"castlm's runtime and its compiled program add {own:.0f} ms to the floor. ",
+        f"castlm's runtime and its compiled program add {own:.0f} ms to the floor (target: "
+        f"{OVER_FLOOR_MS:g} ms). ",
     ]
     if not row.ok:
         budget = max(0.0, TARGET_FRACTION * ms["dspy"] - ms["floor"])
         details[-1] += (
             f"The floor alone is {floor_share:.0%} of DSPy's import, so the target "
             f"({TARGET_FRACTION:.0%}) leaves castlm {budget:.0f} ms for everything that is "
-            "not pydantic and the program's own models. The breakdown below shows where the "
-            "rest goes."
+            "not pydantic, httpx and the program's own models. The breakdown below shows where "
+            "the rest goes."
         )
     details += [
         "",
@@ -131,7 +164,7 @@ def run(ctx: Context) -> Result:
             f"\n\nDSPy\n{_breakdown(commands['dspy'], 'dspy')}"
         ),
     ]
-    return Result(NAME, [row], "\n".join(details))
+    return Result(NAME, [row, over], "\n".join(details))
 
 
 def _timer(cmd: list[str | Path]) -> Callable[[], float]:

@@ -71,7 +71,7 @@ def run(ctx: Context) -> Result:
     labels = {
         "castlm": "castlm package",
         "dspy": "`import dspy`",
-        "floor": "floor: pydantic + the program's types as plain pydantic models",
+        "floor": "floor: pydantic, httpx + the program's types as plain pydantic models",
         "bare": "`python -I -c pass`",
     }
     for name, label in labels.items():

@@ -95,6 +95,9 @@ class ProgramConfig:
     teacher: Target | Path | None = None
     #: Log the compile as an MLflow run (compiler/mlflow_settings.py); None: no logging.
     mlflow: MlflowSettings | None = None
+    #: Runtime parts the package vendors even if the program does not use them (``[runtime]
+    #: include``: compiler/emit/runtime_features.py), for an LM chosen where it runs.
+    runtime_include: tuple[str, ...] = ()
 
 
 _KEYS: dict[str, type | tuple[type, ...]] = {
@@ -128,6 +131,7 @@ _KEYS: dict[str, type | tuple[type, ...]] = {
     "predictor_lms": dict,
     "teacher": str,
     "mlflow": (bool, dict),
+    "runtime": dict,
 }
 LM_SETTINGS_KEYS = ("lm_settings", "teacher_lm_settings", "prompt_lm_settings")
 _REQUIRED = ("program", "metric", "train", "lm")
@@ -273,7 +277,40 @@ def _optional(raw: Mapping[str, Any], base: Path, origin: str) -> dict[str, Any]
         values["predictor_lms"] = _predictor_lms(raw["predictor_lms"], origin)
     if raw.get("mlflow") is not None:
         values["mlflow"] = mlflow_settings(raw["mlflow"], base=base, origin=origin)
+    if raw.get("runtime") is not None:
+        values["runtime_include"] = _runtime_include(raw["runtime"], origin)
     return values
+
+
+def _runtime_include(table: Mapping[str, Any], origin: str) -> tuple[str, ...]:
+    """``[runtime]``: ``include``, the runtime parts to vendor (runtime_features.FEATURES)."""
+    from .emit.runtime_features import check_include
+
+    for key in table:
+        if key != "include":
+            close = difflib.get_close_matches(key, ["include"], n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise CompileError(
+                f"unknown setting runtime.{key}; {hint}[runtime] takes include = [...]",
+                path=origin,
+                line=_line_of(origin, key),
+            )
+    try:
+        return check_include(table.get("include", []))
+    except ValueError as exc:
+        raise CompileError(str(exc), path=origin, line=_line_of(origin, "include")) from None
+
+
+def _line_of(origin: str, key: str) -> int | None:
+    """The first line of the config file ``origin`` that sets ``key`` (None for flags)."""
+    if not origin.endswith(".toml"):
+        return None
+    try:
+        lines = Path(origin).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    pattern = re.compile(rf"(^|[{{,\s]){re.escape(key)}\s*=")
+    return next((n for n, line in enumerate(lines, 1) if pattern.search(line)), None)
 
 
 def _teacher(text: str, base: Path, origin: str) -> Target | Path:

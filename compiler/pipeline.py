@@ -592,6 +592,7 @@ class _Build:
             params=self.chosen.params,
             lm_name=self.config.lm,
             lm_settings=self.lm_settings(),
+            runtime_include=self.config.runtime_include,
             manifest=self.manifest(),
             ir=self.ir,
             local_modules=tuple(self.sources[1:]),

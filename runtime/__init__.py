@@ -28,7 +28,6 @@ from .base._errors import (
     StreamInterruptedError,
     ToolError,
 )
-from .base._image import Image
 from .base._version import __version__ as __version__
 from .core._adapter import Adapter, ChatAdapter, JSONAdapter
 from .core._adapter_protocol import AdapterProtocol
@@ -46,6 +45,7 @@ if TYPE_CHECKING:
     from .agents._react import ReAct
     from .agents._refine import Refine
     from .base._blocking import Blocking, blocking
+    from .base._image import Image
     from .core._batch import BatchResult, Err, Ok, Outcome, abatch, batch
     from .core._history import History
     from .core._knn import KNNDemos, KNNPool, PoolEntry, load_knn_pools, set_embedder
@@ -134,6 +134,7 @@ _LAZY = {
     "CircuitBreaker": ".lm._breaker",
     "FallbackLM": ".lm._fallback",
     "History": ".core._history",
+    "Image": ".base._image",
     "configure_lms": ".lm._lm_config",
     "cost_of": ".observe._pricing",
     "price_of": ".observe._pricing",

@@ -57,7 +57,7 @@ def test_compile_from_flags_only(
     assert "plan for Reviewer" in err  # the plan goes to stderr, before any LM call
     assert "dev score (6 examples)" in out and "report:" in out
     summary = " ".join(out.split())  # the console may wrap lines
-    layers = "base, core, embed, lm, observe, testing"
+    layers = "base, core, lm, observe, testing"
     assert re.search(rf"runtime: [\d.]+ kB in \d+ files \({layers}\) vendored", summary)
     manifest = json.loads((tmp_path / "out/reviewer/manifest.json").read_text())
     assert manifest["optimizer"] == {"name": "labeled", "settings": {"k": 3}}

@@ -74,7 +74,7 @@ def test_a_predictor_program_vendors_the_kernel_only(tmp_path: Path) -> None:
     program = write_sources(tmp_path)
     files = render_package(request_for(program, "pkg", lm_name="openai/gpt-4o-mini"))
     runtime = _runtime(files, "pkg")
-    assert _layers(runtime) == {"base", "observe", "lm", "embed", "core"}
+    assert _layers(runtime) == {"base", "observe", "lm", "core"}
     assert "py.typed" in runtime
     root = runtime_root()
     for path, data in runtime.items():  # copied byte for byte, but for the root's __init__
@@ -90,7 +90,7 @@ def test_the_manifest_and_the_package_say_what_was_vendored(tmp_path: Path) -> N
     assert manifest["runtime"] == {
         "bytes": sum(map(len, runtime.values())),
         "files": len(runtime),
-        "layers": ["base", "core", "embed", "lm", "observe"],
+        "layers": ["base", "core", "lm", "observe"],
     }
     assert manifest["runtime"]["bytes"] < sum(p.stat().st_size for p in module_files().values())
 

@@ -9,6 +9,7 @@ from typing import Any
 from castlm.compiler.emit import dependencies, layout
 from castlm.compiler.emit.entry import EntryPoints
 from castlm.compiler.emit.request import EmitRequest
+from castlm.core._knn import knn_demos
 from castlm.lm._lm_factory import STANDIN
 
 # The nearest-neighbour demo pools, beside _frozen.py (JSON: any text, one entry per line).
@@ -105,8 +106,8 @@ def _predictors(request: EmitRequest) -> list[PredictorDoc]:
                     instructions=params.instructions,
                     member=member if request.members else None,
                     model=params.model,
-                    knn_k=params.knn.k if params.knn is not None else None,
-                    pool_size=len(params.knn.pool.entries) if params.knn is not None else 0,
+                    knn_k=knn.k if (knn := knn_demos(params)) is not None else None,
+                    pool_size=len(knn.pool.entries) if knn is not None else 0,
                 )
             )
     return docs

@@ -1,9 +1,11 @@
 """The castlm names an emitted package re-exports, so callers never import ``<pkg>._runtime``.
 
 Names castlm loads eagerly are imported eagerly; the others (batching, streaming, usage
-tracking, History, the HTTP LM clients) stay lazy, as in castlm itself: the generated
+tracking, History, Image, the HTTP LM clients) stay lazy, as in castlm itself: the generated
 ``__init__`` imports them for type checkers only and resolves them on first use through a
-module ``__getattr__``. A name the program itself exports wins over castlm's.
+module ``__getattr__``. A name the program itself exports wins over castlm's, and a name
+whose module the package does not vendor (``LiteLLMLM`` in a package compiled for
+``openai/...``) is left out.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from dataclasses import dataclass
 # name -> what the README says about it
 EAGER: dict[str, str] = {
     "LM": "the LM interface; subclass it, or pass an LM name to `load`",
-    "Image": "an image input: `Image.from_path`, `from_bytes`, `from_url`, `from_base64`",
     "CastlmError": "the base class of every error below",
     "ConfigurationError": "a wrong setting (no LM, an unknown predictor name, ...)",
     "InputError": "invalid inputs to a call",
@@ -34,6 +35,7 @@ LAZY: dict[str, str] = {
     "LiteLLMLM": "an LM through litellm (the `litellm` extra)",
     "FallbackLM": "tries several LMs in order",
     "History": "a conversation history input",
+    "Image": "an image input: `Image.from_path`, `from_bytes`, `from_url`, `from_base64`",
     "Ok": "a `batch` input that succeeded (`value`, `usage`)",
     "Err": "a `batch` input that failed (`error`, `usage`)",
     "Outcome": "`Ok | Err`",
@@ -68,9 +70,10 @@ class PublicNames:
         return [(name, {**EAGER, **LAZY}[name]) for name in self.all]
 
 
-def public_names(taken: Collection[str]) -> PublicNames:
-    """castlm's public names minus those the package binds to something of its own."""
+def public_names(taken: Collection[str], available: Collection[str]) -> PublicNames:
+    """castlm's public names minus those the package binds to something of its own and those
+    its vendored runtime lacks (``available`` are the names it has)."""
     return PublicNames(
-        tuple(n for n in EAGER if n not in taken),
-        tuple(n for n in LAZY if n not in taken),
+        tuple(n for n in EAGER if n not in taken and n in available),
+        tuple(n for n in LAZY if n not in taken and n in available),
     )

@@ -26,8 +26,10 @@ from castlm.compiler.emit.public_api import PublicNames, public_names
 from castlm.compiler.emit.request import EmitRequest
 from castlm.compiler.emit.rewrite import RUNTIME_PACKAGE, rewrite_source
 from castlm.compiler.emit.runtime_copy import runtime_files, vendored_modules
+from castlm.compiler.emit.runtime_features import lm_features
+from castlm.compiler.emit.runtime_graph import root_names
 from castlm.compiler.emit.templating import Escaped, code, ident
-from castlm.core._knn import KNNPool, dump_knn_pools
+from castlm.core._knn import KNNPool, dump_knn_pools, knn_demos
 from castlm.lm._lm_factory import STANDIN
 
 # What ``__init__.py`` imports for itself; package_init.py.j2 uses these names.
@@ -74,7 +76,6 @@ def render_package(request: EmitRequest) -> dict[str, bytes]:
     package = ident(request.package)
     local = local_module_names(request.program_path, request.local_modules)
     entry = entry_points(request.ir, request.module_class, local)
-    public = public_names({*entry.exported, *entry.program_names})
     env = templating.environment()
     files = _sources(request, local)
     pools = knn_pools(request)
@@ -82,6 +83,15 @@ def render_package(request: EmitRequest) -> dict[str, bytes]:
     if pools:
         knn = {name: pool for name, (_, _, pool) in pools.items()}
         files[f"{package}/{KNN_FILE}"] = dump_knn_pools(knn).encode("ascii")
+    standin = request.lm_name == STANDIN
+    include = {*request.runtime_include, *lm_features(request.lm_name)}
+    # The public names re-exported are those of the runtime that the program and __init__'s
+    # own imports (load() and the entry points) need.
+    own = "\n".join(_own_imports(request, entry)).encode("utf-8")
+    probe = {**files, f"{package}/__init__.py": own}
+    needed = vendored_modules(probe, package, standin=standin, include=include)
+    available = {name for name, module in root_names().items() if module in needed}
+    public = public_names({*entry.exported, *entry.program_names}, available)
     files[f"{package}/__init__.py"] = _render_init(env, request, entry, public).encode("utf-8")
     files[f"{package}/py.typed"] = b""
     readme_values = readme_context(request, entry)
@@ -92,7 +102,7 @@ def render_package(request: EmitRequest) -> dict[str, bytes]:
     files.update(_extra_files(request, files))
     for path in (f"{package}/_frozen.py", f"{package}/__init__.py"):
         templating.check_python(path, files[path].decode("utf-8"))
-    modules = vendored_modules(files, package, standin=request.lm_name == STANDIN)
+    modules = vendored_modules(files, package, standin=standin, include=include)
     runtime = runtime_files(modules)
     files.update({f"{package}/{RUNTIME_PACKAGE}/{p}": data for p, data in runtime.items()})
     files[f"{package}/manifest.json"] = manifest_bytes(request, files)
@@ -115,9 +125,9 @@ def knn_pools(request: EmitRequest) -> dict[str, tuple[int, str, KNNPool]]:
     pools: dict[str, tuple[int, str, KNNPool]] = {}
     for member, params in enumerate(request.param_sets):
         for name, predictor in params.items():
-            if predictor.knn is not None:
+            if (knn := knn_demos(predictor)) is not None:
                 key = f"{member}/{name}" if request.members else name
-                pools[key] = (member, name, predictor.knn.pool)
+                pools[key] = (member, name, knn.pool)
     return pools
 
 
@@ -172,17 +182,10 @@ def _render_init(
     env: jinja2.Environment, request: EmitRequest, entry: EntryPoints, public: PublicNames
 ) -> str:
     ensemble = bool(request.members)
-    own = [*_OWN_IMPORTS, *(_ENSEMBLE_IMPORTS if ensemble else _SINGLE_IMPORTS)]
+    own = _own_imports(request, entry)
     if public.eager:
         own.append(f"from ._runtime import {', '.join(public.eager)}")
-    if entry.is_async:
-        own.append("import asyncio as _asyncio")
-        own.append("from ._runtime.observe._instrument import module_call as _module_call")
     standin = request.lm_name == STANDIN
-    if request.reducer is not None:
-        module, function = request.reducer
-        _check_module(module)
-        own.append(f"from .{module} import {ident(function)} as _reduce")
     program = f"from .program import {', '.join(entry.program_names)}"
     exported = ["LM", "arun", "astream", "load", "run", "stream", *entry.exported, *public.all]
     returns = f") -> {entry.returns}:"
@@ -221,6 +224,19 @@ def _render_init(
         stream_body=code(stream_body),
         astream_body=code(astream_body),
     )
+
+
+def _own_imports(request: EmitRequest, entry: EntryPoints) -> list[str]:
+    """What ``__init__.py`` imports for itself (castlm's public names apart)."""
+    own = [*_OWN_IMPORTS, *(_ENSEMBLE_IMPORTS if request.members else _SINGLE_IMPORTS)]
+    if entry.is_async:
+        own.append("import asyncio as _asyncio")
+        own.append("from ._runtime.observe._instrument import module_call as _module_call")
+    if request.reducer is not None:
+        module, function = request.reducer
+        _check_module(module)
+        own.append(f"from .{module} import {ident(function)} as _reduce")
+    return own
 
 
 def _lazy_imports(names: tuple[str, ...]) -> str:

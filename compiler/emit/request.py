@@ -45,6 +45,9 @@ class EmitRequest:
     extra_files: Mapping[str, bytes] = field(default_factory=dict)
     #: The task LM's settings at compile time, frozen as the package's defaults.
     lm_settings: Mapping[str, Any] = field(default_factory=dict)
+    #: Runtime parts vendored whatever the program uses (castlm.toml's ``[runtime] include``;
+    #: compiler/emit/runtime_features.py).
+    runtime_include: Sequence[str] = ()
 
     @property
     def param_sets(self) -> list[Mapping[str, PredictorParams]]:

@@ -4,8 +4,10 @@ The runtime is the installed ``castlm`` package minus the build-time ``castlm.co
 subpackage. It uses relative imports only, so its files are copied byte for byte. A package
 gets only the modules it reaches: those its own files import (or name, through castlm's
 re-exports), the modules castlm's ``__init__`` imports at once, and everything those import
-in turn (runtime_graph.py). The offline stand-in (``testing``) comes only with a package
-compiled with it, where ``CASTLM_MODEL=standin`` chooses it on purpose.
+in turn (runtime_graph.py), and the parts that only some programs reach (runtime_features.py:
+a litellm model, a fallback chain, castlm._aforward for a module without ``aforward``). The
+offline stand-in (``testing``) comes only with a package compiled with it, where
+``CASTLM_MODEL=standin`` chooses it on purpose.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 
 from castlm.compiler.emit.rewrite import RUNTIME_PACKAGE
+from castlm.compiler.emit.runtime_features import AFORWARD, feature_modules, needs_aforward
 from castlm.compiler.emit.runtime_graph import (
     closure,
     import_edges,
@@ -43,15 +46,33 @@ class Footprint:
         return f"{self.bytes / 1000:.1f} kB in {self.files} files ({', '.join(self.layers)})"
 
 
-def vendored_modules(files: Mapping[str, bytes], package: str, *, standin: bool) -> set[str]:
-    """The runtime modules that ``files`` (the rest of the package) need."""
+def vendored_modules(
+    files: Mapping[str, bytes], package: str, *, standin: bool, include: Collection[str] = ()
+) -> set[str]:
+    """The runtime modules that ``files`` (the rest of the package) need, with the parts in
+    ``include`` (runtime_features.FEATURES names: the config's and the LM's)."""
     edges = import_edges()
     eager = {e.target for e in edges if e.source == "" and e.kind == "module"}
-    starts = {"", *eager, *runtime_uses(files, package)}
+    starts = {"", *eager, *runtime_uses(files, package), *feature_modules(include)}
     if standin:
         starts.add(STANDIN_LAYER)
     # The root's other imports (for type checkers, and _LAZY) are dropped with what they name.
-    return closure(starts, [e for e in edges if e.source != ""])
+    below = [e for e in edges if e.source != ""]
+    modules = closure(starts, below)
+    if AFORWARD not in modules and needs_aforward(_python_sources(files, package, modules)):
+        modules = closure({*modules, AFORWARD}, below)
+    return modules
+
+
+def _python_sources(
+    files: Mapping[str, bytes], package: str, modules: Collection[str]
+) -> dict[str, bytes]:
+    """The package's own Python files and the vendored runtime modules but Module's own (its
+    base ``forward`` only raises), by path."""
+    own = {p: d for p, d in files.items() if not p.startswith(f"{package}/{RUNTIME_PACKAGE}/")}
+    paths = module_files()
+    runtime = {str(paths[m]): paths[m].read_bytes() for m in modules if m != "core._module"}
+    return {**own, **runtime}
 
 
 def runtime_files(modules: Collection[str]) -> dict[str, bytes]:

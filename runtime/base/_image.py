@@ -18,13 +18,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import types
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any
 
 from ._errors import InputError
-from ._narrow import is_list_or_tuple, is_mapping
+from ._image_fields import DATA_PREFIX as _DATA_PREFIX
+from ._image_fields import short_url as _short
+from ._image_fields import size_text as _size
+from ._narrow import is_list_or_tuple
 
 if TYPE_CHECKING:
     from pydantic import GetCoreSchemaHandler
@@ -39,7 +40,6 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"GIF87a", "image/gif"),
     (b"GIF89a", "image/gif"),
 )
-_DATA_PREFIX = "data:"
 _REMOTE = ("https://", "http://")
 
 
@@ -195,62 +195,6 @@ def _check_size(size: int, limit: int, what: str) -> None:
             f"{what} is {_size(size)}, over the {_size(limit)} limit: resize or compress it, "
             f"or pass a larger max_bytes="
         )
-
-
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KiB"
-    return f"{n / (1024 * 1024):.1f} MiB"
-
-
-def _short(url: str) -> str:
-    """A URL fit for messages: no query string (signed URLs carry credentials there)."""
-    if url.startswith(_DATA_PREFIX):
-        return f"{url[:30]}..."
-    base = url.split("?", 1)[0].split("#", 1)[0]
-    base = base if len(base) <= 80 else f"{base[:77]}..."
-    return f"{base}?..." if "?" in url else base
-
-
-def redacted_part(part: Mapping[str, Any]) -> dict[str, Any]:
-    """A content part fit for traces and logs: an inline image as its media type, size and
-    hash instead of its base64."""
-    image_url = part.get("image_url")
-    url = image_url.get("url") if is_mapping(image_url) else None
-    if part.get("type") != "image_url" or not isinstance(url, str):
-        return dict(part)
-    return {"type": "image_url", "image_url": {"url": redacted_url(url)}}
-
-
-def redacted_url(url: str) -> str:
-    """An image URL as reports and traces show it: a ``data:`` URL as its media type, size
-    and hash (``<image/png, 2.1 KiB, sha256=3f2a...>``), a remote one without its query."""
-    if not url.startswith(_DATA_PREFIX):
-        return _short(url)
-    media_type = url[len(_DATA_PREFIX) :].split(";", 1)[0]
-    try:  # the hash of the bytes, as in repr(Image), so the two can be matched up
-        data = base64.b64decode(url.partition(",")[2], validate=True)
-    except (binascii.Error, ValueError):
-        return f"<{media_type}, not valid base64>"
-    return f"<{media_type}, {_size(len(data))}, sha256={hashlib.sha256(data).hexdigest()[:12]}>"
-
-
-# -- fields --------------------------------------------------------------------------------
-def is_image_class(annotation: Any) -> bool:
-    return isinstance(annotation, type) and getattr(annotation, "__castlm_image__", False)
-
-
-def image_field(annotation: Any) -> bool:
-    """True for the image field types: ``Image``, ``Image | None`` and ``list[Image]``."""
-    if is_image_class(annotation):
-        return True
-    origin, args = get_origin(annotation), get_args(annotation)
-    if origin in (Union, types.UnionType):
-        rest = [a for a in args if a is not type(None)]
-        return len(rest) == 1 and len(args) == 2 and is_image_class(rest[0])
-    return origin is list and len(args) == 1 and is_image_class(args[0])
 
 
 def images_in(value: Any) -> list[Image]:

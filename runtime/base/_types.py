@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from ._image import image_field, is_image_class
+from ._image_fields import image_field, is_image_class
 
 if TYPE_CHECKING:
     from typing_extensions import TypeIs

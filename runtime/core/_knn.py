@@ -36,7 +36,7 @@ from ._signature import SignatureSpec
 if TYPE_CHECKING:
     from ..lm._lm import Message
     from ._module import Module
-    from ._predict import Predict
+    from ._predict import Predict, PredictorParams
 
 POOL_FORMAT = "castlm-knn/1"
 
@@ -75,7 +75,18 @@ class KNNDemos:
     def prefix_for(self, predictor: Predict[Any], values: Mapping[str, Any]) -> tuple[Message, ...]:
         """``predictor``'s prefix plus these demos for ``values``; a method, so that Predict
         reaches this module through its parameters and never imports it."""
-        return prefix_for(predictor, values)
+        return prefix_for(self, predictor, values)
+
+
+def knn_demos(params: PredictorParams) -> KNNDemos | None:
+    """``params.knn`` as the KNNDemos it is (the one demo picker castlm can freeze)."""
+    knn = params.knn
+    if knn is not None and not isinstance(knn, KNNDemos):
+        raise ConfigurationError(
+            f"PredictorParams.knn must be a castlm.KNNDemos to be frozen into a package, got "
+            f"a {type(knn).__name__}"
+        )
+    return knn
 
 
 def knn_key(spec: SignatureSpec, values: Mapping[str, Any]) -> str:
@@ -94,15 +105,15 @@ def set_embedder(program: Module | Predict[Any], embedder: Embedder | None) -> N
 
     predictors = [program] if isinstance(program, Predict) else program.predictors()
     for predictor in predictors:
-        if predictor.knn is not None:
+        if isinstance(predictor.knn, KNNDemos):
             predictor.knn = replace(predictor.knn, embedder=embedder)
 
 
 # -- choosing demos ----------------------------------------------------------------------
-def prefix_for(predictor: Predict[Any], values: Mapping[str, Any]) -> tuple[Message, ...]:
-    """The predictor's prefix plus the demos of the entries nearest to ``values``."""
-    knn = predictor.knn
-    assert knn is not None
+def prefix_for(
+    knn: KNNDemos, predictor: Predict[Any], values: Mapping[str, Any]
+) -> tuple[Message, ...]:
+    """The predictor's prefix plus the demos of ``knn``'s entries nearest to ``values``."""
     base = predictor.prefix()
     picker = predictor._knn_picker
     if not isinstance(picker, _Picker) or picker.knn is not knn or picker.base is not base:

@@ -29,6 +29,18 @@ class _Forward(Protocol[P, R_co]):
     def forward(self) -> Callable[P, R_co]: ...
 
 
+def _twin(module: Module) -> Callable[..., Any] | None:
+    """castlm._aforward's async twin of ``module.forward``, or None (forward then runs in a
+    thread). An emitted package vendors castlm._aforward only when one of its modules has
+    no ``aforward`` of its own (the compiler writes one into every module it can)."""
+    try:
+        from ._aforward import twin  # type: ignore[import-not-found, unused-ignore]
+    except ModuleNotFoundError:
+        return None
+    # cast: the vendored runtime's type checkers may find no castlm._aforward to read.
+    return cast("Callable[..., Any] | None", twin(module))
+
+
 class Module:
     """Base class of programs.
 
@@ -54,9 +66,7 @@ class Module:
         with _instrument.module_call(cast(Module, self)):
             aforward = getattr(self, "aforward", None)
             if aforward is None:
-                from ._aforward import twin  # lazily: it parses source, once per class
-
-                aforward = twin(cast(Module, self))
+                aforward = _twin(cast(Module, self))
             if aforward is not None:
                 result: R_co = await aforward(*args, **kwargs)
                 return result

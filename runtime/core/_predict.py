@@ -10,6 +10,7 @@ from typing import (
     Any,
     Generic,
     Literal,
+    Protocol,
     Self,
     TypeVar,
     Union,
@@ -22,6 +23,7 @@ from pydantic import ValidationError
 from typing_extensions import ParamSpec
 
 from ..base._errors import ConfigurationError, InputError, ParseError
+from ..base._features import not_vendored
 from ..base._unicode import surrogate_in
 from ..lm._lm import LM, LMRequest, LMResponse, Message
 from ..observe import _instrument
@@ -34,7 +36,6 @@ from ._signature import Signature, SignatureSpec, run_validators, spec_of, with_
 if TYPE_CHECKING:
     from ..observe import _guards
     from ._batch import BatchResult
-    from ._knn import KNNDemos
     from ._stream import StreamEvent
 
 S = TypeVar("S", bound=Signature)
@@ -53,6 +54,15 @@ REASONING_DESC = "Think step by step about the inputs before giving the other ou
 PARSE_RETRIES = 1
 
 
+class DemoPicker(Protocol):
+    """Demos chosen per call (``castlm.KNNDemos``). Predict reaches KNN only through its
+    parameters and never imports it, so a package without KNN demos does not vendor it."""
+
+    def prefix_for(
+        self, predictor: Predict[Any], values: Mapping[str, Any]
+    ) -> tuple[Message, ...]: ...
+
+
 @dataclass(frozen=True)
 class PredictorParams:
     """What optimizers learn for one predictor: its instruction and its demonstrations.
@@ -65,7 +75,7 @@ class PredictorParams:
     instructions: str
     demos: tuple[Mapping[str, Any], ...] = ()
     model: str | None = None
-    knn: KNNDemos | None = None
+    knn: DemoPicker | None = None
 
 
 class Predict(Generic[S, P]):
@@ -109,7 +119,7 @@ class Predict(Generic[S, P]):
         # The response format depends only on the adapter and the signature: computed on the
         # first call (pydantic's JSON schema costs far more than the rest of a call).
         self.model: str | None = None
-        self.knn: KNNDemos | None = None
+        self.knn: DemoPicker | None = None
         self._knn_picker: object = None
         self._history_fields = tuple(f.name for f in self.spec.inputs if _is_history(f.annotation))
 
@@ -178,10 +188,15 @@ class Predict(Generic[S, P]):
         if not self._history_fields:
             user = self.adapter.user_message(self.spec, values, self._suffix)
             return (*self._demo_prefix(values), user)
-        from . import _history
+        try:
+            from ._history import render  # type: ignore[import-not-found, unused-ignore]
+        except ModuleNotFoundError as exc:  # a package whose program has no History field
+            raise not_vendored("history", "a History input", exc) from exc
 
-        turns, current_inputs = _history.render(
-            self.spec, self.adapter, values, self._history_fields
+        # cast: the vendored runtime's type checkers may find no _history to read.
+        turns, current_inputs = cast(
+            "tuple[Sequence[Message], dict[str, Any]]",
+            render(self.spec, self.adapter, values, self._history_fields),
         )
         user = self.adapter.user_message(self.spec, current_inputs, self._suffix)
         return (*self._demo_prefix(values), *turns, user)

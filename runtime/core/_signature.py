@@ -22,7 +22,7 @@ from pydantic_core import PydanticUndefined
 
 from ..base import _types
 from ..base._errors import ParseError, SignatureError
-from ..base._image import image_field
+from ..base._image_fields import image_field
 from ..base._narrow import is_object
 
 Role = Literal["input", "output"]

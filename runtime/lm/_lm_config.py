@@ -9,14 +9,13 @@ predictor (its dotted path upper-cased, dots written as double underscores: ``ho
 
 from __future__ import annotations
 
-import difflib
 import os
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from ..base._errors import ConfigurationError
-from ._fallback import FallbackLM
+from ..base._features import not_vendored
 from ._lm import LM, ResponseCache
 from ._lm_factory import make_lm
 
@@ -105,12 +104,20 @@ class _Resolver:
         if not names:
             raise ConfigurationError(f"the LM name {choice!r} is empty")
         lms = [self._one(n) for n in names]
-        return lms[0] if len(lms) == 1 else FallbackLM(lms)
+        return lms[0] if len(lms) == 1 else _fallback(lms, choice)
 
     def _one(self, name: str) -> LM:
         if name not in self._made:
             self._made[name] = self._make(name)
         return self._made[name]
+
+
+def _fallback(lms: list[LM], choice: str) -> LM:
+    try:
+        from ._fallback import FallbackLM  # type: ignore[import-not-found, unused-ignore]
+    except ModuleNotFoundError as exc:  # a package compiled with one model per predictor
+        raise not_vendored("fallback", f"the fallback chain {choice!r}", exc) from exc
+    return cast(LM, FallbackLM(lms))  # its type checkers may find no _fallback to read
 
 
 def _maker(
@@ -126,6 +133,8 @@ def _warn_unknown_vars(environ: Mapping[str, str], prefix: str, named: Mapping[s
     known = {env_var(path, prefix) for path in named}
     for var in environ:
         if var.startswith(prefix + "__") and var not in known:
+            import difflib  # only on this warning's path: keeps importing a package lean
+
             close = difflib.get_close_matches(var, sorted(known), n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             warnings.warn(
@@ -136,6 +145,8 @@ def _warn_unknown_vars(environ: Mapping[str, str], prefix: str, named: Mapping[s
 
 
 def _unknown(path: str, named: Mapping[str, Any]) -> str:
+    import difflib  # only on this error's path
+
     close = difflib.get_close_matches(path, list(named), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"configure_lms: the program has no predictor {path!r}{hint}; it has {sorted(named)}"

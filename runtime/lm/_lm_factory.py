@@ -13,9 +13,10 @@ Backends are imported on demand so that a vendored runtime only loads what it us
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from ..base._errors import ConfigurationError
+from ..base._features import not_vendored
 from ._lm import LM, ResponseCache
 
 STANDIN = "standin"
@@ -46,10 +47,14 @@ def make_lm(
     if name == STANDIN:
         return _standin(cache, kwargs)
     if name.startswith(LITELLM_PREFIX):
-        from ._litellm import LiteLLMLM
+        try:
+            from ._litellm import LiteLLMLM  # type: ignore[import-not-found, unused-ignore]
+        except ModuleNotFoundError as exc:  # a package compiled for another backend
+            raise not_vendored("litellm", f"the LM {name!r}", exc) from exc
 
         model = _model_after(name, LITELLM_PREFIX)
-        return LiteLLMLM(model, base_url=base_url, api_key=api_key, cache=cache, **kwargs)
+        # cast: the vendored runtime's type checkers may find no _litellm to read.
+        return cast(LM, LiteLLMLM(model, base_url=base_url, api_key=api_key, cache=cache, **kwargs))
 
     from ._openai import OpenAIChatLM
 

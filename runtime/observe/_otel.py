@@ -278,7 +278,7 @@ def _messages_json(messages: tuple[Message, ...]) -> str:
 def _parts(content: object) -> list[dict[str, Any]]:
     if isinstance(content, str) or not is_list_or_tuple(content):
         return [{"type": "text", "content": content}]
-    from ..base._image import redacted_part  # images never reach a span as base64
+    from ..base._image_fields import redacted_part  # images never reach a span as base64
 
     parts = [p for p in content if is_mapping(p)]
     return [

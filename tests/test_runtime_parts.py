@@ -1,0 +1,220 @@
+"""The runtime parts a package vendors only when its program, its LM or its config asks for
+them (compiler/emit/runtime_features.py), and what a package without one says when asked."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from castlm.base._features import PARTS, not_vendored
+from castlm.compiler.config import ProgramConfig, build_config, load_config_file
+from castlm.compiler.emit import EmitRequest, render_package
+from castlm.compiler.emit.runtime_features import AFORWARD, FEATURES, feature_modules, lm_features
+from castlm.compiler.emit.runtime_graph import import_edges, layer_of
+from castlm.compiler.errors import CompileError
+from test_emit_support import PARAMS, emit, imported, request_for, user_program, write_sources
+
+HISTORY = '''\
+"""Answers in a conversation."""
+
+from castlm import History, InputField, Module, OutputField, Predict, Signature
+
+
+class Chat(Signature):
+    """Answer the question."""
+
+    history: History = InputField()
+    question: str = InputField()
+    answer: str = OutputField()
+
+
+class Bot(Module):
+    def __init__(self) -> None:
+        self.chat = Predict(Chat)
+
+    def forward(self, history: History, question: str) -> Chat:
+        return self.chat(history=history, question=question)
+'''
+
+IMAGE = '''\
+"""Describes a picture."""
+
+from castlm import Image, InputField, Module, OutputField, Predict, Signature
+
+
+class Describe(Signature):
+    """Describe the picture."""
+
+    picture: Image = InputField()
+    caption: str = OutputField()
+
+
+class Bot(Module):
+    def __init__(self) -> None:
+        self.describe = Predict(Describe)
+
+    def forward(self, picture: Image) -> Describe:
+        return self.describe(picture=picture)
+'''
+
+# The compiler writes an ``aforward`` into the program's modules, not into the local modules
+# it vendors as they are: Module.acall makes their twins with castlm._aforward.
+HELPER = '''\
+"""A module of the project's own."""
+
+from castlm import InputField, Module, OutputField, Predict, Signature
+
+
+class Ask(Signature):
+    """Answer the question."""
+
+    question: str = InputField()
+    answer: str = OutputField()
+
+
+class Inner(Module):
+    def __init__(self) -> None:
+        self.ask = Predict(Ask)
+
+    def forward(self, question: str) -> Ask:
+        return self.ask(question=question)
+'''
+
+OUTER = '''\
+"""Answers through a module of its own project."""
+
+from castlm import Module
+
+from helpers import Ask, Inner
+
+
+class Bot(Module):
+    def __init__(self) -> None:
+        self.inner = Inner()
+
+    def forward(self, question: str) -> Ask:
+        return self.inner(question=question)
+'''
+
+OPTIONAL = {
+    "lm/_litellm.py",
+    "lm/_fallback.py",
+    "core/_history.py",
+    "base/_image.py",
+    "core/_knn.py",
+    "core/_aforward.py",
+}
+
+
+def _runtime(files: dict[str, bytes], package: str) -> set[str]:
+    prefix = f"{package}/_runtime/"
+    return {p.removeprefix(prefix) for p in files if p.startswith(prefix)}
+
+
+def _request(tmp_path: Path, source: str, package: str, lm_name: str) -> EmitRequest:
+    program = tmp_path / f"{package}_src.py"
+    program.write_text(source)
+    with user_program(program) as module:
+        params = module.Bot().get_params()
+    return request_for(program, package, params=params, module_class="Bot", lm_name=lm_name)
+
+
+def test_a_predictor_program_vendors_none_of_the_optional_parts(tmp_path: Path) -> None:
+    program = write_sources(tmp_path)
+    runtime = _runtime(render_package(request_for(program, "pkg", lm_name="openai/m")), "pkg")
+    assert not runtime & OPTIONAL
+    assert not any(p.startswith("embed/") for p in runtime)  # only KNN demos embed
+
+
+@pytest.mark.parametrize(
+    ("source", "part", "name"),
+    [(HISTORY, "core/_history.py", "History"), (IMAGE, "base/_image.py", "Image")],
+)
+def test_a_field_type_brings_its_part(tmp_path: Path, source: str, part: str, name: str) -> None:
+    files = render_package(_request(tmp_path, source, "bot", "openai/m"))
+    runtime = _runtime(files, "bot")
+    assert runtime & OPTIONAL == {part}
+    assert f'"{name}"' in files["bot/__init__.py"].decode()
+
+
+def test_a_module_without_an_async_twin_brings_aforward(tmp_path: Path) -> None:
+    (tmp_path / "helpers.py").write_text(HELPER)
+    runtime = _runtime(render_package(_request(tmp_path, OUTER, "bot", "openai/m")), "bot")
+    assert runtime & OPTIONAL == {"core/_aforward.py"}
+
+
+def test_the_lm_name_and_the_config_bring_backends(tmp_path: Path) -> None:
+    program = write_sources(tmp_path)
+    litellm = render_package(request_for(program, "pkg", lm_name="litellm/openai/m"))
+    assert _runtime(litellm, "pkg") & OPTIONAL == {"lm/_litellm.py"}
+    assert '"LiteLLMLM"' in litellm["pkg/__init__.py"].decode()
+    request = request_for(program, "pkg", lm_name="openai/m")
+    both = dataclasses.replace(request, runtime_include=("fallback", "litellm"))
+    assert _runtime(render_package(both), "pkg") & OPTIONAL == {
+        "lm/_litellm.py",
+        "lm/_fallback.py",
+    }
+    assert (lm_features("litellm/x/b"), lm_features("openai/m")) == ({"litellm"}, set())
+
+
+def test_a_lean_package_names_the_setting_that_vendors_a_backend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    program = write_sources(tmp_path / "src")
+    out = emit(request_for(program, "lean_pkg", lm_name="openai/m"), tmp_path / "out")
+    monkeypatch.setenv("CASTLM_API_KEY", "k")
+    with imported(out, "lean_pkg") as package:
+        with pytest.raises(package.ConfigurationError, match=r'include = \["litellm"\]'):
+            package.load(lm="litellm/openai/m")
+        path = next(iter(PARAMS))
+        monkeypatch.setenv(f"CASTLM_MODEL__{path.upper()}", "openai/a,openai/b")
+        with pytest.raises(
+            package.ConfigurationError, match=r'include = \["fallback"\].*\[runtime\]'
+        ):
+            package.load(lm="openai/m")
+
+
+def test_the_runtime_and_the_compiler_name_the_same_parts() -> None:
+    assert set(PARTS) == set(FEATURES)
+
+
+def test_every_optional_import_is_a_part_the_compiler_decides() -> None:
+    """The closure does not follow an import made inside ``try``: a new one needs a rule in
+    runtime_features.py, or no package would ever vendor its target."""
+    optional = {e.target for e in import_edges() if e.kind == "optional"}
+    decided = feature_modules(FEATURES) | {AFORWARD}
+    assert {m for m in optional if layer_of(m) != "testing"} == decided
+
+
+def test_an_unrelated_missing_module_is_not_called_a_missing_part() -> None:
+    error = ModuleNotFoundError("No module named 'litellm'", name="litellm")
+    assert not_vendored("litellm", "the LM", error) is error
+
+
+def _config(runtime: object) -> ProgramConfig:
+    raw = {"program": "p.py:Bot", "metric": "exact_match", "train": "t.jsonl", "lm": "openai/m"}
+    return build_config({**raw, "runtime": runtime}, base=Path("/proj"), origin="castlm.toml")
+
+
+def test_runtime_include_is_read_and_checked() -> None:
+    config = _config({"include": ["litellm", "fallback", "litellm"]})
+    assert config.runtime_include == ("litellm", "fallback")
+    with pytest.raises(CompileError, match=r"'litelm'.*did you mean 'litellm'\?") as info:
+        _config({"include": ["litelm"]})
+    assert "castlm.toml" in str(info.value)
+    with pytest.raises(CompileError, match=r"runtime\.includes; did you mean 'include'\?"):
+        _config({"includes": ["litellm"]})
+    with pytest.raises(CompileError, match=r"must be a list of names"):
+        _config({"include": "litellm"})
+
+
+def test_a_misspelled_part_is_reported_at_its_line(tmp_path: Path) -> None:
+    config = tmp_path / "castlm.toml"
+    config.write_text(
+        'program = "p.py:Bot"\nmetric = "exact_match"\ntrain = "t.jsonl"\nlm = "openai/m"\n'
+        '\n[runtime]\ninclude = ["fallbak"]\n'
+    )
+    with pytest.raises(CompileError, match="did you mean 'fallback'") as info:
+        load_config_file(config)
+    assert info.value.location == f"{config}:7"
