@@ -11,6 +11,7 @@ import base64
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import castlm as cl
 import httpx
@@ -174,6 +175,21 @@ def test_environment_proxies_are_used(
         text = lm.complete(_ask(lm)).text if path == "sync" else _acomplete(lm)
     assert text == REPLY
     assert proxy.seen == [f"{server.base_url}/chat/completions"]
+
+
+@pytest.mark.parametrize("path", ["sync", "async"])
+def test_an_https_endpoint_is_reached_through_a_connect_tunnel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    # Hosted LM APIs are HTTPS: behind a corporate proxy the client must tunnel with CONNECT
+    # and still verify the endpoint's own certificate (SSL_CERT_FILE) through the tunnel.
+    with TLSServer(tmp_path) as tls, ForwardingProxy() as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        monkeypatch.setenv("SSL_CERT_FILE", str(tls.cert))
+        lm = openai_lm("m", base_url=tls.base_url, max_retries=0)
+        text = lm.complete(_ask(lm)).text if path == "sync" else _acomplete(lm)
+    assert text == REPLY
+    assert proxy.seen == [f"CONNECT {urlsplit(tls.base_url).netloc}"]
 
 
 @pytest.mark.parametrize("path", ["sync", "async"])

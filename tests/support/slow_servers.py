@@ -73,7 +73,8 @@ class DrippingServer:
 
 
 class ForwardingProxy:
-    """A plain HTTP proxy: forwards absolute-URL requests and records each URL it saw."""
+    """An HTTP proxy: forwards absolute-URL requests, tunnels ``CONNECT host:port`` (how a
+    client reaches an HTTPS endpoint through a proxy), and records each URL or tunnel."""
 
     def __init__(self) -> None:
         self.seen: list[str] = []
@@ -116,6 +117,35 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
         upstream.close()
+
+    def do_CONNECT(self) -> None:
+        proxy: ForwardingProxy = self.server.proxy  # type: ignore[attr-defined]
+        proxy.seen.append(f"CONNECT {self.path}")
+        host, _, port = self.path.rpartition(":")
+        upstream = socket.create_connection((host, int(port)), timeout=30)
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        self.wfile.flush()
+        _pipe_both_ways(self.connection, upstream)
+        self.close_connection = True
+
+
+def _pipe_both_ways(client: socket.socket, upstream: socket.socket) -> None:
+    """Copy bytes between the two sockets until either side closes (the TLS inside is
+    end to end: the proxy sees only the tunnel)."""
+
+    def copy(source: socket.socket, target: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := source.recv(65536):
+                target.sendall(chunk)
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_WR)
+
+    back = threading.Thread(target=copy, args=(upstream, client), daemon=True)
+    back.start()
+    copy(client, upstream)
+    back.join(timeout=30)
+    upstream.close()
 
 
 class TLSServer:
