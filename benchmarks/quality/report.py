@@ -31,10 +31,11 @@ grammar without the schema: DSPy sends no schema to a model litellm does not kno
 ChatAdapter's field markers are never written by a model this small), and `max_tokens` also
 in `extra_body` (litellm sends it as `max_completion_tokens`, which llama.cpp ignores).
 *Dev* is the score on the dev rows; *parse* is the share of dev rows whose reply could not be
-parsed (scored 0). The latest run shared its 2 cores with other work (load average 5-9), so
+parsed (scored 0). The latest run shared its 2 cores with other work (load average 3-5), so
 its seconds are noisy; scores and LM calls do not depend on load. Each cell is the latest
-run of its system: castlm's were all re-run after its JSON adapter changed its input
-layout; a DSPy cell is re-run only when its own code or settings change.
+run of its system: castlm's were all re-run after it changed how a reply cut at its token
+limit is retried (docs/models.md); a DSPy cell is re-run only when its own code or settings
+change.
 """
 
 
