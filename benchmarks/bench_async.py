@@ -336,8 +336,9 @@ def _details(
         f"examples/triage against benchmarks/latency_server.py, {rounds} run(s) per client and "
         f"setting, in turn; median calls/s. {cores} cores"
         + (f", load average {load:.1f} at the end" if load is not None else "")
-        + ". The machine was shared with other work while this ran, so compare ratios measured "
-        "in the same run, not absolute rates.",
+        + ". Other work on the machine shows in the load average and moves absolute rates "
+        "(and, under heavy load, ratios by up to 20 points): compare ratios measured in the "
+        "same run.",
     ]
     for latency, concurrency in CONFIGS:
         ideal = concurrency / latency
