@@ -36,6 +36,8 @@ _DROPPED = frozenset({"content-encoding", "content-length", "transfer-encoding"}
 # A POST's whole attempt is bounded by asyncio.timeout: aiohttp's own per-connect and per-read
 # timers would only repeat that bound, at the cost of a timer rescheduled on every read.
 _WHOLE_ATTEMPT = aiohttp.ClientTimeout(total=None, sock_connect=None, sock_read=None)
+# What becomes one of httpx's transport errors (see _translated).
+_MAPPED = (aiohttp.ClientError, TimeoutError, OSError, ValueError)
 
 
 class Reply(Protocol):
@@ -112,7 +114,16 @@ class AiohttpClient:
         max_connections: int,
         authorization: str | None = None,
     ) -> None:
-        self._headers = {"User-Agent": f"castlm/{__version__}", "Accept": "*/*", **headers}
+        # Every request has a JSON body: its Content-Type goes with the session's headers (in
+        # place of any the caller set, as before), so that a request's own headers need no
+        # merged copy (see _request_headers).
+        own = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+        self._headers = {
+            "User-Agent": f"castlm/{__version__}",
+            "Accept": "*/*",
+            **own,
+            "Content-Type": "application/json",
+        }
         self._authorization = authorization
         self._timeout = timeout
         self._ssl = ssl_context
@@ -140,7 +151,9 @@ class AiohttpClient:
     ) -> Answer:
         """POST ``json``; the whole attempt, connect to last byte, within ``timeout``."""
         session, sent, proxy = self._open(), self._request_headers(headers), self._proxy_for(url)
-        with _mapped():
+        # Failures are mapped here, not by _mapped(): one generator and its context manager
+        # less on every call.
+        try:
             async with asyncio.timeout(self._timeout):
                 request = session.post(
                     url,
@@ -151,6 +164,10 @@ class AiohttpClient:
                 )
                 async with request as answer:
                     content = await answer.read()
+        except httpx.TransportError:
+            raise
+        except _MAPPED as exc:
+            raise _translated(exc) from exc
         return Answer(answer.status, answer.headers, content, answer.charset)
 
     @contextlib.asynccontextmanager
@@ -180,11 +197,10 @@ class AiohttpClient:
         self._proxies[url] = proxy or None
         return self._proxies[url]
 
-    def _request_headers(self, headers: Mapping[str, str] | None) -> dict[str, str]:
-        merged = {"Content-Type": "application/json", **(headers or {})}
-        if self._authorization is not None:
-            merged["Authorization"] = self._authorization
-        return merged
+    def _request_headers(self, headers: Mapping[str, str] | None) -> Mapping[str, str] | None:
+        if self._authorization is None:
+            return headers
+        return {**(headers or {}), "Authorization": self._authorization}
 
     def _response(
         self,
@@ -251,7 +267,7 @@ def _mapped() -> Generator[None, None, None]:
         yield
     except httpx.TransportError:
         raise
-    except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+    except _MAPPED as exc:
         raise _translated(exc) from exc
 
 

@@ -179,6 +179,8 @@ class LiteLLMLM(KeyedLM):
 
     def _kwargs(self, request: LMRequest) -> dict[str, Any]:
         kwargs = request.payload()
+        # payload() shares the request's message dicts; litellm may edit what it is given.
+        kwargs["messages"] = [dict(m) for m in kwargs["messages"]]
         kwargs.update(
             timeout=self.timeout,
             # castlm retries (see the module docstring); the OpenAI SDK inside must not either.

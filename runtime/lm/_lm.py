@@ -101,10 +101,12 @@ class LMRequest:
     extra_body: Mapping[str, Any] | None = None
 
     def payload(self) -> dict[str, Any]:
-        """The OpenAI-compatible request body (without ``stream``)."""
+        """The OpenAI-compatible request body (without ``stream``). Messages that are dicts
+        are shared with the request, not copied (a predictor's demo messages are the same
+        objects on every call): treat the body as read-only."""
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": [dict(m) for m in self.messages],
+            "messages": [m if type(m) is dict else dict(m) for m in self.messages],
         }
         if self.temperature is not None:
             body["temperature"] = self.temperature

@@ -46,6 +46,7 @@ from ..base._keys import (
     check_headers,
     check_key,
     env_key,
+    env_key_value,
     safe_cause,
 )
 from ..base._narrow import is_array, is_json_object, is_object
@@ -562,8 +563,16 @@ class OpenAIChatLM(KeyedLM):
         return any(name.lower() == "authorization" for name in self._headers)
 
     def _auth(self) -> dict[str, str]:
+        # Every request comes here: _key() would also build the texts its messages need.
         userinfo = None if self._url_auth is None else self._url_auth.reveal()
-        return auth_headers(self._key()[0], userinfo, custom=self._custom_auth())
+        custom = self._custom_auth()
+        if custom:
+            key = None
+        elif self._api_key is not None:
+            key = self._api_key.reveal()
+        else:
+            key = env_key_value(API_KEY_ENV_VARS)  # read now, never stored, as in _key
+        return auth_headers(key, userinfo, custom=custom)
 
     def _url_auth_note(self) -> str:
         if self._url_auth is None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Generator
-from contextlib import contextmanager, nullcontext
-from contextvars import ContextVar
+from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -143,18 +143,63 @@ def observe(lm: LM, request: LMRequest, *, streaming: bool = False) -> LMCall | 
     return LMCall(lm, request, span, reports, hooks)
 
 
-@contextmanager
-def predictor_call(predictor: Any) -> Generator[None, None, None]:
-    """Around one predictor call: names it for LM records and opens its span."""
-    token = _caller.set(predictor)
-    try:
-        if _otel().tracer() is None:  # checked first: the span's name and attributes cost too
-            yield
+class _Scope:
+    """Around one module or predictor call: what a ``@contextmanager`` generator did, in one
+    small object. Every call of every predictor and module enters one, so the generator, its
+    frame and its wrapper (four objects for the garbage collector) were worth saving."""
+
+    __slots__ = ("_caller", "_stack", "_target", "_token")
+
+    def __init__(self, target: Any, caller: bool) -> None:
+        self._target = target
+        self._caller = caller  # a predictor: name it as the caller of its LM requests
+        self._stack: ExitStack | None = None
+        self._token: Token[Any] | None = None
+
+    def __enter__(self) -> None:
+        target = self._target
+        if self._caller:
+            self._token = _caller.set(target)
+            name, attrs = "castlm.predict", _attrs
         else:
-            with _otel().start_span(f"castlm.predict {predictor.spec.name}", _attrs(predictor)):
-                yield
-    finally:
-        _caller.reset(token)
+            name, attrs = "castlm.module", _module_attrs
+        guards: tuple[_guards.Guard, ...] = (
+            () if self._caller else getattr(target, "_castlm_guards", ())
+        )
+        # No guards and no tracer (the usual case): nothing to enter. The tracer is checked
+        # first: the span's name and attributes cost too.
+        if not guards and _otel().tracer() is None:
+            return
+        try:
+            with ExitStack() as stack:
+                if guards:
+                    stack.enter_context(_guarding(guards))
+                if _otel().tracer() is not None:
+                    label = target.spec.name if self._caller else type(target).__name__
+                    stack.enter_context(_otel().start_span(f"{name} {label}", attrs(target)))
+                self._stack = stack.pop_all()
+        except BaseException:
+            self._reset()
+            raise
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: Any
+    ) -> bool:
+        stack, self._stack = self._stack, None
+        try:
+            return stack is not None and bool(stack.__exit__(kind, error, tb))
+        finally:
+            self._reset()
+
+    def _reset(self) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            _caller.reset(token)
+
+
+def predictor_call(predictor: Any) -> _Scope:
+    """Around one predictor call: names it for LM records and opens its span."""
+    return _Scope(predictor, True)
 
 
 @contextmanager
@@ -180,24 +225,19 @@ def stream_span(predictor: Any) -> Any:
     )
 
 
-@contextmanager
-def module_call(module: Any) -> Generator[None, None, None]:
+def module_call(module: Any) -> _Scope:
     """Around one module call: its span, and its guards over the predictors it calls."""
-    guards: tuple[_guards.Guard, ...] = getattr(module, "_castlm_guards", ())
-    # No guards (the usual case): nothing to apply, and _guards need not be loaded.
-    with _guarding(guards) if guards else nullcontext():
-        if _otel().tracer() is None:
-            yield
-        else:
-            name = f"castlm.module {type(module).__name__}"
-            with _otel().start_span(name, {"castlm.module": type(module).__qualname__}):
-                yield
+    return _Scope(module, False)
 
 
 def _guarding(guards: tuple[_guards.Guard, ...]) -> Any:
     from ._guards import guarding
 
     return guarding(guards)
+
+
+def _module_attrs(module: Any) -> dict[str, Any]:
+    return {"castlm.module": type(module).__qualname__}
 
 
 def _attrs(predictor: Any) -> dict[str, Any]:
