@@ -25,7 +25,7 @@ from typing_extensions import ParamSpec
 from ..base._errors import ConfigurationError, InputError, ParseError
 from ..base._features import not_vendored
 from ..base._unicode import surrogate_in
-from ..lm._lm import LM, LMRequest, LMResponse, Message
+from ..lm._lm import LM, LMRequest, LMResponse, Message, fixed
 from ..observe import _instrument
 from . import _adapter, _adapter_protocol
 from ._concurrency import BATCH_CONCURRENCY
@@ -173,7 +173,8 @@ class Predict(Generic[S, P]):
     def prefix(self) -> tuple[Message, ...]:
         """The constant messages (system prompt and demos), rendered once per parameter set."""
         if self._prefix is None:
-            self._prefix = self.adapter.prefix(self.spec, self._instructions, self._demos)
+            # Fixed: the HTTP client keeps their JSON (see FixedMessage).
+            self._prefix = fixed(self.adapter.prefix(self.spec, self._instructions, self._demos))
         return self._prefix
 
     def response_format(self) -> dict[str, Any] | None:

@@ -29,6 +29,7 @@ import aiohttp
 import httpx
 
 from ..base._version import __version__
+from ._lm import FixedMessage
 
 _DISCONNECTED = "Server disconnected without sending a complete response."
 # aiohttp has decoded the body already: httpx must not decode it again or trust its length.
@@ -257,7 +258,24 @@ _ENCODER = jsonlib.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_
 
 
 def _body(value: Any) -> bytes:
-    return _ENCODER.encode(value).encode("utf-8")
+    messages = value.get("messages") if type(value) is dict else None
+    if type(messages) is not list or not any(type(m) is FixedMessage for m in messages):
+        return _ENCODER.encode(value).encode("utf-8")
+    # The fixed messages' JSON is kept on them; the body's keys come after "messages" (their
+    # order means nothing in JSON).
+    listed = ",".join(_message_json(m) for m in messages)
+    rest = _ENCODER.encode({k: v for k, v in value.items() if k != "messages"})
+    return f'{{"messages":[{listed}]{"," if rest != "{}" else ""}{rest[1:]}'.encode()
+
+
+def _message_json(message: Any) -> str:
+    if type(message) is not FixedMessage:
+        return _ENCODER.encode(message)
+    try:
+        return message.json
+    except AttributeError:
+        text = message.json = _ENCODER.encode(message)
+        return text
 
 
 @contextlib.contextmanager

@@ -15,7 +15,7 @@ import re
 import threading
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from ..base._errors import LMResponseError, LMStatusError
 from ..base._narrow import is_list_or_tuple, is_mapping, is_object
@@ -42,6 +42,33 @@ ContentPart = Mapping[str, Any]
 Message = Mapping[str, str | Sequence[ContentPart]]
 """One chat message: ``{"role": "system" | "user" | "assistant", "content": "..."}``; a user
 message with images has a list of content parts as its content."""
+
+
+class FixedMessage(dict[str, str]):
+    """A text message that never changes (a predictor's system prompt or demo), so its JSON
+    can be kept: it is about nine tenths of a request body, and encoding it again on every
+    call cost more CPU than the rest of castlm's own work on the async path. Editing one
+    raises TypeError: a kept encoding can never go stale."""
+
+    __slots__ = ("json",)
+    json: str  # set by the HTTP client that first encodes it
+
+    def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError("a predictor's rendered messages are fixed; copy one with dict(m)")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+    def __reduce__(self) -> tuple[type[FixedMessage], tuple[dict[str, str]]]:
+        return FixedMessage, (dict(self),)
+
+
+def fixed(messages: Sequence[Message]) -> tuple[Message, ...]:
+    """``messages`` with each plain text message made a :class:`FixedMessage`."""
+    return tuple(
+        FixedMessage(m) if type(m) is dict and all(isinstance(v, str) for v in m.values()) else m
+        for m in messages
+    )
 
 
 def message_text(message: Mapping[str, object]) -> str:
@@ -106,7 +133,7 @@ class LMRequest:
         objects on every call): treat the body as read-only."""
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": [m if type(m) is dict else dict(m) for m in self.messages],
+            "messages": [m if isinstance(m, dict) else dict(m) for m in self.messages],
         }
         if self.temperature is not None:
             body["temperature"] = self.temperature

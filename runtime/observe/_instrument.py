@@ -160,9 +160,6 @@ class _Scope:
         target = self._target
         if self._caller:
             self._token = _caller.set(target)
-            name, attrs = "castlm.predict", _attrs
-        else:
-            name, attrs = "castlm.module", _module_attrs
         guards: tuple[_guards.Guard, ...] = (
             () if self._caller else getattr(target, "_castlm_guards", ())
         )
@@ -175,19 +172,26 @@ class _Scope:
                 if guards:
                     stack.enter_context(_guarding(guards))
                 if _otel().tracer() is not None:
-                    label = target.spec.name if self._caller else type(target).__name__
-                    stack.enter_context(_otel().start_span(f"{name} {label}", attrs(target)))
+                    stack.enter_context(self._span())
                 self._stack = stack.pop_all()
         except BaseException:
             self._reset()
             raise
 
+    def _span(self) -> Any:
+        target = self._target
+        if self._caller:
+            return _otel().start_span(f"castlm.predict {target.spec.name}", _attrs(target))
+        name = f"castlm.module {type(target).__name__}"
+        return _otel().start_span(name, {"castlm.module": type(target).__qualname__})
+
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, tb: Any
-    ) -> bool:
+    ) -> None:
         stack, self._stack = self._stack, None
         try:
-            return stack is not None and bool(stack.__exit__(kind, error, tb))
+            if stack is not None:  # spans record an error; none of them swallows it
+                stack.__exit__(kind, error, tb)
         finally:
             self._reset()
 
@@ -234,10 +238,6 @@ def _guarding(guards: tuple[_guards.Guard, ...]) -> Any:
     from ._guards import guarding
 
     return guarding(guards)
-
-
-def _module_attrs(module: Any) -> dict[str, Any]:
-    return {"castlm.module": type(module).__qualname__}
 
 
 def _attrs(predictor: Any) -> dict[str, Any]:
