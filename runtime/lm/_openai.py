@@ -490,7 +490,10 @@ class OpenAIChatLM(KeyedLM):
             return exc
 
     async def _apost(self, body: dict[str, Any]) -> _Outcome:
-        client = await self._async_client()
+        # The loop's client, once started, without the lock and the coroutine of
+        # _async_client (a dict read is atomic; entries are only added under the lock).
+        entry = self._aclients.get(asyncio.get_running_loop())
+        client = entry[0] if entry is not None else await self._async_client()
         try:
             return await client.post(self.url, json=body, headers=self._auth())
         except httpx.RequestError as exc:
