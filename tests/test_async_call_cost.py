@@ -65,6 +65,9 @@ def test_a_predictors_fixed_messages_are_read_only_and_copy_as_themselves() -> N
     for clone in (pickle.loads(pickle.dumps(first)), copy.deepcopy(first), copy.copy(first)):
         assert type(clone) is FixedMessage
         assert clone == first
+        assert (
+            clone.json == first.json == json.dumps(first, ensure_ascii=False, separators=(",", ":"))
+        )
 
 
 def test_the_async_body_is_the_plain_encoding_and_fixed_messages_are_encoded_once(
@@ -84,8 +87,8 @@ def test_the_async_body_is_the_plain_encoding_and_fixed_messages_are_encoded_onc
         assert json.loads(_aio_client._body(body)) == json.loads(json.dumps(body))
     fixed = [m for m in body["messages"] if type(m) is FixedMessage]
     assert len(fixed) == 1 + 2 * len(DEMOS)
-    # Each fixed message was encoded by the first body only: the second encoded its user
-    # message and the rest of the body.
+    # Each fixed message was encoded once, when made: each body encoded its user message and
+    # the rest of the body.
     assert sum(1 for v in encoded if any(v is m for m in fixed)) == len(fixed)
     assert len(encoded) == len(fixed) + 2 + 2
 

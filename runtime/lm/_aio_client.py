@@ -29,7 +29,7 @@ import aiohttp
 import httpx
 
 from ..base._version import __version__
-from ._lm import FixedMessage
+from ._lm import JSON_ENCODER, FixedMessage
 
 _DISCONNECTED = "Server disconnected without sending a complete response."
 # aiohttp has decoded the body already: httpx must not decode it again or trust its length.
@@ -253,29 +253,19 @@ class _Chunks(httpx.AsyncByteStream):
         self._answer.release()
 
 
-# As httpx encodes json=: compact, UTF-8, no NaN. One encoder, not one per json.dumps call.
-_ENCODER = jsonlib.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_ENCODER = JSON_ENCODER
 
 
 def _body(value: Any) -> bytes:
     messages = value.get("messages") if type(value) is dict else None
-    if type(messages) is not list or not any(type(m) is FixedMessage for m in messages):
+    # A predictor's request starts with its fixed messages (the system prompt, then demos).
+    if type(messages) is not list or not messages or type(messages[0]) is not FixedMessage:
         return _ENCODER.encode(value).encode("utf-8")
-    # The fixed messages' JSON is kept on them; the body's keys come after "messages" (their
-    # order means nothing in JSON).
-    listed = ",".join(_message_json(m) for m in messages)
+    # The fixed messages' JSON is kept on them; the body's other keys come after "messages"
+    # (their order means nothing in JSON).
+    listed = ",".join([m.json if type(m) is FixedMessage else _ENCODER.encode(m) for m in messages])
     rest = _ENCODER.encode({k: v for k, v in value.items() if k != "messages"})
     return f'{{"messages":[{listed}]{"," if rest != "{}" else ""}{rest[1:]}'.encode()
-
-
-def _message_json(message: Any) -> str:
-    if type(message) is not FixedMessage:
-        return _ENCODER.encode(message)
-    try:
-        return message.json
-    except AttributeError:
-        text = message.json = _ENCODER.encode(message)
-        return text
 
 
 @contextlib.contextmanager

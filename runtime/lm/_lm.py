@@ -44,6 +44,10 @@ Message = Mapping[str, str | Sequence[ContentPart]]
 message with images has a list of content parts as its content."""
 
 
+# As httpx encodes json=: compact, UTF-8, no NaN. One encoder, not one per json.dumps call.
+JSON_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 class FixedMessage(dict[str, str]):
     """A text message that never changes (a predictor's system prompt or demo), so its JSON
     can be kept: it is about nine tenths of a request body, and encoding it again on every
@@ -51,7 +55,10 @@ class FixedMessage(dict[str, str]):
     raises TypeError: a kept encoding can never go stale."""
 
     __slots__ = ("json",)
-    json: str  # set by the HTTP client that first encodes it
+
+    def __init__(self, message: Mapping[str, str]) -> None:
+        super().__init__(message)
+        self.json = JSON_ENCODER.encode(self)  # the JSON of a request body's message
 
     def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
         raise TypeError("a predictor's rendered messages are fixed; copy one with dict(m)")
