@@ -21,8 +21,8 @@ import contextlib
 import json as jsonlib
 import ssl
 import urllib.request
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Mapping
-from typing import Any, Protocol
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Mapping, Sequence
+from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -257,15 +257,27 @@ _ENCODER = JSON_ENCODER
 
 
 def _body(value: Any) -> bytes:
-    messages = value.get("messages") if type(value) is dict else None
-    # A predictor's request starts with its fixed messages (the system prompt, then demos).
-    if type(messages) is not list or not messages or type(messages[0]) is not FixedMessage:
+    messages = _fixed_first(value)
+    if messages is None:
         return _ENCODER.encode(value).encode("utf-8")
     # The fixed messages' JSON is kept on them; the body's other keys come after "messages"
     # (their order means nothing in JSON).
     listed = ",".join([m.json if type(m) is FixedMessage else _ENCODER.encode(m) for m in messages])
-    rest = _ENCODER.encode({k: v for k, v in value.items() if k != "messages"})
+    body = cast("dict[str, Any]", value)
+    rest = _ENCODER.encode({k: v for k, v in body.items() if k != "messages"})
     return f'{{"messages":[{listed}]{"," if rest != "{}" else ""}{rest[1:]}'.encode()
+
+
+def _fixed_first(value: Any) -> Sequence[Any] | None:
+    """The messages of a body whose messages start with a FixedMessage (a predictor's
+    request starts with its system prompt, then its demos); else None."""
+    if type(value) is not dict:
+        return None
+    messages: object = cast("dict[str, Any]", value).get("messages")
+    if type(messages) is not list:
+        return None
+    listed = cast("Sequence[Any]", messages)
+    return listed if listed and type(listed[0]) is FixedMessage else None
 
 
 @contextlib.contextmanager

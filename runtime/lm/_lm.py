@@ -15,7 +15,7 @@ import re
 import threading
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, cast
 
 from ..base._errors import LMResponseError, LMStatusError
 from ..base._narrow import is_list_or_tuple, is_mapping, is_object
@@ -63,8 +63,9 @@ class FixedMessage(dict[str, str]):
     def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
         raise TypeError("a predictor's rendered messages are fixed; copy one with dict(m)")
 
-    __setitem__ = __delitem__ = __ior__ = _refuse
-    clear = pop = popitem = setdefault = update = _refuse
+    # Typed as the refusal they are, not as dict's overloads.
+    __setitem__ = __delitem__ = __ior__ = _refuse  # pyright: ignore[reportAssignmentType]
+    clear = pop = popitem = setdefault = update = _refuse  # pyright: ignore[reportAssignmentType]
 
     def __reduce__(self) -> tuple[type[FixedMessage], tuple[dict[str, str]]]:
         return FixedMessage, (dict(self),)
@@ -72,10 +73,16 @@ class FixedMessage(dict[str, str]):
 
 def fixed(messages: Sequence[Message]) -> tuple[Message, ...]:
     """``messages`` with each plain text message made a :class:`FixedMessage`."""
-    return tuple(
-        FixedMessage(m) if type(m) is dict and all(isinstance(v, str) for v in m.values()) else m
-        for m in messages
-    )
+    return tuple(_fixed(m) for m in messages)
+
+
+def _fixed(message: Message) -> Message:
+    if type(message) is not dict:
+        return message
+    texts = cast("dict[str, object]", message)
+    if all(isinstance(v, str) for v in texts.values()):
+        return FixedMessage(cast("dict[str, str]", texts))
+    return cast("Message", texts)
 
 
 def message_text(message: Mapping[str, object]) -> str:
