@@ -4,25 +4,19 @@ Signatures, adapters and traces must tell an image field from another one, and k
 image's base64 out of reports and spans, in every program. ``castlm.Image`` (base/_image.py)
 is only needed by programs that declare image fields, so an emitted package vendors it only
 then: an image class is recognised here by its ``__castlm_image__`` marker, and its values
-are read through :func:`images_in`, which imports base/_image.py when an image is there.
+are read through base/_image_values.py, which imports base/_image.py when an image is there
+(kept out of this module, which base/_image.py itself imports).
 """
 
 from __future__ import annotations
 
 import types
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, Union, cast, get_args, get_origin
+from collections.abc import Mapping
+from typing import Any, Union, get_args, get_origin
 
-from ._features import not_vendored
 from ._narrow import is_mapping
 
 DATA_PREFIX = "data:"
-
-
-class ImageValue(Protocol):
-    """What a prompt needs of an image (``castlm.Image``)."""
-
-    def content_part(self) -> dict[str, Any]: ...
 
 
 def is_image_class(annotation: Any) -> bool:
@@ -38,16 +32,6 @@ def image_field(annotation: Any) -> bool:
         rest = [a for a in args if a is not type(None)]
         return len(rest) == 1 and len(args) == 2 and is_image_class(rest[0])
     return origin is list and len(args) == 1 and is_image_class(args[0])
-
-
-def images_in(value: Any) -> list[ImageValue]:
-    """An image field's value (an Image, a list of them, their URLs, or None) as Images."""
-    try:
-        from ._image import images_in as read  # type: ignore[import-not-found, unused-ignore]
-    except ModuleNotFoundError as exc:
-        raise not_vendored("image", "an Image field", exc) from exc
-    # cast: the vendored runtime's type checkers may find no _image to read.
-    return list(cast("Sequence[ImageValue]", read(value)))
 
 
 def size_text(n: int) -> str:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from ..base._errors import ParseError
-from ..base._image_fields import images_in
+from ..base._image_values import images_in
 from ..base._narrow import is_json_object
 from ..lm._lm import ContentPart, Message
 from ._signature import FieldSpec, SignatureSpec
