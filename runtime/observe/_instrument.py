@@ -165,13 +165,14 @@ class _Scope:
         )
         # No guards and no tracer (the usual case): nothing to enter. The tracer is checked
         # first: the span's name and attributes cost too.
-        if not guards and _otel().tracer() is None:
+        traced = _otel().tracer() is not None
+        if not guards and not traced:
             return
         try:
             with ExitStack() as stack:
                 if guards:
                     stack.enter_context(_guarding(guards))
-                if _otel().tracer() is not None:
+                if traced:
                     stack.enter_context(self._span())
                 self._stack = stack.pop_all()
         except BaseException:
