@@ -16,8 +16,8 @@ Backends are imported on demand, so a vendored runtime only loads what it uses.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import Protocol, cast, runtime_checkable
 
 from ..base._errors import ConfigurationError
 
@@ -94,8 +94,9 @@ def _standin(name: str) -> Embedder:
     size = name.removeprefix(STANDIN).removeprefix("-")
     if size and not size.isdigit():
         raise ConfigurationError(f"unknown embedder {name!r}; {_NAME_HELP}")
-    embedder: Embedder = StandInEmbedder(int(size)) if size else StandInEmbedder()
-    return embedder
+    # A cast, not an inferred type: see _standin in lm/_lm_factory.py.
+    make = cast("Callable[..., Embedder]", StandInEmbedder)
+    return make(int(size)) if size else make()
 
 
 def _model_after(name: str, prefix: str) -> str:
