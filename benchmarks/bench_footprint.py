@@ -107,13 +107,21 @@ AIOHTTP_FAMILY = (
 
 
 def _vendored(out: Path, package: str) -> str:
-    """What the package vendors of castlm's runtime, as its manifest records it."""
+    """What the package vendors of castlm's runtime, as its manifest records it, and what
+    each part of it weighs (runtime_size.py)."""
+    from runtime_size import markdown, weigh
+
     manifest = json.loads((out / package / "manifest.json").read_text(encoding="utf-8"))
     runtime = manifest["runtime"]
-    return (
-        f"`{package}/_runtime/` (only the runtime layers the program reaches): "
-        f"{runtime['bytes'] / 1000:.1f} kB in {runtime['files']} files, layers "
-        f"{', '.join(runtime['layers'])}."
+    return "\n".join(
+        [
+            f"`{package}/_runtime/` (only the runtime layers the program reaches): "
+            f"{runtime['bytes'] / 1000:.1f} kB in {runtime['files']} files, layers "
+            f"{', '.join(runtime['layers'])}. By job (`benchmarks/runtime_size.py`; code only "
+            "= without docstrings, comments and blank lines):",
+            "",
+            markdown(weigh(out / package / "_runtime")),
+        ]
     )
 
 

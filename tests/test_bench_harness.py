@@ -154,3 +154,65 @@ def test_server_counts_calls_per_model() -> None:
     out = latency_server.completion(body)
     assert [c["index"] for c in out["choices"]] == [0, 1]
     assert out["usage"]["total_tokens"] >= 0
+
+
+def test_code_only_drops_docstrings_comments_and_blank_lines_but_keeps_pragmas() -> None:
+    import runtime_size
+
+    source = (
+        '"""The module."""\n'
+        "\n"
+        "import os  # why os\n"
+        "# a whole-line comment\n"
+        "x: int = os.sep  # type: ignore[assignment]\n"
+        "\n"
+        "class C:\n"
+        '    """Docs,\n    on two lines."""\n'
+        "\n"
+        "    y = '# not a comment'\n"
+        "\n"
+        "def f() -> None:\n"
+        '    """Only a docstring: the body, so it stays."""\n'
+    )
+    assert runtime_size.code_only(source) == (
+        "import os\n"
+        "x: int = os.sep  # type: ignore[assignment]\n"
+        "class C:\n"
+        "    y = '# not a comment'\n"
+        "def f() -> None:\n"
+        '    """Only a docstring: the body, so it stays."""\n'
+    )
+
+
+def test_runtime_size_weighs_a_vendored_runtime_by_job(tmp_path: Path) -> None:
+    import runtime_size
+
+    runtime = tmp_path / "_runtime"
+    for path, text in {
+        "__init__.py": '"""Names."""\nfrom .core import _predict\n',
+        "core/_predict.py": "# c\nP = 1\n",
+        "lm/_openai.py": "O = 2\n",
+        "testing/_standin.py": "S = 3\n",
+        "agents/_react.py": "R = 4\n",
+    }.items():
+        (runtime / path).parent.mkdir(parents=True, exist_ok=True)
+        (runtime / path).write_text(text, encoding="utf-8")
+    weights = {w.group.split(":")[0]: w for w in runtime_size.weigh(runtime)}
+    assert weights["typed program"].files == 2
+    assert weights["typed program"].code == len("from .core import _predict\nP = 1\n")
+    assert weights["one OpenAI-compatible LM"].code == len("O = 2\n")
+    assert weights["offline stand-in (testing/)"].files == 1
+    assert weights[runtime_size.OTHER.split(":")[0]].files == 1
+    table = runtime_size.markdown(list(weights.values()))
+    assert table.splitlines()[-1].startswith("| all | | 5 |")
+
+
+def test_every_runtime_module_has_a_size_group_or_is_optional() -> None:
+    """A new runtime module lands in a named group, or among the parts only some programs
+    vendor; a typo in GROUPS (a path that no longer exists) fails here."""
+    import runtime_size
+
+    root = Path(cl.__file__).parent
+    present = {p.relative_to(root).as_posix() for p in root.rglob("*.py")}
+    named = {m for _, _, members in runtime_size.GROUPS for m in members if not m.endswith("/")}
+    assert named <= present, sorted(named - present)
