@@ -175,6 +175,26 @@ def test_a_lean_package_names_the_setting_that_vendors_a_backend(
             package.load(lm="openai/m")
 
 
+def test_the_readme_documents_only_the_lm_names_and_chains_the_package_runs(
+    tmp_path: Path,
+) -> None:
+    # It used to offer "litellm/..." names, "standin" and fallback chains in every package.
+    program = write_sources(tmp_path)
+    lean = render_package(request_for(program, "pkg", lm_name="openai/m"))["README.md"].decode()
+    configuring = lean.split("## Configuring the model")[1].split("## Predictors")[0]
+    assert '"standin"' not in configuring and "fallback chain." not in configuring
+    assert '- the litellm backend (`"litellm/<provider>/<model>"` names)' in configuring
+    assert 'set `include = ["litellm", "fallback"]` under `[runtime]`' in configuring
+    request = request_for(program, "pkg", lm_name="litellm/openai/m")
+    full = render_package(dataclasses.replace(request, runtime_include=("fallback",)))
+    configuring = full["README.md"].decode().split("## Configuring the model")[1]
+    assert '  - `"litellm/<provider>/<model>"`: litellm' in configuring
+    assert "A comma-separated list of names is a fallback chain." in configuring
+    assert "compiled\n  without these parts" not in configuring
+    standin = render_package(request_for(program, "pkg"))["README.md"].decode()
+    assert '  - `"standin"`: castlm\'s offline stand-in' in standin
+
+
 def test_the_runtime_and_the_compiler_name_the_same_parts() -> None:
     assert set(PARTS) == set(FEATURES)
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from castlm.compiler.emit import dependencies, layout
 from castlm.compiler.emit.entry import EntryPoints
 from castlm.compiler.emit.request import EmitRequest
+from castlm.compiler.emit.templating import Escaped, code
 from castlm.core._knn import knn_demos
 from castlm.lm._lm_factory import STANDIN
 
@@ -47,7 +49,11 @@ def _data_files(request: EmitRequest) -> list[str]:
     return [KNN_FILE] if knn else []
 
 
-def readme_context(request: EmitRequest, entry: EntryPoints) -> dict[str, Any]:
+def readme_context(
+    request: EmitRequest, entry: EntryPoints, include: Collection[str]
+) -> dict[str, Any]:
+    """The README's values; ``include`` names the optional runtime parts the package vendors
+    (runtime_features.FEATURES), so that it documents only the LM names and chains it runs."""
     manifest = request.manifest
     module = request.ir.module(request.module_class)
     return {
@@ -60,6 +66,10 @@ def readme_context(request: EmitRequest, entry: EntryPoints) -> dict[str, Any]:
         "docstring": module.docstring if module is not None else None,
         "lm_name": request.lm_name,
         "standin": request.lm_name == STANDIN,
+        "lm_names": _lm_names(request.lm_name == STANDIN, "litellm" in include),
+        "fallback": "fallback" in include,
+        "left_out": [code(_LEFT_OUT[n]) for n in _LEFT_OUT if n not in include],
+        "left_out_names": code(json.dumps([n for n in _LEFT_OUT if n not in include])),
         "optimizer": _optimizer_name(manifest.get("optimizer")),
         "metric": _text_or_none(_mapping(manifest.get("scores")).get("metric")),
         "scores": _scores(manifest.get("scores")),
@@ -73,6 +83,23 @@ def readme_context(request: EmitRequest, entry: EntryPoints) -> dict[str, Any]:
             p.model is not None for params in request.param_sets for p in params.values()
         ),
     }
+
+
+# The optional parts a package's user picks where it runs (an LM name, CASTLM_MODEL__<PATH>),
+# so its README says which ones it lacks; the program's own parts (Image, KNN...) it has.
+_LEFT_OUT = {
+    "litellm": 'the litellm backend (`"litellm/<provider>/<model>"` names)',
+    "fallback": "fallback chains (comma-separated names in `CASTLM_MODEL__<PREDICTOR>`)",
+}
+
+
+def _lm_names(standin: bool, litellm: bool) -> list[Escaped]:
+    names = ['`"openai/<model>"` or a bare model name: any OpenAI-compatible endpoint']
+    if litellm:
+        names.append('`"litellm/<provider>/<model>"`: litellm (install the `litellm` extra)')
+    if standin:
+        names.append('`"standin"`: castlm\'s offline stand-in')
+    return [code(name) for name in names]
 
 
 def usage(package: str, entry: EntryPoints) -> str:

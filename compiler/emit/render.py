@@ -94,7 +94,7 @@ def render_package(request: EmitRequest) -> dict[str, bytes]:
     public = public_names({*entry.exported, *entry.program_names}, available)
     files[f"{package}/__init__.py"] = _render_init(env, request, entry, public).encode("utf-8")
     files[f"{package}/py.typed"] = b""
-    readme_values = readme_context(request, entry)
+    readme_values = readme_context(request, entry, include)
     readme = templating.render(env, "readme.md.j2", **readme_values, public=_described(public))
     files["README.md"] = readme.encode("utf-8")
     pyproject = templating.render(env, "pyproject.toml.j2", **pyproject_context(request))
