@@ -19,6 +19,8 @@ PARTS: dict[str, str] = {
     "fallback": "castlm's fallback LM (lm/_fallback.py)",
     "history": "castlm's History support (core/_history.py)",
     "image": "castlm's Image support (base/_image.py)",
+    "standin-agent": "the stand-in's agent part (testing/_standin_react.py)",
+    "standin-proposals": "the stand-in's proposal part (testing/_standin_propose.py)",
 }
 
 # This runtime's own package (``castlm``, or ``<pkg>._runtime`` in an emitted package).

@@ -24,9 +24,9 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from ..base._features import not_vendored
@@ -295,9 +295,8 @@ def _redacted(part: Mapping[str, Any]) -> dict[str, Any]:
         from ..base._image import redacted_part  # type: ignore[import-not-found, unused-ignore]
     except ModuleNotFoundError as exc:
         raise not_vendored("image", "a traced message with an image part", exc) from exc
-    # Annotated: the vendored runtime's type checkers may find no _image to read.
-    redact: Callable[[Mapping[str, Any]], dict[str, Any]] = redacted_part
-    return redact(part)
+    # cast: the vendored runtime's type checkers may find no _image to read.
+    return dict(cast("Mapping[str, Any]", redacted_part(part)))
 
 
 def start_span(name: str, attributes: Mapping[str, Any]) -> Any:
