@@ -61,13 +61,14 @@ def vendored_modules(
     eager = {e.target for e in edges if e.source == "" and e.kind == "module"}
     parts = feature_modules(include)
     standin = standin or any(layer_of(m) == STANDIN_LAYER for m in parts)
-    starts = {"", *eager, *runtime_uses(files, package), *parts}
+    uses = runtime_uses(files, package)
+    starts = {"", *eager, *uses, *parts}
     # The root's other imports (for type checkers, and _LAZY) are dropped with what they name,
     # and so are the stand-in's re-exports of the parts a package goes without.
     below = [e for e in edges if e.source not in TRIMMED_INITS]
     modules = closure(starts, below)
     if standin:
-        modules = closure({*modules, *standin_modules(files, package, modules)}, below)
+        modules = closure({*modules, *standin_modules(files, package, uses, modules)}, below)
     if AFORWARD not in modules and needs_aforward(_python_sources(files, package, modules)):
         modules = closure({*modules, AFORWARD}, below)
     return modules

@@ -29,31 +29,37 @@ CORE = ("testing._standin", "testing._scripted")
 AGENT = "testing._standin_react"
 PROPOSALS = "testing._standin_propose"
 EMBEDDER = "testing._standin_embed"
+STANDIN_PARTS = (AGENT, PROPOSALS, EMBEDDER)
 
-# part -> the runtime modules that send prompts needing it (or, for the embedder, make it)
-REACHED_BY: dict[str, tuple[str, ...]] = {
+# part -> the runtime modules whose use by the package's own files sends prompts needing it
+# (not their mere presence: Refine imports a helper of ReAct's module, never runs ReAct).
+USED_BY: dict[str, tuple[str, ...]] = {
     AGENT: ("agents._react", "agents._codeact"),
     PROPOSALS: ("agents._refine",),
-    EMBEDDER: ("embed._embed",),
 }
 # part -> the prompt fields it answers, looked for in the package's own files
 FIELDS: dict[str, tuple[str, ...]] = {AGENT: AGENT_FIELDS, PROPOSALS: PROPOSAL_FIELDS}
+EMBED = "embed._embed"  # makes the stand-in embedder for the name "standin"
 
 
-def standin_modules(files: Mapping[str, bytes], package: str, modules: Collection[str]) -> set[str]:
-    """The stand-in's modules for a package whose files are ``files`` and whose runtime
-    otherwise holds ``modules``."""
+def standin_modules(
+    files: Mapping[str, bytes], package: str, uses: Collection[str], modules: Collection[str]
+) -> set[str]:
+    """The stand-in's modules for a package whose files are ``files``, which use the runtime
+    modules ``uses`` and vendor ``modules`` besides the stand-in."""
     named = _words(files, package)
     chosen = set(CORE)
-    for part, reached in REACHED_BY.items():
-        if any(m in modules for m in reached) or named & set(FIELDS.get(part, ())):
+    for part, users in USED_BY.items():
+        if any(m in uses for m in users) or named & set(FIELDS[part]):
             chosen.add(part)
+    if EMBED in modules:
+        chosen.add(EMBEDDER)
     return chosen
 
 
 def _words(files: Mapping[str, bytes], package: str) -> set[str]:
     """Every word of the package's own Python files (names, strings and comments alike: a
-    field may be named in a string signature)."""
+    signature made at run time names its fields in strings)."""
     own = [
         data.decode("utf-8", "replace")
         for path, data in files.items()
