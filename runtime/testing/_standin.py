@@ -7,6 +7,8 @@ asked for a ``proposed_instruction`` (or SIMBA's ``advice``) it writes rules fro
 examples instead. The point is that prompt optimization has measurable effects offline: its
 scores measure castlm's
 pipeline and optimizers, not the quality of any language model. See ``docs/standin.md``.
+Those answers, and a ReAct agent's, live in parts that an emitted package vendors only when
+its program can ask for them (``_standin_parts.py``).
 """
 
 from __future__ import annotations
