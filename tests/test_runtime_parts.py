@@ -3,6 +3,7 @@ them (compiler/emit/runtime_features.py), and what a package without one says wh
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib
 from pathlib import Path
@@ -13,8 +14,8 @@ from castlm.base._features import PARTS, not_vendored
 from castlm.compiler.config import ProgramConfig, build_config, load_config_file
 from castlm.compiler.emit import EmitRequest, render_package
 from castlm.compiler.emit.runtime_features import AFORWARD, FEATURES, feature_modules, lm_features
-from castlm.compiler.emit.runtime_graph import import_edges, layer_of
-from castlm.compiler.emit.runtime_standin import CORE, STANDIN_PARTS
+from castlm.compiler.emit.runtime_graph import import_edges, layer_of, module_files
+from castlm.compiler.emit.runtime_standin import CORE, FIELDS, STANDIN_PARTS, USED_BY
 from castlm.compiler.errors import CompileError
 from test_emit_support import PARAMS, emit, imported, request_for, user_program, write_sources
 
@@ -128,7 +129,7 @@ class Bot(Module):
 '''
 
 # A program of its own whose fields are ones the stand-in's parts answer.
-FIELDS = '''\
+NAMED_FIELDS = '''\
 """Gives advice."""
 
 from castlm import InputField, Module, OutputField, Predict, Signature
@@ -309,7 +310,7 @@ def test_a_misspelled_part_is_reported_at_its_line(tmp_path: Path) -> None:
     ("source", "parts"),
     [
         (REFINE, {"testing/_standin_propose.py"}),
-        (FIELDS, {"testing/_standin_propose.py", "testing/_standin_react.py"}),
+        (NAMED_FIELDS, {"testing/_standin_propose.py", "testing/_standin_react.py"}),
     ],
 )
 def test_a_program_that_can_ask_for_a_stand_in_part_brings_it(
@@ -376,3 +377,31 @@ def test_a_lean_package_refuses_to_trace_an_image_it_cannot_redact(tmp_path: Pat
         assert "hello" in otel._messages_json(({"role": "user", "content": [text]},))
         with pytest.raises(package.ConfigurationError, match=r'include = \["image"\]'):
             otel._messages_json(({"role": "user", "content": [text, image]},))
+
+
+def _declared_fields(tree: ast.Module) -> set[str]:
+    """The field names a module declares: ``name: T = InputField()`` in a class body, and
+    ``NewField("name", ...)`` (agents add fields to the user's signature so)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            call = node.value
+            if isinstance(call, ast.Call) and ast.unparse(call.func).endswith("Field"):
+                names.add(node.target.id)
+        elif isinstance(node, ast.Call) and ast.unparse(node.func).endswith("NewField"):
+            first = node.args[0] if node.args else None
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                names.add(first.value)
+    return names
+
+
+def test_every_runtime_module_sending_a_stand_in_part_s_fields_brings_the_part() -> None:
+    """A new module whose prompts need a part of the stand-in must be named in USED_BY, or a
+    package using it would have its prompts refused."""
+    for module, path in module_files().items():
+        if layer_of(module) in ("testing", "compiler"):
+            continue
+        declared = _declared_fields(ast.parse(path.read_bytes()))
+        for part, fields in FIELDS.items():
+            if declared & set(fields):
+                assert module in USED_BY[part], (module, part)
