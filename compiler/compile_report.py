@@ -20,7 +20,7 @@ from html import escape
 from typing import Any
 
 from castlm import PredictorParams
-from castlm.base._image_fields import redacted_url
+from castlm.base._image import redacted_url
 
 from .evaluate import EvalResult, ExampleResult
 from .meter import PhaseStats, RoleLM

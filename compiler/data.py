@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from castlm import Example, Image, InputError, Module, Signature, spec_of
-from castlm.base._image_fields import image_field
+from castlm.base._types import image_field
 from castlm.base._unicode import surrogate_in
 from pydantic import TypeAdapter, ValidationError
 

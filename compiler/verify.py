@@ -425,7 +425,7 @@ def _content(message: Mapping[str, object]) -> str:
 
 
 def _redacted(part: Mapping[str, Any]) -> Mapping[str, Any]:
-    # Not castlm.base._image_fields.redacted_part: this module also runs without castlm.
+    # Not castlm.base._image.redacted_part: this module also runs without castlm.
     image = part.get("image_url")
     url = image.get("url") if isinstance(image, Mapping) else None
     if not isinstance(url, str) or not url.startswith("data:"):

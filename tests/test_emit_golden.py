@@ -137,7 +137,9 @@ def test_the_runtime_is_vendored_byte_for_byte(tmp_path: Path) -> None:
     modules = {p.removesuffix(".py").removesuffix("/__init__").replace("/", ".") for p in vendored}
     init = (runtime / "__init__.py").read_bytes()
     assert vendored["__init__.py"] == vendored_init(init, modules)
-    assert vendored["testing/__init__.py"] == (runtime / "testing" / "__init__.py").read_bytes()
+    testing = (runtime / "testing" / "__init__.py").read_bytes()
+    assert vendored["testing/__init__.py"] == vendored_init(testing, modules, "testing")
+    assert b"StandInEmbedder" not in vendored["testing/__init__.py"]  # no embed/, no embedder
     assert "agents/_react.py" not in vendored  # only what the program reaches
     assert "py.typed" in vendored
     assert not any(p.startswith("compiler/") or "__pycache__" in p for p in vendored)

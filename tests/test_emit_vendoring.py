@@ -4,6 +4,9 @@ its ``_runtime/__init__.py`` names only those, and the manifest says how much wa
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,6 +62,28 @@ class Solver(Module):
     def forward(self, question: str) -> Solve:
         return self.solve(question=question)
 '''
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+CASTLM = shutil.which("castlm", path=str(Path(sys.executable).parent))
+# What every package compiled with the stand-in carries of it: the model and ScriptedLM.
+STANDIN_CORE = {
+    f"testing/{name}.py"
+    for name in (
+        "__init__",
+        "_scripted",
+        "_standin",
+        "_standin_answer",
+        "_standin_guess",
+        "_standin_parts",
+        "_standin_prompt",
+        "_standin_read",
+        "_standin_retry",
+        "_standin_rules",
+        "_standin_text",
+        "_standin_types",
+    )
+}
 
 
 def _runtime(files: dict[str, bytes], package: str) -> dict[str, bytes]:
@@ -181,3 +206,46 @@ def test_dropping_keeps_the_closing_brackets_in_place() -> None:
         b'_LAZY = {\n    "Y": ".b._y",\n}\n'
         b'__all__ = [\n    "Y",\n]\n'
     )
+
+
+# agent: ReAct (its steps and its extract read a trajectory) and KNN demos (embed/).
+@pytest.mark.parametrize(
+    ("example", "parts"),
+    [
+        ("triage", set()),
+        ("pipeline", set()),
+        ("multihop", set()),
+        ("agent", {"testing/_standin_react.py", "testing/_standin_embed.py"}),
+    ],
+)
+def test_each_example_vendors_only_the_stand_in_and_image_parts_it_uses(
+    tmp_path: Path, example: str, parts: set[str]
+) -> None:
+    assert CASTLM is not None
+    command = [CASTLM, "compile", str(EXAMPLES / example), "--out", str(tmp_path)]
+    options = ["--no-verify", "--no-cache", "--force"]
+    # A child process: compiling imports the example's own modules (tools, corpus).
+    subprocess.run([*command, *options], check=True, capture_output=True, timeout=600)
+    (package,) = [p.parent for p in tmp_path.glob("*/py.typed")]
+    root = package / "_runtime"
+    vendored = {p.relative_to(root).as_posix() for p in root.rglob("*.py")}
+    assert {p for p in vendored if p.startswith("testing/")} == STANDIN_CORE | parts
+    assert not {p for p in vendored if p.startswith("base/_image")}
+
+
+def test_a_program_naming_the_stand_in_embedder_gets_it(tmp_path: Path) -> None:
+    """castlm.testing's re-exports name their modules, as castlm's own do."""
+    source = AGENT.replace(
+        "from castlm import", "from castlm.testing import StandInEmbedder\nfrom castlm import"
+    ).replace(
+        "        self.agent =", "        self.embedder = StandInEmbedder()\n        self.agent ="
+    )
+    program = tmp_path / "agent.py"
+    program.write_text(source)
+    with user_program(program) as module:
+        params = module.Agent().get_params()
+    request = request_for(program, "agent_pkg", params=params, module_class="Agent")
+    files = render_package(request)
+    runtime = _runtime(files, "agent_pkg")
+    assert "testing/_standin_embed.py" in runtime and "embed" not in _layers(runtime)
+    assert b"StandInEmbedder" in runtime["testing/__init__.py"]

@@ -3,15 +3,19 @@ them (compiler/emit/runtime_features.py), and what a package without one says wh
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import importlib
 from pathlib import Path
 
+import castlm as cl
 import pytest
 from castlm.base._features import PARTS, not_vendored
 from castlm.compiler.config import ProgramConfig, build_config, load_config_file
 from castlm.compiler.emit import EmitRequest, render_package
 from castlm.compiler.emit.runtime_features import AFORWARD, FEATURES, feature_modules, lm_features
-from castlm.compiler.emit.runtime_graph import import_edges, layer_of
+from castlm.compiler.emit.runtime_graph import import_edges, layer_of, module_files
+from castlm.compiler.emit.runtime_standin import CORE, FIELDS, STANDIN_PARTS, USED_BY
 from castlm.compiler.errors import CompileError
 from test_emit_support import PARAMS, emit, imported, request_for, user_program, write_sources
 
@@ -96,6 +100,84 @@ class Bot(Module):
     def forward(self, question: str) -> Ask:
         return self.inner(question=question)
 '''
+
+REFINE = '''\
+"""Answers, retrying with advice."""
+
+from typing import Any
+
+from castlm import InputField, Module, OutputField, Predict, Refine, Signature
+
+
+class Ask(Signature):
+    """Answer the question."""
+
+    question: str = InputField()
+    answer: str = OutputField()
+
+
+def reward(inputs: dict[str, Any], prediction: Any) -> float:
+    return 1.0
+
+
+class Bot(Module):
+    def __init__(self) -> None:
+        self.refine = Refine(Predict(Ask), N=2, reward_fn=reward, threshold=1.0)
+
+    def forward(self, question: str) -> Ask:
+        return self.refine(question=question)
+'''
+
+# A program of its own whose fields are ones the stand-in's parts answer.
+NAMED_FIELDS = '''\
+"""Gives advice."""
+
+from castlm import InputField, Module, OutputField, Predict, Signature
+
+
+class Advise(Signature):
+    """Give advice on the question."""
+
+    question: str = InputField()
+    advice: str = OutputField()
+
+
+class Recap(Signature):
+    """Sum up what was done."""
+
+    trajectory: str = InputField()
+    summary: str = OutputField()
+
+
+class Bot(Module):
+    def __init__(self) -> None:
+        self.advise = Predict(Advise)
+        self.recap = Predict(Recap)
+
+    def forward(self, question: str) -> Advise:
+        return self.advise(question=question)
+'''
+
+STANDIN_FILES = {
+    "testing/_standin_react.py",
+    "testing/_standin_propose.py",
+    "testing/_standin_embed.py",
+}
+
+
+class Advise(cl.Signature):
+    """Give advice on the question."""
+
+    question: str = cl.InputField()
+    advice: str = cl.OutputField()
+
+
+class Summarize(cl.Signature):
+    """Summarize what the agent did."""
+
+    trajectory: str = cl.InputField()
+    summary: str = cl.OutputField()
+
 
 OPTIONAL = {
     "lm/_litellm.py",
@@ -204,7 +286,11 @@ def test_every_optional_import_is_a_part_the_compiler_decides() -> None:
     runtime_features.py, or no package would ever vendor its target."""
     optional = {e.target for e in import_edges() if e.kind == "optional"}
     decided = feature_modules(FEATURES) | {AFORWARD}
-    assert {m for m in optional if layer_of(m) != "testing"} == decided
+    assert {m for m in optional if layer_of(m) != "testing"} == {
+        m for m in decided if layer_of(m) != "testing"
+    }
+    # The stand-in's: runtime_standin.py decides each of them.
+    assert {m for m in optional if layer_of(m) == "testing"} <= {*CORE, *STANDIN_PARTS}
 
 
 def test_an_unrelated_missing_module_is_not_called_a_missing_part() -> None:
@@ -238,3 +324,104 @@ def test_a_misspelled_part_is_reported_at_its_line(tmp_path: Path) -> None:
     with pytest.raises(CompileError, match="did you mean 'fallback'") as info:
         load_config_file(config)
     assert info.value.location == f"{config}:7"
+
+
+@pytest.mark.parametrize(
+    ("source", "parts"),
+    [
+        (REFINE, {"testing/_standin_propose.py"}),
+        (NAMED_FIELDS, {"testing/_standin_propose.py", "testing/_standin_react.py"}),
+    ],
+)
+def test_a_program_that_can_ask_for_a_stand_in_part_brings_it(
+    tmp_path: Path, source: str, parts: set[str]
+) -> None:
+    runtime = _runtime(render_package(_request(tmp_path, source, "bot", "standin")), "bot")
+    assert runtime & STANDIN_FILES == parts
+
+
+def test_a_predictor_program_vendors_no_stand_in_part(tmp_path: Path) -> None:
+    program = write_sources(tmp_path)
+    files = render_package(request_for(program, "pkg"))
+    runtime = _runtime(files, "pkg")
+    assert "testing/_standin.py" in runtime and "testing/_scripted.py" in runtime
+    assert not runtime & STANDIN_FILES
+    init = files["pkg/_runtime/testing/__init__.py"].decode()
+    assert "StandInEmbedder" not in init and '"ScriptedLM", "StandInLM"' in init
+
+
+def test_naming_a_stand_in_part_vendors_the_stand_in(tmp_path: Path) -> None:
+    program = write_sources(tmp_path)
+    request = dataclasses.replace(
+        request_for(program, "pkg", lm_name="openai/m"), runtime_include=("standin-agent",)
+    )
+    runtime = _runtime(render_package(request), "pkg")
+    assert {"testing/_standin.py", "testing/_standin_react.py"} <= runtime
+    assert not runtime & {"testing/_standin_propose.py", "testing/_standin_embed.py"}
+
+
+@pytest.mark.parametrize(
+    ("signature", "inputs", "part"),
+    [
+        (Advise, {"question": "How do I reset my password?"}, "standin-proposals"),
+        (Summarize, {"trajectory": "tool_name_0: search\nobservation_0: found"}, "standin-agent"),
+    ],
+)
+def test_a_stand_in_without_a_part_refuses_the_prompt_that_needs_it(
+    tmp_path: Path, signature: type[cl.Signature], inputs: dict[str, str], part: str
+) -> None:
+    program = write_sources(tmp_path / "src")
+    out = emit(request_for(program, "lean_standin"), tmp_path / "out")
+    messages = tuple(cl.Predict(signature).messages(**inputs))
+    with imported(out, "lean_standin") as package:
+        runtime = package._runtime
+        testing = importlib.import_module("lean_standin._runtime.testing")
+        request = runtime.LMRequest("standin", messages)
+        with pytest.raises(runtime.ConfigurationError) as info:
+            testing.StandInLM().reply(request)
+    message = str(info.value)
+    assert "compiled without" in message and f'include = ["{part}"]' in message
+    assert "the stand-in's answer to a prompt with the fields" in message
+    # castlm itself has every part: the same prompt is answered.
+    assert cl.testing.StandInLM().reply(cl.LMRequest("standin", messages))
+
+
+def test_a_lean_package_refuses_to_trace_an_image_it_cannot_redact(tmp_path: Path) -> None:
+    program = write_sources(tmp_path / "src")
+    out = emit(request_for(program, "no_image", lm_name="openai/m"), tmp_path / "out")
+    assert not any((out / "no_image" / "_runtime" / "base").glob("_image*.py"))
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    text = {"type": "text", "text": "hello"}
+    with imported(out, "no_image") as package:
+        otel = importlib.import_module("no_image._runtime.observe._otel")
+        assert "hello" in otel._messages_json(({"role": "user", "content": [text]},))
+        with pytest.raises(package.ConfigurationError, match=r'include = \["image"\]'):
+            otel._messages_json(({"role": "user", "content": [text, image]},))
+
+
+def _declared_fields(tree: ast.Module) -> set[str]:
+    """The field names a module declares: ``name: T = InputField()`` in a class body, and
+    ``NewField("name", ...)`` (agents add fields to the user's signature so)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            call = node.value
+            if isinstance(call, ast.Call) and ast.unparse(call.func).endswith("Field"):
+                names.add(node.target.id)
+        elif isinstance(node, ast.Call) and ast.unparse(node.func).endswith("NewField"):
+            first = node.args[0] if node.args else None
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                names.add(first.value)
+    return names
+
+
+def test_every_runtime_module_sending_a_stand_in_part_s_fields_brings_the_part() -> None:
+    """A new module whose prompts need a part of the stand-in must be named in USED_BY, or a
+    package using it would have its prompts refused."""
+    for module, path in module_files().items():
+        if layer_of(module) in ("testing", "compiler"):
+            continue
+        declared = _declared_fields(ast.parse(path.read_bytes()))
+        for part, fields in FIELDS.items():
+            if declared & set(fields):
+                assert module in USED_BY[part], (module, part)

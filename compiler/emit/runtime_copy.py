@@ -7,7 +7,8 @@ re-exports), the modules castlm's ``__init__`` imports at once, and everything t
 in turn (runtime_graph.py), and the parts that only some programs reach (runtime_features.py:
 a litellm model, a fallback chain, castlm._aforward for a module without ``aforward``). The
 offline stand-in (``testing``) comes only with a package compiled with it, where
-``CASTLM_MODEL=standin`` chooses it on purpose.
+``CASTLM_MODEL=standin`` chooses it on purpose, and then only the parts of it that its program
+can use (runtime_standin.py).
 """
 
 from __future__ import annotations
@@ -23,12 +24,16 @@ from castlm.compiler.emit.runtime_graph import (
     import_edges,
     layer_of,
     module_files,
+    package_names,
     root_names,
     runtime_root,
 )
 from castlm.compiler.emit.runtime_init import vendored_init
+from castlm.compiler.emit.runtime_standin import STANDIN_LAYER, standin_modules
 
-STANDIN_LAYER = "testing"
+# The ``__init__`` files whose re-exports are trimmed to the modules vendored (runtime_init.py):
+# the closure does not follow their imports.
+TRIMMED_INITS = ("", STANDIN_LAYER)
 
 
 @dataclass(frozen=True)
@@ -50,15 +55,20 @@ def vendored_modules(
     files: Mapping[str, bytes], package: str, *, standin: bool, include: Collection[str] = ()
 ) -> set[str]:
     """The runtime modules that ``files`` (the rest of the package) need, with the parts in
-    ``include`` (runtime_features.FEATURES names: the config's and the LM's)."""
+    ``include`` (runtime_features.FEATURES names: the config's and the LM's; naming a part of
+    the stand-in vendors the stand-in)."""
     edges = import_edges()
     eager = {e.target for e in edges if e.source == "" and e.kind == "module"}
-    starts = {"", *eager, *runtime_uses(files, package), *feature_modules(include)}
-    if standin:
-        starts.add(STANDIN_LAYER)
-    # The root's other imports (for type checkers, and _LAZY) are dropped with what they name.
-    below = [e for e in edges if e.source != ""]
+    parts = feature_modules(include)
+    standin = standin or any(layer_of(m) == STANDIN_LAYER for m in parts)
+    uses = runtime_uses(files, package)
+    starts = {"", *eager, *uses, *parts}
+    # The root's other imports (for type checkers, and _LAZY) are dropped with what they name,
+    # and so are the stand-in's re-exports of the parts a package goes without.
+    below = [e for e in edges if e.source not in TRIMMED_INITS]
     modules = closure(starts, below)
+    if standin:
+        modules = closure({*modules, *standin_modules(files, package, uses, modules)}, below)
     if AFORWARD not in modules and needs_aforward(_python_sources(files, package, modules)):
         modules = closure({*modules, AFORWARD}, below)
     return modules
@@ -84,7 +94,7 @@ def runtime_files(modules: Collection[str]) -> dict[str, bytes]:
         if module in modules:
             data = path.read_bytes()
             files[path.relative_to(root).as_posix()] = (
-                vendored_init(data, modules) if module == "" else data
+                vendored_init(data, modules, module) if module in TRIMMED_INITS else data
             )
     return files
 
@@ -100,7 +110,7 @@ def runtime_uses(files: Mapping[str, bytes], package: str) -> set[str]:
     """The runtime modules the package's Python files import or name: ``from ._runtime.x._y
     import ...`` names ``x._y``; a name castlm re-exports (``from ._runtime import ReAct``,
     ``cl.ReAct`` after ``from . import _runtime as cl``) names the module defining it."""
-    names = root_names()
+    names = {**root_names(), **package_names(STANDIN_LAYER)}
     modules = set(module_files())
     uses: set[str] = set()
     for path, data in files.items():

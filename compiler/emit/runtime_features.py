@@ -4,7 +4,8 @@ Most of the runtime a package needs follows from its files' imports (runtime_cop
 parts sit behind an import the runtime makes inside ``try`` (an ``optional`` edge in
 runtime_graph.py, not followed by the closure), because only a program that uses them needs
 them: a ``litellm/...`` model, a fallback chain (``"a,b"`` in ``$CASTLM_MODEL__<PATH>``),
-History or Image fields, KNN demos, and castlm._aforward for a module without ``aforward``.
+History or Image fields, KNN demos, castlm._aforward for a module without ``aforward``, and
+the stand-in's agent and proposal answers (runtime_standin.py).
 This module decides which of them a package gets; the runtime names castlm.toml's
 ``[runtime] include`` when one is missing.
 """
@@ -24,6 +25,10 @@ FEATURES: dict[str, tuple[str, ...]] = {
     "fallback": ("lm._fallback",),
     "history": ("core._history",),
     "image": ("base._image",),
+    # The stand-in's parts (runtime_standin.py decides them for a package compiled with it;
+    # naming one vendors the stand-in).
+    "standin-agent": ("testing._standin_react",),
+    "standin-proposals": ("testing._standin_propose",),
 }
 assert set(FEATURES) == set(PARTS), "base/_features.py names the same parts"
 

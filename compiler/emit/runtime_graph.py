@@ -202,12 +202,19 @@ def _target(base: str, module: str | None, name: str, modules: Mapping[str, Path
 
 def root_names(root: Path | None = None) -> dict[str, str]:
     """Each name castlm's ``__init__`` re-exports, with the module defining it."""
+    return package_names("", root)
+
+
+def package_names(package: str, root: Path | None = None) -> dict[str, str]:
+    """Each name ``package``'s ``__init__`` re-exports (``from .x import Name``), with the
+    module defining it (``package.x``)."""
     modules = module_files(root)
-    tree = ast.parse(modules[""].read_bytes())
+    tree = ast.parse(modules[package].read_bytes())
     names: dict[str, str] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+            module = f"{package}.{node.module}" if package else node.module
             for alias in node.names:
-                if node.module in modules:
-                    names[alias.asname or alias.name] = node.module
+                if module in modules:
+                    names[alias.asname or alias.name] = module
     return names

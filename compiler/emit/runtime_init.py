@@ -4,7 +4,8 @@ castlm's ``__init__`` re-exports every layer (most names lazily, through ``_LAZY
 type checkers under ``TYPE_CHECKING``). A package that vendors part of the runtime keeps the
 same file with the imports, ``_LAZY`` entries and ``__all__`` names of the modules it left
 out removed, so mypy and pyright see no import of a missing module and ``dir()`` lists only
-what works. Everything else, comments included, stays as castlm wrote it.
+what works. Everything else, comments included, stays as castlm wrote it. The stand-in's
+``testing/__init__.py`` is trimmed the same way (runtime_standin.py vendors part of it).
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from typing import TypeVar
 import libcst as cst
 
 
-def vendored_init(source: bytes, vendored: Collection[str]) -> bytes:
-    """``source`` (castlm's ``__init__.py``) keeping only what ``vendored`` modules define;
-    ``vendored`` names modules relative to the package (``core._predict``)."""
+def vendored_init(source: bytes, vendored: Collection[str], package: str = "") -> bytes:
+    """``source`` (the ``__init__.py`` of castlm, or of its subpackage ``package``, such as
+    ``testing``) keeping only what ``vendored`` modules define; ``vendored`` names modules
+    relative to castlm (``core._predict``)."""
     tree = cst.parse_module(source)
-    dropper = _Dropper(frozenset(vendored))
+    prefix = f"{package}." if package else ""
+    inside = {m.removeprefix(prefix) for m in vendored if m.startswith(prefix)}
+    dropper = _Dropper(frozenset(inside))
     kept = tree.visit(dropper)
     return kept.visit(_AllFilter(dropper.dropped)).code.encode("utf-8")
 

@@ -1,11 +1,13 @@
 """Parts of the runtime that an emitted package vendors only when its program uses them.
 
 A package's ``_runtime`` holds the modules its program reaches (docs/architecture.md). A few
-are reached only through a field type (``History``, ``Image``), through KNN demos, or through
+are reached only through a field type (``History``, ``Image``), through KNN demos, through
 a choice made where the package runs: a ``litellm/...`` model, or a fallback chain (models
-separated by commas in ``$CASTLM_MODEL__<PREDICTOR_PATH>``). The runtime imports those inside
-``try``, so that a package compiled without one says what is missing and how to vendor it
-(castlm.toml's ``[runtime] include``) instead of failing with an ImportError.
+separated by commas in ``$CASTLM_MODEL__<PREDICTOR_PATH>``), or, in a package compiled with
+the stand-in, through a prompt only agents or Refine send (testing/_standin_parts.py). The
+runtime imports those inside ``try``, so that a package compiled without one says what is
+missing and how to vendor it (castlm.toml's ``[runtime] include``) instead of failing with an
+ImportError.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ PARTS: dict[str, str] = {
     "fallback": "castlm's fallback LM (lm/_fallback.py)",
     "history": "castlm's History support (core/_history.py)",
     "image": "castlm's Image support (base/_image.py)",
+    "standin-agent": "the stand-in's agent part (testing/_standin_react.py)",
+    "standin-proposals": "the stand-in's proposal part (testing/_standin_propose.py)",
 }
 
 # This runtime's own package (``castlm``, or ``<pkg>._runtime`` in an emitted package).

@@ -5,7 +5,10 @@ remote ``http(s)`` URL (sent as is; the model's server fetches it). Bytes are ch
 image is made: a known format (PNG, JPEG, GIF, WEBP, from the magic bytes) and a size limit,
 so a bad file fails before any LM call. The repr and every message castlm writes name an image
 by its media type, size and a short hash, never by its base64 (logs and traces stay small, and
-an image's content stays out of them).
+an image's content stays out of them); :func:`redacted_part` does the same for an image part
+in a trace. Only a program with image fields vendors this module (base/_features.py): the rest
+of the runtime tells an image field by its marker (base/_types.py) and imports this module
+only when an image is there.
 
 In JSON (demos, datasets, frozen packages) an image is its URL string: ``data:...;base64,...``
 or ``https://...``. A plain string is never read as a file path when validating a field, so a
@@ -18,14 +21,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._errors import InputError
-from ._image_fields import DATA_PREFIX as _DATA_PREFIX
-from ._image_fields import short_url as _short
-from ._image_fields import size_text as _size
-from ._narrow import is_list_or_tuple
+from ._narrow import is_list_or_tuple, is_mapping
 
 if TYPE_CHECKING:
     from pydantic import GetCoreSchemaHandler
@@ -41,6 +42,7 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"GIF89a", "image/gif"),
 )
 _REMOTE = ("https://", "http://")
+DATA_PREFIX = "data:"
 
 
 class Image:
@@ -55,10 +57,10 @@ class Image:
         if (data is None) == (url is None):
             raise InputError("Image takes data= or url=, not both; use Image.from_path/...")
         if data is not None:
-            _check_size(len(data), max_bytes, "the image")
+            _checksize_text(len(data), max_bytes, "the image")
         elif url is not None and (not url.startswith(_REMOTE) or len(url) > 8192):
             raise InputError(
-                f"not an image URL: {_short(url)}; pass an http(s):// or data: URL, or use "
+                f"not an image URL: {short_url(url)}; pass an http(s):// or data: URL, or use "
                 f"Image.from_path / Image.from_bytes"
             )
         self._data = data
@@ -77,7 +79,7 @@ class Image:
             size = file.stat().st_size
         except OSError as exc:
             raise InputError(f"image file {str(file)!r} cannot be read: {exc.strerror}") from exc
-        _check_size(size, max_bytes, f"image file {str(file)!r}")
+        _checksize_text(size, max_bytes, f"image file {str(file)!r}")
         try:
             return cls(data=file.read_bytes(), max_bytes=max_bytes)
         except InputError as exc:
@@ -86,7 +88,7 @@ class Image:
     @classmethod
     def from_url(cls, url: str, *, max_bytes: int = MAX_IMAGE_BYTES) -> Image:
         """An ``http(s)://`` URL the model's server fetches, or a ``data:`` URL."""
-        if url.startswith(_DATA_PREFIX):
+        if url.startswith(DATA_PREFIX):
             return cls.from_base64(url, max_bytes=max_bytes)
         return cls(url=url)
 
@@ -95,12 +97,12 @@ class Image:
         """Base64 text, bare or as a ``data:<type>;base64,`` URL; the type is read from the
         bytes themselves."""
         payload = text
-        if text.startswith(_DATA_PREFIX):
+        if text.startswith(DATA_PREFIX):
             head, sep, payload = text.partition(",")
             if not sep or not head.endswith(";base64"):
                 raise InputError("a data: URL image must be base64 (data:<type>;base64,...)")
         # Checked before decoding: four characters carry three bytes.
-        _check_size(len(payload) * 3 // 4, max_bytes, "the image")
+        _checksize_text(len(payload) * 3 // 4, max_bytes, "the image")
         try:
             data = base64.b64decode(payload, validate=True)
         except (binascii.Error, ValueError) as exc:
@@ -140,8 +142,8 @@ class Image:
 
     def __repr__(self) -> str:
         if self._data is None:
-            return f"Image(url={_short(self._remote or '')!r})"
-        return f"Image({self.media_type}, {_size(len(self._data))}, sha256={self.digest[:12]})"
+            return f"Image(url={short_url(self._remote or '')!r})"
+        return f"Image({self.media_type}, {size_text(len(self._data))}, sha256={self.digest[:12]})"
 
     __str__ = __repr__
 
@@ -189,11 +191,11 @@ def media_type_of(data: bytes) -> str:
     raise InputError("the data is not a PNG, JPEG, GIF or WEBP image")
 
 
-def _check_size(size: int, limit: int, what: str) -> None:
+def _checksize_text(size: int, limit: int, what: str) -> None:
     if size > limit:
         raise InputError(
-            f"{what} is {_size(size)}, over the {_size(limit)} limit: resize or compress it, "
-            f"or pass a larger max_bytes="
+            f"{what} is {size_text(size)}, over the {size_text(limit)} limit: resize or compress "
+            f"it, or pass a larger max_bytes="
         )
 
 
@@ -203,3 +205,43 @@ def images_in(value: Any) -> list[Image]:
         return []
     items: list[Any] | tuple[Any, ...] = value if is_list_or_tuple(value) else [value]
     return [_validate(item) for item in items]
+
+
+def size_text(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n / (1024 * 1024):.1f} MiB"
+
+
+def short_url(url: str) -> str:
+    """A URL fit for messages: no query string (signed URLs carry credentials there)."""
+    if url.startswith(DATA_PREFIX):
+        return f"{url[:30]}..."
+    base = url.split("?", 1)[0].split("#", 1)[0]
+    base = base if len(base) <= 80 else f"{base[:77]}..."
+    return f"{base}?..." if "?" in url else base
+
+
+def redacted_part(part: Mapping[str, Any]) -> dict[str, Any]:
+    """A content part fit for traces and logs: an inline image as its media type, size and
+    hash instead of its base64."""
+    image_url = part.get("image_url")
+    url = image_url.get("url") if is_mapping(image_url) else None
+    if part.get("type") != "image_url" or not isinstance(url, str):
+        return dict(part)
+    return {"type": "image_url", "image_url": {"url": redacted_url(url)}}
+
+
+def redacted_url(url: str) -> str:
+    """An image URL as reports and traces show it: a ``data:`` URL as its media type, size
+    and hash (``<image/png, 2.1 KiB, sha256=3f2a...>``), a remote one without its query."""
+    if not url.startswith(DATA_PREFIX):
+        return short_url(url)
+    media_type = url[len(DATA_PREFIX) :].split(";", 1)[0]
+    try:  # the hash of the bytes, as in repr(Image), so the two can be matched up
+        data = base64.b64decode(url.partition(",")[2], validate=True)
+    except (binascii.Error, ValueError):
+        return f"<{media_type}, not valid base64>"
+    return f"<{media_type}, {size_text(len(data))}, sha256={hashlib.sha256(data).hexdigest()[:12]}>"

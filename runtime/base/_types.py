@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from ._image_fields import image_field, is_image_class
-
 if TYPE_CHECKING:
     from typing_extensions import TypeIs
 
@@ -26,6 +24,23 @@ _NESTED_IMAGE = (
     "an Image can only be a whole field (Image, Image | None or list[Image]): it is sent as "
     "an image part, not inside JSON"
 )
+
+
+def is_image_class(annotation: Any) -> bool:
+    """``castlm.Image`` (base/_image.py), told by its marker: a package whose program has no
+    image fields is compiled without that module (base/_features.py)."""
+    return isinstance(annotation, type) and bool(getattr(annotation, "__castlm_image__", False))
+
+
+def image_field(annotation: Any) -> bool:
+    """True for the image field types: ``Image``, ``Image | None`` and ``list[Image]``."""
+    if is_image_class(annotation):
+        return True
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (Union, types.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        return len(rest) == 1 and len(args) == 2 and is_image_class(rest[0])
+    return origin is list and len(args) == 1 and is_image_class(args[0])
 
 
 def unsupported_reason(annotation: Any) -> str | None:

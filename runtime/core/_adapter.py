@@ -22,12 +22,12 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from pydantic import BaseModel, ValidationError
 
 from ..base._errors import ParseError
-from ..base._image_values import images_in
+from ..base._features import not_vendored
 from ..base._narrow import is_json_object
 from ..lm._lm import ContentPart, Message
 from ._signature import FieldSpec, SignatureSpec
@@ -66,6 +66,22 @@ def to_jsonable(field: FieldSpec, value: Any) -> Any:
 def _plain(value: Any) -> Any:
     dump = getattr(value, "model_dump", None)
     return dump(mode="json") if callable(dump) else str(value)
+
+
+class ImageValue(Protocol):
+    """What a prompt needs of an image (``castlm.Image``)."""
+
+    def content_part(self) -> dict[str, Any]: ...
+
+
+def images_in(value: Any) -> list[ImageValue]:
+    """An image field's value (an Image, a list of them, their URLs, or None) as Images."""
+    try:
+        from ..base._image import images_in as read  # type: ignore[import-not-found, unused-ignore]
+    except ModuleNotFoundError as exc:  # a package whose program has no Image field
+        raise not_vendored("image", "an Image field", exc) from exc
+    # cast: the vendored runtime's type checkers may find no _image to read.
+    return list(cast("Sequence[ImageValue]", read(value)))
 
 
 def format_value(field: FieldSpec, value: Any) -> str:

@@ -22,7 +22,6 @@ from pydantic_core import PydanticUndefined
 
 from ..base import _types
 from ..base._errors import ParseError, SignatureError
-from ..base._image_fields import image_field
 from ..base._narrow import is_object
 
 Role = Literal["input", "output"]
@@ -103,7 +102,7 @@ class FieldSpec:
     @cached_property
     def is_image(self) -> bool:
         """An image input (``Image``, ``Image | None``, ``list[Image]``): sent as image parts."""
-        return image_field(self.annotation)
+        return _types.image_field(self.annotation)
 
     @cached_property
     def choices(self) -> tuple[Any, ...] | None:
@@ -249,7 +248,7 @@ def _build_spec(cls: type[BaseModel]) -> SignatureSpec:
         why = _types.unsupported_reason(info.annotation)
         if why:
             raise SignatureError(f"signature {cls.__name__}: field {fname!r}: {why}")
-        if role == "output" and image_field(info.annotation):
+        if role == "output" and _types.image_field(info.annotation):
             raise SignatureError(
                 f"signature {cls.__name__}: field {fname!r}: Image fields are inputs only "
                 f"(models reply with text); declare it with InputField()"

@@ -80,7 +80,7 @@ def _standin(cache: ResponseCache | None, kwargs: dict[str, Any]) -> LM:
     # Imported at call time: castlm.testing is only loaded when the stand-in is asked for, and
     # a vendored runtime may leave it out (then mypy, checking the package, cannot find it).
     try:
-        from ..testing import StandInLM  # type: ignore[import-not-found, unused-ignore]
+        from ..testing._standin import StandInLM  # type: ignore[import-not-found, unused-ignore]
     except ImportError as exc:
         raise ConfigurationError(
             "the 'standin' LM is not available in this castlm runtime (castlm.testing is "

@@ -26,9 +26,10 @@ import threading
 import time
 from collections.abc import Mapping
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
+from ..base._features import not_vendored
 from ..base._narrow import is_list_or_tuple, is_mapping
 
 if TYPE_CHECKING:
@@ -278,13 +279,24 @@ def _messages_json(messages: tuple[Message, ...]) -> str:
 def _parts(content: object) -> list[dict[str, Any]]:
     if isinstance(content, str) or not is_list_or_tuple(content):
         return [{"type": "text", "content": content}]
-    from ..base._image_fields import redacted_part  # images never reach a span as base64
-
     parts = [p for p in content if is_mapping(p)]
     return [
-        {"type": "text", "content": p.get("text")} if p.get("type") == "text" else redacted_part(p)
+        {"type": "text", "content": p.get("text")} if p.get("type") == "text" else _redacted(p)
         for p in parts
     ]
+
+
+def _redacted(part: Mapping[str, Any]) -> dict[str, Any]:
+    """An image part never reaches a span as base64: base/_image.py redacts it, and a package
+    compiled without Image support says so rather than write the base64."""
+    if part.get("type") != "image_url":
+        return dict(part)
+    try:
+        from ..base._image import redacted_part  # type: ignore[import-not-found, unused-ignore]
+    except ModuleNotFoundError as exc:
+        raise not_vendored("image", "a traced message with an image part", exc) from exc
+    # cast: the vendored runtime's type checkers may find no _image to read.
+    return dict(cast("Mapping[str, Any]", redacted_part(part)))
 
 
 def start_span(name: str, attributes: Mapping[str, Any]) -> Any:

@@ -7,6 +7,8 @@ asked for a ``proposed_instruction`` (or SIMBA's ``advice``) it writes rules fro
 examples instead. The point is that prompt optimization has measurable effects offline: its
 scores measure castlm's
 pipeline and optimizers, not the quality of any language model. See ``docs/standin.md``.
+Those answers, and a ReAct agent's, live in parts that an emitted package vendors only when
+its program can ask for them (``_standin_parts.py``).
 """
 
 from __future__ import annotations
@@ -14,15 +16,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from ..core._adapter import COMPLETED, header
 from ..lm._lm import LM, LMRequest, LMResponse, ResponseCache, Usage
 from ._standin_answer import answer
 from ._standin_guess import Guesser
+from ._standin_parts import asks_proposal, is_agent_prompt, missing
 from ._standin_prompt import Prompt, read_prompt
-from ._standin_propose import ADVICE_FIELD, PROPOSAL_FIELD, advise, propose
-from ._standin_react import given_for
 from ._standin_retry import with_bounds
 from ._standin_text import seed_of
 from ._standin_types import options
@@ -61,12 +62,30 @@ class StandInLM(LM):
             else None
         )
         given: dict[str, Any] = {}
-        if any(f.name == PROPOSAL_FIELD for f in prompt.outputs):
-            given[PROPOSAL_FIELD] = propose(prompt.values, sample)
-        if any(f.name == ADVICE_FIELD for f in prompt.outputs):
-            given[ADVICE_FIELD] = advise(prompt.values, sample)
-        given.update(given_for(prompt))  # ReAct steps, answers read from a trajectory
+        if asks_proposal(prompt):
+            given.update(_proposal(prompt, sample))
+        if is_agent_prompt(prompt):
+            given.update(_agent(prompt))  # ReAct steps, answers read from a trajectory
         return render(prompt, answer(prompt, _guesser(prompt, sample), given))
+
+
+# The parts below are imported when a prompt needs them: a package vendors them only when its
+# program can send such a prompt (_standin_parts.py). cast: the vendored runtime's type
+# checkers may find no module to read.
+def _proposal(prompt: Prompt, sample: int | None) -> Mapping[str, Any]:
+    try:
+        from ._standin_propose import given_for  # type: ignore[import-not-found, unused-ignore]
+    except ModuleNotFoundError as exc:
+        raise missing("standin-proposals", prompt, exc) from exc
+    return cast("Mapping[str, Any]", given_for(prompt, sample))
+
+
+def _agent(prompt: Prompt) -> Mapping[str, Any]:
+    try:
+        from ._standin_react import given_for  # type: ignore[import-not-found, unused-ignore]
+    except ModuleNotFoundError as exc:
+        raise missing("standin-agent", prompt, exc) from exc
+    return cast("Mapping[str, Any]", given_for(prompt))
 
 
 def _guesser(prompt: Prompt, sample: int | None) -> Guesser:

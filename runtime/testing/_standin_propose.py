@@ -39,11 +39,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..base._narrow import is_object
+from ._standin_parts import ADVICE_FIELD, PROPOSAL_FIELD
+from ._standin_prompt import Prompt
 from ._standin_rules import parse_rules, write_rule
 from ._standin_text import STOPWORDS, mentions, seed_of, words
 
-PROPOSAL_FIELD = "proposed_instruction"
-ADVICE_FIELD = "advice"  # SIMBA: only the new rules, appended to the instruction by the caller
 _MAX_EXAMPLES = 200
 _BRIEF = frozenset({"brief", "concise", "short", "simple", "fewer", "minimal"})
 # Two-word phrases are two content words or a phrasal verb ("log in", "locked out"): a phrase
@@ -101,6 +101,16 @@ def advise(values: Mapping[str, str], sample_seed: int | None) -> str:
     if proposal == current or not proposal.startswith(current):
         return "" if proposal in (current, "Give every output for the inputs.") else proposal
     return proposal[len(current) :].strip()
+
+
+def given_for(prompt: Prompt, sample_seed: int | None) -> dict[str, Any]:
+    """What this module decides for ``prompt``: its proposal and advice outputs."""
+    writers = {PROPOSAL_FIELD: propose, ADVICE_FIELD: advise}
+    return {
+        f.name: writers[f.name](prompt.values, sample_seed)
+        for f in prompt.outputs
+        if f.name in writers
+    }
 
 
 def choose_knobs(tip: str, sample_seed: int | None) -> Knobs:

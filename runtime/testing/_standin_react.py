@@ -26,21 +26,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..base._narrow import is_array, is_object
 from ._standin_answer import SIMILARITY_THRESHOLD
+from ._standin_parts import ARGS_FIELD, NAME_FIELD, TRAJECTORY
 from ._standin_prompt import Prompt
 from ._standin_rules import fire, parse_rules
 from ._standin_text import STOPWORDS, content_words, similarity, words
 from ._standin_types import Schema, type_of
 
-NAME_FIELD = "next_tool_name"
-ARGS_FIELD = "next_tool_args"
 THOUGHT_FIELD = "next_thought"
-TRAJECTORY = "trajectory"
 FINISH = "finish"
 
 _TOOL_LINE = re.compile(r"^\((\d+)\) ([A-Za-z0-9_-]+): (.*)$", re.MULTILINE)
@@ -269,7 +266,7 @@ def _first_number(text: str) -> float | None:
     return None
 
 
-def given_for(prompt: Prompt) -> Mapping[str, Any]:
+def given_for(prompt: Prompt) -> dict[str, Any]:
     """What this module decides for ``prompt`` (nothing when it is neither mode)."""
     if is_react_step(prompt):
         return react_step(prompt)
