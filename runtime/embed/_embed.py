@@ -90,8 +90,8 @@ def _standin(name: str) -> Embedder:
         )
     except ImportError as exc:
         raise ConfigurationError(
-            "the 'standin' embedder is not available in this castlm runtime (castlm.testing "
-            "is missing); set CASTLM_EMBEDDER to a real embedder"
+            "the 'standin' embedder is not available in this castlm runtime (castlm.testing's "
+            "embedder was not vendored); set CASTLM_EMBEDDER to a real embedder"
         ) from exc
     size = name.removeprefix(STANDIN).removeprefix("-")
     if size and not size.isdigit():
