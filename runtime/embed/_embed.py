@@ -85,9 +85,8 @@ def _standin(name: str) -> Embedder:
     # castlm.testing is loaded only when the stand-in is asked for; a vendored runtime may
     # leave it out (then mypy, checking the package, cannot find it).
     try:
-        from ..testing._standin_embed import (  # type: ignore[import-not-found, unused-ignore]
-            StandInEmbedder,
-        )
+        # One line: pyright reports a name of a multi-line import that cannot be resolved.
+        from ..testing._standin_embed import StandInEmbedder  # type: ignore[import-not-found, unused-ignore]
     except ImportError as exc:
         raise ConfigurationError(
             "the 'standin' embedder is not available in this castlm runtime (castlm.testing's "
