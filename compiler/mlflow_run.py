@@ -32,9 +32,8 @@ from .optimizers import Trial
 from .optimizers.mipro.settings import redact
 from .outcome import CompileOutcome
 from .plan import Plan
-from .preflight import at_setting
+from .preflight import MLFLOW_MISSING, at_setting
 
-INSTALL_HINT = "pip install 'castlm[mlflow]'"
 _BATCH_PARAMS, _BATCH_METRICS = 100, 1000  # MLflow's log_batch limits
 # The reachability check must fail in seconds, not after MLflow's default retries (minutes).
 _CHECK_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
@@ -44,9 +43,7 @@ def import_mlflow(config: ProgramConfig) -> Any:
     try:
         return importlib.import_module("mlflow")
     except ImportError:
-        raise at_setting(
-            config, "mlflow", f"logging to MLflow needs the mlflow package: {INSTALL_HINT}"
-        ) from None
+        raise at_setting(config, "mlflow", MLFLOW_MISSING) from None
 
 
 class NoTracking:

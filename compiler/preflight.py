@@ -215,11 +215,13 @@ def _shared_outputs(configs: Sequence[ProgramConfig]) -> list[CompileError]:
     return problems
 
 
+#: Said here and by mlflow_run.py, which imports this module (not the other way round).
+MLFLOW_MISSING = "logging to MLflow needs the mlflow package: pip install 'castlm[mlflow]'"
+
+
 def _mlflow(config: ProgramConfig) -> Iterator[CompileError]:
     if config.mlflow is not None and importlib.util.find_spec("mlflow") is None:
-        from .mlflow_run import INSTALL_HINT  # mlflow_run imports preflight: not at the top
-
-        yield _at(config, "mlflow", f"logging to MLflow needs the mlflow package: {INSTALL_HINT}")
+        yield _at(config, "mlflow", MLFLOW_MISSING)
 
 
 def at_setting(config: ProgramConfig, key: str, message: str) -> CompileError:
