@@ -275,6 +275,10 @@ def test_the_readme_documents_only_the_lm_names_and_chains_the_package_runs(
     assert "compiled\n  without these parts" not in configuring
     standin = render_package(request_for(program, "pkg"))["README.md"].decode()
     assert '  - `"standin"`: castlm\'s offline stand-in' in standin
+    # load()'s docstring names the same LM names.
+    init = render_package(request_for(program, "pkg", lm_name="openai/m"))["pkg/__init__.py"]
+    assert b"litellm" not in init and b'``"standin"``' not in init
+    assert b'``"litellm/<provider>/<model>"``' in full["pkg/__init__.py"]
 
 
 def test_the_runtime_and_the_compiler_name_the_same_parts() -> None:

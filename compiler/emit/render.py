@@ -92,7 +92,8 @@ def render_package(request: EmitRequest) -> dict[str, bytes]:
     needed = vendored_modules(probe, package, standin=standin, include=include)
     available = {name for name, module in root_names().items() if module in needed}
     public = public_names({*entry.exported, *entry.program_names}, available)
-    files[f"{package}/__init__.py"] = _render_init(env, request, entry, public).encode("utf-8")
+    init = _render_init(env, request, entry, public, litellm="litellm" in include)
+    files[f"{package}/__init__.py"] = init.encode("utf-8")
     files[f"{package}/py.typed"] = b""
     readme_values = readme_context(request, entry, include)
     readme = templating.render(env, "readme.md.j2", **readme_values, public=_described(public))
@@ -179,7 +180,12 @@ def _extra_files(request: EmitRequest, files: Mapping[str, bytes]) -> dict[str, 
 
 
 def _render_init(
-    env: jinja2.Environment, request: EmitRequest, entry: EntryPoints, public: PublicNames
+    env: jinja2.Environment,
+    request: EmitRequest,
+    entry: EntryPoints,
+    public: PublicNames,
+    *,
+    litellm: bool,
 ) -> str:
     ensemble = bool(request.members)
     own = _own_imports(request, entry)
@@ -205,6 +211,7 @@ def _render_init(
         lm_name=request.lm_name,
         lm_settings=code(py_value(dict(request.lm_settings), 0, "lm_settings")),
         standin=standin,
+        litellm=litellm,
         imports=code(import_block([*own, *entry.imports, program])),
         all_list=code(layout.bracketed("__all__ = [", _sorted_all(exported), "]")),
         lazy_imports=code(_lazy_imports(public.lazy)),

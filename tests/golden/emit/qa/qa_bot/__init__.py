@@ -122,9 +122,10 @@ def load(
 ) -> QA:
     """A fresh ``QA`` with the compiled parameters, calling ``lm``.
 
-    ``lm`` is an LM object (this package's, castlm's or another package's) or an LM name
-    (``"openai/<model>"`` or a bare model name for an OpenAI-compatible endpoint,
-    ``"litellm/<provider>/<model>"``, ``"standin"``); without it,
+    ``lm`` is an LM object (this package's, castlm's or another package's) or an LM name:
+    ``"openai/<model>"`` or a bare model name for an OpenAI-compatible endpoint,
+    or ``"standin"`` (castlm's offline stand-in).
+    Without ``lm``,
     ``$CASTLM_MODEL`` (required: the program was compiled with the offline stand-in, which
     is only used when chosen explicitly). ``base_url`` and
     ``api_key`` default to ``$CASTLM_BASE_URL`` / ``$OPENAI_BASE_URL`` and
