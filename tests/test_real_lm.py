@@ -158,3 +158,49 @@ def test_a_chain_of_thought_cut_at_its_token_limit_is_retried_shorter_and_parses
     assert [reason for _, reason in lm.sent] == ["length", "stop"]
     retry = lm.sent[1][0].response_format
     assert retry is not None and '"maxLength": 64' in json.dumps(retry)
+
+
+def test_an_emitted_package_streams_a_whole_program_from_the_real_server(
+    base_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Program streaming (issue #14) over llama.cpp's own SSE, through an emitted package's
+    ``stream`` / ``astream``, configured by environment as production configures it: each
+    predictor's fields as they arrive, one PredictorDone per predictor, then the validated
+    result, whose text fields are exactly what the deltas added up to."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_emit_support import emit, imported, request_for, write_sources
+
+    program = write_sources(tmp_path / "src")
+    out = emit(request_for(program, "streamed_pkg", lm_name="openai/smollm2"), tmp_path / "out")
+    environment = {
+        "CASTLM_BASE_URL": base_url,
+        "CASTLM_API_KEY": "unused",
+        "CASTLM_TEMPERATURE": "0",
+        "CASTLM_MAX_TOKENS": "160",
+        "CASTLM_STRUCTURED_OUTPUT": "llama_cpp",
+    }
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("CASTLM_MODEL", raising=False)  # the compiled openai/smollm2
+    ticket = "The site is down for all our users since this morning"
+    with imported(out, "streamed_pkg") as package:
+        events = list(package.stream(ticket=ticket))
+
+        async def collect() -> list[object]:
+            return [event async for event in package.astream(ticket=ticket)]
+
+        for streamed in (events, asyncio.run(collect())):
+            finished = streamed[-1]
+            assert isinstance(finished, package.Finished)
+            assert isinstance(finished.result, package.Reply)
+            done = [e for e in streamed if isinstance(e, package.PredictorDone)]
+            assert [e.predictor for e in done] == ["triage", "draft"]
+            assert done[0].result.urgency in ("low", "high")
+            deltas = [e for e in streamed if isinstance(e, package.FieldDelta)]
+            assert {e.predictor for e in deltas} == {"triage", "draft"}
+            for field in ("reasoning", "reply"):
+                text = "".join(
+                    e.delta for e in deltas if (e.predictor, e.field) == ("draft", field)
+                )
+                assert text == getattr(done[1].result, field)
+            assert finished.result.reply == done[1].result.reply
