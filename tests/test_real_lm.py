@@ -167,7 +167,6 @@ def test_an_emitted_package_streams_a_whole_program_from_the_real_server(
     ``stream`` / ``astream``, configured by environment as production configures it: each
     predictor's fields as they arrive, one PredictorDone per predictor, then the validated
     result, whose text fields are exactly what the deltas added up to."""
-    sys.path.insert(0, str(ROOT / "tests"))
     from test_emit_support import emit, imported, request_for, write_sources
 
     program = write_sources(tmp_path / "src")
