@@ -28,6 +28,7 @@ from pydantic import Field
 from ..deps import local_dependencies
 from ..errors import CompileError
 from .base import OptimizeContext, Optimizer, OptimizeResult, ReducerRef, Settings, Trial
+from .registry import make_optimizer
 
 MAJORITY = "majority"
 
@@ -97,8 +98,6 @@ class EnsembleOptimizer(Optimizer[EnsembleSettings]):
         return self._base().estimate_demos()
 
     def _base(self) -> Optimizer[Any]:
-        from . import make_optimizer  # the registry imports this module
-
         if self.opts.base == self.name:
             raise CompileError("ensemble: base cannot be 'ensemble'; use e.g. 'bootstrap'")
         return make_optimizer(self.opts.base, self.opts.base_options)
