@@ -32,6 +32,11 @@ EAGER: dict[str, str] = {
 }
 LAZY: dict[str, str] = {
     "OpenAIChatLM": "an LM for any OpenAI-compatible endpoint",
+    "RetryPolicy": "`OpenAIChatLM(retry=...)`: attempts, backoff and its cap",
+    "BreakerPolicy": "`OpenAIChatLM(breaker=...)` or `lm.breaker`: a circuit breaker per endpoint",
+    "RateLimit": "`OpenAIChatLM(rate_limit=...)` or `lm.rate_limit`: requests and tokens per "
+    "minute",
+    "LMCache": "`OpenAIChatLM(cache=LMCache(path))`: an on-disk cache of replies",
     "LiteLLMLM": "an LM through litellm (the `litellm` extra)",
     "FallbackLM": "tries several LMs in order",
     "History": "a conversation history input",
