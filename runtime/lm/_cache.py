@@ -59,7 +59,7 @@ class LMCache:
         memory_size: int = 4096,
         enabled: bool = True,
     ) -> None:
-        self.path = Path(path) if path is not None else None
+        self.path: Path | None = Path(path) if path is not None else None
         self.memory_size = memory_size
         self.enabled = enabled
         self._init_transient()
