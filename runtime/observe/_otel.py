@@ -29,7 +29,6 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
-from ..base._features import not_vendored
 from ..base._narrow import is_list_or_tuple, is_mapping
 
 if TYPE_CHECKING:
@@ -286,15 +285,20 @@ def _parts(content: object) -> list[dict[str, Any]]:
     ]
 
 
+# What a span shows of an image in a package compiled without Image support (a hand-built
+# message): tracing must neither fail the call nor write the image's base64.
+UNREDACTABLE_IMAGE = {"type": "image_url", "image_url": {"url": "<image, not shown>"}}
+
+
 def _redacted(part: Mapping[str, Any]) -> dict[str, Any]:
-    """An image part never reaches a span as base64: base/_image.py redacts it, and a package
-    compiled without Image support says so rather than write the base64."""
+    """An image part never reaches a span as base64: base/_image.py describes it by media
+    type, size and hash where the package has it, and it is left out where not."""
     if part.get("type") != "image_url":
         return dict(part)
     try:
         from ..base._image import redacted_part  # type: ignore[import-not-found, unused-ignore]
-    except ModuleNotFoundError as exc:
-        raise not_vendored("image", "a traced message with an image part", exc) from exc
+    except ModuleNotFoundError:
+        return dict(UNREDACTABLE_IMAGE)
     # cast: the vendored runtime's type checkers may find no _image to read.
     return dict(cast("Mapping[str, Any]", redacted_part(part)))
 
