@@ -56,6 +56,7 @@ def readme_context(
     (runtime_features.FEATURES), so that it documents only the LM names and chains it runs."""
     manifest = request.manifest
     module = request.ir.module(request.module_class)
+    left_out = [name for name in _LEFT_OUT if name not in include]
     return {
         "package": request.package,
         "cls": request.module_class,
@@ -68,8 +69,8 @@ def readme_context(
         "standin": request.lm_name == STANDIN,
         "lm_names": _lm_names(request.lm_name == STANDIN, "litellm" in include),
         "fallback": "fallback" in include,
-        "left_out": [code(_LEFT_OUT[n]) for n in _LEFT_OUT if n not in include],
-        "left_out_names": code(json.dumps([n for n in _LEFT_OUT if n not in include])),
+        "left_out": [code(_LEFT_OUT[name]) for name in left_out],
+        "left_out_names": code(json.dumps(left_out)),
         "optimizer": _optimizer_name(manifest.get("optimizer")),
         "metric": _text_or_none(_mapping(manifest.get("scores")).get("metric")),
         "scores": _scores(manifest.get("scores")),

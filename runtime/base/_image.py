@@ -57,7 +57,7 @@ class Image:
         if (data is None) == (url is None):
             raise InputError("Image takes data= or url=, not both; use Image.from_path/...")
         if data is not None:
-            _checksize_text(len(data), max_bytes, "the image")
+            _check_size(len(data), max_bytes, "the image")
         elif url is not None and (not url.startswith(_REMOTE) or len(url) > 8192):
             raise InputError(
                 f"not an image URL: {short_url(url)}; pass an http(s):// or data: URL, or use "
@@ -79,7 +79,7 @@ class Image:
             size = file.stat().st_size
         except OSError as exc:
             raise InputError(f"image file {str(file)!r} cannot be read: {exc.strerror}") from exc
-        _checksize_text(size, max_bytes, f"image file {str(file)!r}")
+        _check_size(size, max_bytes, f"image file {str(file)!r}")
         try:
             return cls(data=file.read_bytes(), max_bytes=max_bytes)
         except InputError as exc:
@@ -102,7 +102,7 @@ class Image:
             if not sep or not head.endswith(";base64"):
                 raise InputError("a data: URL image must be base64 (data:<type>;base64,...)")
         # Checked before decoding: four characters carry three bytes.
-        _checksize_text(len(payload) * 3 // 4, max_bytes, "the image")
+        _check_size(len(payload) * 3 // 4, max_bytes, "the image")
         try:
             data = base64.b64decode(payload, validate=True)
         except (binascii.Error, ValueError) as exc:
@@ -191,7 +191,7 @@ def media_type_of(data: bytes) -> str:
     raise InputError("the data is not a PNG, JPEG, GIF or WEBP image")
 
 
-def _checksize_text(size: int, limit: int, what: str) -> None:
+def _check_size(size: int, limit: int, what: str) -> None:
     if size > limit:
         raise InputError(
             f"{what} is {size_text(size)}, over the {size_text(limit)} limit: resize or compress "

@@ -28,10 +28,14 @@ def asks_proposal(prompt: Prompt) -> bool:
     return any(f.name in PROPOSAL_FIELDS for f in prompt.outputs)
 
 
+def is_react_step(prompt: Prompt) -> bool:
+    names = {f.name for f in prompt.outputs}
+    return NAME_FIELD in names and ARGS_FIELD in names
+
+
 def is_agent_prompt(prompt: Prompt) -> bool:
     """A ReAct step, or an answer written after a trajectory (ReAct's and CodeAct's extract)."""
-    names = {f.name for f in prompt.outputs}
-    return {NAME_FIELD, ARGS_FIELD} <= names or TRAJECTORY in prompt.values
+    return is_react_step(prompt) or TRAJECTORY in prompt.values
 
 
 def missing(part: str, prompt: Prompt, error: ImportError) -> Exception:

@@ -31,7 +31,7 @@ from typing import Any
 
 from ..base._narrow import is_array, is_object
 from ._standin_answer import SIMILARITY_THRESHOLD
-from ._standin_parts import ARGS_FIELD, NAME_FIELD, TRAJECTORY
+from ._standin_parts import ARGS_FIELD, NAME_FIELD, TRAJECTORY, is_react_step
 from ._standin_prompt import Prompt
 from ._standin_rules import fire, parse_rules
 from ._standin_text import STOPWORDS, content_words, similarity, words
@@ -60,11 +60,6 @@ class ToolInfo:
 class Call:
     tool: str
     observation: str
-
-
-def is_react_step(prompt: Prompt) -> bool:
-    names = {f.name for f in prompt.outputs}
-    return NAME_FIELD in names and ARGS_FIELD in names
 
 
 def react_step(prompt: Prompt) -> dict[str, Any]:
